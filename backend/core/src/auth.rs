@@ -1,0 +1,81 @@
+//! API keys and their scopes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::chain::{Hash, sha256};
+use crate::event::TenantId;
+
+/// What a key may do. `admin` implies the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Scopes {
+    pub ingest: bool,
+    pub read: bool,
+    pub admin: bool,
+}
+
+impl Scopes {
+    pub const INGEST: Scopes = Scopes { ingest: true, read: false, admin: false };
+    pub const READ: Scopes = Scopes { ingest: false, read: true, admin: false };
+    pub const ADMIN: Scopes = Scopes { ingest: true, read: true, admin: true };
+
+    /// Tells whether a key with these scopes may do what `needed` asks.
+    pub fn allows(&self, needed: Scopes) -> bool {
+        self.admin || ((!needed.ingest || self.ingest) && (!needed.read || self.read) && !needed.admin)
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = [(self.ingest, "ingest"), (self.read, "read"), (self.admin, "admin")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+impl FromStr for Scopes {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let mut scopes = Scopes::default();
+        for name in raw.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+            match name {
+                "ingest" => scopes.ingest = true,
+                "read" => scopes.read = true,
+                "admin" => scopes.admin = true,
+                other => return Err(format!("unknown scope {other:?}: use ingest, read or admin")),
+            }
+        }
+        if scopes == Scopes::default() {
+            return Err("at least one scope is needed: ingest, read or admin".to_owned());
+        }
+        Ok(scopes)
+    }
+}
+
+/// A stored API key (without its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    /// Public identifier, shown in listings and used to revoke.
+    pub id: String,
+    pub tenant: TenantId,
+    pub name: String,
+    pub scopes: Scopes,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Returns the hash under which a key is stored. Keys are random with 192 bits or more of
+/// entropy (or an operator's bootstrap secret), so a plain SHA-256 suffices; no salt is needed.
+pub fn hash_api_key(secret: &str) -> Hash {
+    sha256(secret.as_bytes())
+}
+
+/// Returns the public id of a key: the first 12 hex digits of its hash.
+pub fn key_id_for(key_hash: &Hash) -> String {
+    key_hash.to_hex()[..12].to_owned()
+}

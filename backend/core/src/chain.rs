@@ -1,0 +1,141 @@
+//! The per-tenant hash chain.
+//!
+//! Format version 1, fixed forever once events exist (golden vectors in `tests/golden.rs`):
+//!
+//! - `canonical = JCS(object)` where the object has exactly these members (see
+//!   [`canonical_event`]): `v` (the format version, `1`), `tenant`, `seq`, `id`, `occurred_at`,
+//!   `received_at`, `actor {id, type, name, ip, user_agent}`, `action`,
+//!   `resource {type, id, name}` or `null`, `outcome`, `severity`, `details`, `tags`.
+//!   Absent optional values are `null`; times are UTC with microseconds and `Z`.
+//! - `leaf = SHA-256(0x00 || canonical)` (the RFC 6962 leaf hash, shared with the Merkle tree),
+//! - `hash = SHA-256(prev_hash || leaf)`, and the first event of a tenant has
+//!   `prev_hash = 32 zero bytes`.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::canonical::to_canonical_bytes;
+use crate::event::{StoredEvent, format_time};
+
+/// The version of the canonical encoding and chaining rules written by this build.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A SHA-256 digest; written as lowercase hex on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The `prev_hash` of the first event of every chain.
+    pub const GENESIS: Hash = Hash([0; 32]);
+
+    /// Builds a hash from a slice, which must be exactly 32 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        <[u8; 32]>::try_from(bytes).ok().map(Self)
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let bytes = hex::decode(text).ok()?;
+        Self::from_slice(&bytes)
+    }
+
+    /// Returns the lowercase hex form.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Returns the raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for Hash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Hash::from_hex(&text).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
+    }
+}
+
+/// Returns SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Hash {
+    Hash(Sha256::digest(bytes).into())
+}
+
+/// Returns the object whose JCS form is hashed for `event` (format version 1).
+///
+/// `prev_hash` and `hash` are not part of it: they are derived from it.
+pub fn canonical_event(event: &StoredEvent) -> Value {
+    json!({
+        "v": FORMAT_VERSION,
+        "tenant": event.tenant.as_str(),
+        "seq": event.seq,
+        "id": event.id,
+        "occurred_at": format_time(&event.occurred_at),
+        "received_at": format_time(&event.received_at),
+        "actor": {
+            "id": event.actor.id,
+            "type": event.actor.kind,
+            "name": event.actor.name,
+            "ip": event.actor.ip,
+            "user_agent": event.actor.user_agent,
+        },
+        "action": event.action,
+        "resource": event.resource.as_ref().map(|resource| json!({
+            "type": resource.kind,
+            "id": resource.id,
+            "name": resource.name,
+        })),
+        "outcome": event.outcome.as_str(),
+        "severity": event.severity.as_str(),
+        "details": event.details,
+        "tags": event.tags,
+    })
+}
+
+/// Returns the canonical bytes of `event` (what the leaf hash covers).
+pub fn canonical_event_bytes(event: &StoredEvent) -> Vec<u8> {
+    to_canonical_bytes(&canonical_event(event))
+}
+
+/// Returns the RFC 6962 leaf hash `SHA-256(0x00 || canonical)`.
+pub fn leaf_hash(canonical: &[u8]) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update([0u8]);
+    hasher.update(canonical);
+    Hash(hasher.finalize().into())
+}
+
+/// Returns the chain link `SHA-256(prev_hash || leaf)`.
+pub fn chain_hash(prev_hash: &Hash, leaf: &Hash) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.0);
+    hasher.update(leaf.0);
+    Hash(hasher.finalize().into())
+}
+
+/// Returns the hash `event` must carry given its content and its `prev_hash` field.
+pub fn expected_hash(event: &StoredEvent) -> Hash {
+    chain_hash(&event.prev_hash, &leaf_hash(&canonical_event_bytes(event)))
+}

@@ -1,0 +1,248 @@
+//! Audit event domain types: what a client submits ([`NewEvent`]), what the log stores
+//! ([`StoredEvent`]) and what a client gets back ([`Receipt`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::chain::Hash;
+
+/// A tenant name: `[a-z0-9_-]{1,64}`. Each tenant owns one hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// Parses a tenant name, refusing anything outside `[a-z0-9_-]{1,64}`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let valid_chars = raw
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-');
+        if raw.is_empty() || raw.len() > 64 || !valid_chars {
+            return Err(format!(
+                "tenant {raw:?} is invalid: use 1 to 64 characters from a-z, 0-9, '_' and '-'"
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// Returns the tenant name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(tenant: TenantId) -> Self {
+        tenant.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What happened to the attempted action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+    Unknown,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [Self::Success, Self::Failure, Self::Denied, Self::Unknown];
+
+    /// Returns the wire name of the outcome.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Denied => "denied",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|outcome| outcome.as_str() == raw)
+            .ok_or_else(|| format!("outcome {raw:?} is not one of success, failure, denied, unknown"))
+    }
+}
+
+/// How much the event matters, from `debug` (least) to `critical` (most). Ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Debug,
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 6] = [
+        Self::Debug,
+        Self::Info,
+        Self::Low,
+        Self::Medium,
+        Self::High,
+        Self::Critical,
+    ];
+
+    /// Returns the wire name of the severity.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|severity| severity.as_str() == raw)
+            .ok_or_else(|| {
+                format!("severity {raw:?} is not one of debug, info, low, medium, high, critical")
+            })
+    }
+}
+
+/// Who performed the action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: Option<String>,
+    /// Normalised textual form of an IPv4 or IPv6 address.
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// What the action was performed on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub name: Option<String>,
+}
+
+/// A validated event as submitted by a client, before the log assigns it a place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The client's idempotency key, or a server-assigned UUIDv7.
+    pub id: String,
+    /// `None` when the client did not say; the log fills in the receive time.
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub actor: Actor,
+    pub action: String,
+    pub resource: Option<Resource>,
+    pub outcome: Outcome,
+    pub severity: Severity,
+    /// Always a JSON object.
+    pub details: Map<String, Value>,
+    pub tags: Vec<String>,
+    /// Fingerprint of the request content, used to tell a retry from a conflicting reuse of an id.
+    pub request_hash: Hash,
+}
+
+/// An event as it sits in a tenant's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub tenant: TenantId,
+    pub seq: u64,
+    pub id: String,
+    #[serde(with = "timestamp")]
+    pub occurred_at: DateTime<Utc>,
+    #[serde(with = "timestamp")]
+    pub received_at: DateTime<Utc>,
+    pub actor: Actor,
+    pub action: String,
+    pub resource: Option<Resource>,
+    pub outcome: Outcome,
+    pub severity: Severity,
+    pub details: Map<String, Value>,
+    pub tags: Vec<String>,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
+impl StoredEvent {
+    /// Returns the receipt a client got (or gets again) for this event.
+    pub fn receipt(&self) -> Receipt {
+        Receipt {
+            id: self.id.clone(),
+            seq: self.seq,
+            hash: self.hash,
+            prev_hash: self.prev_hash,
+            received_at: self.received_at,
+        }
+    }
+}
+
+/// Proof of acceptance handed back for every stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub id: String,
+    pub seq: u64,
+    pub hash: Hash,
+    pub prev_hash: Hash,
+    #[serde(with = "timestamp")]
+    pub received_at: DateTime<Utc>,
+}
+
+/// Truncates a time to the microsecond precision every backend stores exactly.
+pub fn normalize_time(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.trunc_subsecs(6)
+}
+
+/// Formats a time the one way Veritrail writes times: UTC, microseconds, `Z`.
+pub fn format_time(time: &DateTime<Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Serde helpers that write times with [`format_time`] and read any RFC 3339 time.
+pub mod timestamp {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::format_time(time))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&raw)
+            .map(|time| time.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,19 @@
+//! `veritrail-core`: the domain of Veritrail, free of I/O.
+//!
+//! - [`event`]: what clients submit and what the log stores;
+//! - [`validate`]: untrusted JSON to a [`event::NewEvent`], with precise errors;
+//! - [`canonical`]: RFC 8785 canonical JSON, the bytes every hash covers;
+//! - [`chain`]: leaf and chain hashes, format version 1;
+//! - [`verify`]: finding the first bad seq of a chain;
+//! - [`store`]: the storage traits the backends implement;
+//! - [`auth`]: API keys and scopes.
+//!
+//! Architecture invariant: this crate knows nothing about HTTP, SQL or an async runtime.
+
+pub mod auth;
+pub mod canonical;
+pub mod chain;
+pub mod event;
+pub mod store;
+pub mod validate;
+pub mod verify;

@@ -1,0 +1,244 @@
+//! Storage ports: the small traits every backend implements.
+//!
+//! Architecture invariant: nothing here updates or deletes an event. The log is append-only; the
+//! only writes are [`EventLog::append`] and key management.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::auth::ApiKey;
+use crate::chain::Hash;
+use crate::event::{NewEvent, Outcome, Receipt, StoredEvent, TenantId};
+use crate::verify::{ChainBreak, ChainVerifier, VerifyReport, explain_displaced};
+
+/// A failure of the storage layer itself (as opposed to a refused request).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the ingest queue is full")]
+    Overloaded,
+    #[error("the ingest sequencer has stopped")]
+    Closed,
+}
+
+/// Why an append was refused as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// An event reuses an `id` already stored with different content.
+    #[error("event id {id:?} was already used for an event with different content")]
+    IdConflict { id: String },
+    /// The same `id` appears twice in one request.
+    #[error("event id {id:?} appears more than once in the request")]
+    DuplicateInRequest { id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The result of appending one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub receipt: Receipt,
+    /// `false` when the event was already stored by an earlier, identical request.
+    pub created: bool,
+}
+
+/// The end of a tenant's chain, as recorded by the log in the same transaction as each append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The seq the next event will get; equals the number of events.
+    pub next_seq: u64,
+    /// The hash of the last event, or [`Hash::GENESIS`] when there is none.
+    pub head_hash: Hash,
+}
+
+/// Filters for listing events, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    pub actor_id: Option<String>,
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// Inclusive lower bound on `occurred_at`.
+    pub since: Option<DateTime<Utc>>,
+    /// Exclusive upper bound on `occurred_at`.
+    pub until: Option<DateTime<Utc>>,
+    /// Only events with a seq below this one (the pagination cursor).
+    pub before_seq: Option<u64>,
+    pub limit: u32,
+}
+
+/// A range of seqs to verify; `None` bounds mean the start and the head of the chain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeqRange {
+    pub from_seq: Option<u64>,
+    pub to_seq: Option<u64>,
+}
+
+/// How many events [`EventLog::verify`] reads per page.
+const VERIFY_PAGE: u32 = 2_000;
+
+/// A tenant-partitioned, append-only, hash-chained event log.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Appends `events` to the tenant's chain, all or nothing, durably before returning.
+    async fn append(&self, tenant: &TenantId, events: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError>;
+
+    /// Returns the event with this id.
+    async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// Returns events matching `query`, newest first.
+    async fn list(&self, tenant: &TenantId, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Returns up to `limit` events with `seq >= from_seq`, in seq order, exactly as stored
+    /// (duplicates and gaps included: verification must see them).
+    async fn scan(&self, tenant: &TenantId, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Returns the recorded chain head, `None` for a tenant without events.
+    async fn head(&self, tenant: &TenantId) -> Result<Option<ChainHead>, StoreError>;
+
+    /// Returns the largest seq stored for the tenant, whatever the chain head says.
+    async fn max_seq(&self, tenant: &TenantId) -> Result<Option<u64>, StoreError>;
+
+    /// Returns the seq of the event whose stored hash is `hash`.
+    async fn seq_of_hash(&self, tenant: &TenantId, hash: &Hash) -> Result<Option<u64>, StoreError>;
+
+    /// Returns every tenant that has a chain.
+    async fn tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+
+    /// Verifies the tenant's chain over `range`, naming the first bad seq.
+    ///
+    /// Reads the head first and walks only up to it, so events appended while verifying do not
+    /// count as tampering; rows beyond the head that exist *after* the walk are insertions.
+    async fn verify(&self, tenant: &TenantId, range: SeqRange) -> Result<VerifyReport, StoreError> {
+        let Some(head) = self.head(tenant).await? else {
+            return Ok(match self.max_seq(tenant).await? {
+                Some(_) => VerifyReport::new(0, None, Err(beyond_head(0, 0))),
+                None => VerifyReport::new(0, None, Ok(())),
+            });
+        };
+        let head_seq = head.next_seq.checked_sub(1);
+        let head_pair = head_seq.map(|seq| (seq, head.head_hash));
+        let Some(head_seq) = head_seq else {
+            return Ok(VerifyReport::new(0, None, Ok(())));
+        };
+        let from_seq = range.from_seq.unwrap_or(0);
+        let to_seq = range.to_seq.unwrap_or(head_seq).min(head_seq);
+        if from_seq > to_seq {
+            return Ok(VerifyReport::new(0, head_pair, Ok(())));
+        }
+
+        // Start one event early so the link into `from_seq` is checked too.
+        let (mut verifier, mut cursor) = if from_seq == 0 {
+            (ChainVerifier::new(0, Hash::GENESIS), 0)
+        } else {
+            match self.scan(tenant, from_seq - 1, 1).await?.into_iter().next() {
+                Some(before) if before.seq == from_seq - 1 => (ChainVerifier::new(from_seq, before.hash), from_seq),
+                _ => {
+                    let gap = ChainBreak {
+                        seq: from_seq - 1,
+                        kind: crate::verify::BreakKind::Gap,
+                        reason: format!("seq {} is missing", from_seq - 1),
+                    };
+                    return Ok(VerifyReport::new(0, head_pair, Err(gap)));
+                }
+            }
+        };
+        let checked_start = verifier.checked();
+        loop {
+            let page = self.scan(tenant, cursor, VERIFY_PAGE).await?;
+            let page_len = page.len();
+            for event in page.iter().take_while(|event| event.seq <= to_seq) {
+                if let Err(chain_break) = verifier.check(event) {
+                    let refined = self.explain(tenant, event, chain_break).await?;
+                    return Ok(VerifyReport::new(verifier.checked() - checked_start, head_pair, Err(refined)));
+                }
+            }
+            let last_seq = page.last().map(|event| event.seq);
+            match last_seq {
+                Some(last) if last < to_seq && page_len == VERIFY_PAGE as usize => cursor = last + 1,
+                _ => break,
+            }
+        }
+        let checked = verifier.checked() - checked_start;
+        if verifier.next_seq() <= to_seq {
+            let truncated = ChainBreak {
+                seq: verifier.next_seq(),
+                kind: crate::verify::BreakKind::Gap,
+                reason: format!(
+                    "seq {} is missing: the log ends before the recorded head (seq {head_seq})",
+                    verifier.next_seq()
+                ),
+            };
+            return Ok(VerifyReport::new(checked, head_pair, Err(truncated)));
+        }
+        if to_seq == head_seq && verifier.last_hash() != head.head_hash {
+            let mismatch = ChainBreak {
+                seq: head_seq,
+                kind: crate::verify::BreakKind::HeadMismatch,
+                reason: format!("the hash of seq {head_seq} differs from the recorded chain head"),
+            };
+            return Ok(VerifyReport::new(checked, head_pair, Err(mismatch)));
+        }
+        // Rows the application never wrote past the head. Reading max_seq before the head again
+        // means a concurrent append (row and head commit together) is never mistaken for one.
+        if range.to_seq.is_none() {
+            let max_seq = self.max_seq(tenant).await?;
+            let head_now = self.head(tenant).await?.map_or(0, |now| now.next_seq);
+            if let Some(max_seq) = max_seq.filter(|max_seq| *max_seq >= head_now) {
+                return Ok(VerifyReport::new(checked, head_pair, Err(beyond_head(head_now, max_seq))));
+            }
+        }
+        Ok(VerifyReport::new(checked, head_pair, Ok(())))
+    }
+
+    /// Turns a hash mismatch into a reorder or insertion finding when the event is intact but
+    /// displaced.
+    #[doc(hidden)]
+    async fn explain(&self, tenant: &TenantId, event: &StoredEvent, chain_break: ChainBreak) -> Result<ChainBreak, StoreError> {
+        if chain_break.kind != crate::verify::BreakKind::HashMismatch {
+            return Ok(chain_break);
+        }
+        let original_seq = if event.prev_hash == Hash::GENESIS {
+            Some(0)
+        } else {
+            self.seq_of_hash(tenant, &event.prev_hash).await?.map(|seq| seq + 1)
+        };
+        Ok(original_seq
+            .and_then(|original_seq| explain_displaced(event, original_seq))
+            .unwrap_or(chain_break))
+    }
+}
+
+fn beyond_head(head_next_seq: u64, max_seq: u64) -> ChainBreak {
+    ChainBreak {
+        seq: head_next_seq,
+        kind: crate::verify::BreakKind::Insertion,
+        reason: format!(
+            "rows up to seq {max_seq} exist beyond the recorded chain head (next seq {head_next_seq}): they were inserted behind the application's back"
+        ),
+    }
+}
+
+/// API keys. Only a SHA-256 of each key is stored.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Stores a new key.
+    async fn create_key(&self, key: &ApiKey, key_hash: &Hash) -> Result<(), StoreError>;
+
+    /// Returns the active (not revoked) key with this hash.
+    async fn find_key(&self, key_hash: &Hash) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Returns all keys, optionally of one tenant, revoked ones included.
+    async fn list_keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// Revokes a key; returns `false` when no active key has this id.
+    async fn revoke_key(&self, key_id: &str) -> Result<bool, StoreError>;
+
+    /// Returns how many keys exist, revoked ones included.
+    async fn count_keys(&self) -> Result<u64, StoreError>;
+}
+
