@@ -161,6 +161,8 @@ pub struct Resource {
 pub struct NewEvent {
     /// The client's idempotency key, or a server-assigned UUIDv7.
     pub id: String,
+    /// `true` when the client chose `id`; only those can collide with an earlier event.
+    pub id_from_client: bool,
     /// `None` when the client did not say; the log fills in the receive time.
     pub occurred_at: Option<DateTime<Utc>>,
     pub actor: Actor,

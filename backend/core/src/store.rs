@@ -242,3 +242,10 @@ pub trait ApiKeyStore: Send + Sync {
     async fn count_keys(&self) -> Result<u64, StoreError>;
 }
 
+
+/// Whether the database is reachable and carries the schema this build expects.
+#[async_trait]
+pub trait Readiness: Send + Sync {
+    /// Returns `Ok` when the database answers and is fully migrated.
+    async fn check_ready(&self) -> Result<(), StoreError>;
+}

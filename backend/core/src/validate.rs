@@ -136,6 +136,7 @@ pub fn validate_event(
     })));
 
     Ok(NewEvent {
+        id_from_client: client_id.is_some(),
         id: client_id.unwrap_or_else(new_id),
         occurred_at,
         actor,

@@ -1,0 +1,121 @@
+//! Schema migrations, embedded in the binary and applied at start-up.
+//!
+//! Each backend has its own folder (`migrations/sqlite`, `migrations/postgres`) with paired
+//! version numbers: version N means the same schema on both. An applied migration is never
+//! edited: its SHA-256 is recorded and checked at every start, and a mismatch stops the server.
+
+use veritrail_core::chain::sha256;
+
+/// One embedded migration file.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+impl Migration {
+    /// Returns the hex SHA-256 of the file, as recorded when it was applied.
+    pub fn checksum(&self) -> String {
+        sha256(self.sql.as_bytes()).to_hex()
+    }
+}
+
+/// SQLite migrations, in order.
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_events.sql",
+    sql: include_str!("../../../migrations/sqlite/0001_events.sql"),
+}];
+
+/// PostgreSQL migrations, in order.
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_events.sql",
+    sql: include_str!("../../../migrations/postgres/0001_events.sql"),
+}];
+
+/// Creates the table that records applied migrations (same SQL on both backends).
+pub(crate) const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    BIGINT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    checksum   TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)";
+
+/// A migration recorded as applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AppliedMigration {
+    pub version: i64,
+    pub checksum: String,
+}
+
+/// Decides which migrations to apply, refusing edited or unknown ones.
+pub(crate) fn pending<'a>(
+    embedded: &'a [Migration],
+    applied: &[AppliedMigration],
+) -> Result<Vec<&'a Migration>, String> {
+    for record in applied {
+        match embedded.iter().find(|migration| migration.version == record.version) {
+            None => {
+                return Err(format!(
+                    "the database has migration {} which this build does not know: it was migrated by a newer Veritrail",
+                    record.version
+                ));
+            }
+            Some(migration) if migration.checksum() != record.checksum => {
+                return Err(format!(
+                    "migration {} ({}) was changed after it was applied; restore the original file",
+                    migration.version, migration.name
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(embedded
+        .iter()
+        .filter(|migration| !applied.iter().any(|record| record.version == migration.version))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files_in(dir: &str) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations").join(dir);
+        let mut names: Vec<String> = std::fs::read_dir(&path)
+            .unwrap_or_else(|err| panic!("read {}: {err}", path.display()))
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_file_is_embedded_and_versions_pair_up() {
+        for (dir, embedded) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
+            let embedded_names: Vec<String> = embedded.iter().map(|migration| migration.name.to_owned()).collect();
+            assert_eq!(files_in(dir), embedded_names, "migrations/{dir} and the embedded list differ");
+            for (idx, migration) in embedded.iter().enumerate() {
+                assert_eq!(migration.version, idx as i64 + 1, "versions must be 1, 2, 3, ...");
+                assert!(migration.name.starts_with(&format!("{:04}_", migration.version)));
+            }
+        }
+        let sqlite_names: Vec<&str> = SQLITE.iter().map(|migration| migration.name).collect();
+        let postgres_names: Vec<&str> = POSTGRES.iter().map(|migration| migration.name).collect();
+        assert_eq!(sqlite_names, postgres_names, "every version needs a file of the same name for both backends");
+    }
+
+    #[test]
+    fn edited_or_unknown_migrations_are_refused() {
+        let ok = AppliedMigration { version: 1, checksum: SQLITE[0].checksum() };
+        assert!(pending(SQLITE, std::slice::from_ref(&ok)).expect("fine").is_empty());
+        let edited = AppliedMigration { version: 1, checksum: "00".to_owned() };
+        assert!(pending(SQLITE, &[edited]).is_err());
+        let unknown = AppliedMigration { version: 99, checksum: "00".to_owned() };
+        assert!(pending(SQLITE, &[ok, unknown]).is_err());
+    }
+}

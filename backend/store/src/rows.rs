@@ -1,0 +1,104 @@
+//! Conversions between stored column values and domain types, shared by both backends.
+
+use serde_json::{Map, Value};
+use veritrail_core::chain::Hash;
+use veritrail_core::event::{Actor, Outcome, Resource, Severity, StoredEvent, TenantId};
+use veritrail_core::store::StoreError;
+
+/// The columns every event query selects, in this order.
+pub(crate) const EVENT_COLUMNS: &str = "tenant, seq, id, occurred_at, received_at, actor_id, actor_type, actor_name, \
+     actor_ip, actor_user_agent, action, resource_type, resource_id, resource_name, outcome, severity, details, tags, \
+     prev_hash, hash";
+
+/// Column values of one event row, after backend-specific decoding of times.
+pub(crate) struct EventColumns {
+    pub tenant: String,
+    pub seq: i64,
+    pub id: String,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    pub actor_id: String,
+    pub actor_type: String,
+    pub actor_name: Option<String>,
+    pub actor_ip: Option<String>,
+    pub actor_user_agent: Option<String>,
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub resource_name: Option<String>,
+    pub outcome: String,
+    pub severity: String,
+    pub details: String,
+    pub tags: String,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+impl EventColumns {
+    /// Builds the domain event, reporting corrupt values instead of guessing.
+    ///
+    /// Values are taken as stored even when they are odd (a resource with only a type, say): the
+    /// hash check, not this decoder, decides whether a row was tampered with.
+    pub(crate) fn into_event(self) -> Result<StoredEvent, StoreError> {
+        let seq = self.seq;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("event seq {seq}: {what}"));
+        // Any resource column set means a resource, so a value written into an empty one changes
+        // the hashed content and is caught.
+        let resource = match (self.resource_type, self.resource_id, self.resource_name) {
+            (None, None, None) => None,
+            (kind, id, name) => Some(Resource {
+                kind: kind.unwrap_or_default(),
+                id: id.unwrap_or_default(),
+                name,
+            }),
+        };
+        Ok(StoredEvent {
+            tenant: TenantId::parse(&self.tenant).map_err(|err| corrupt(&err))?,
+            seq: u64::try_from(self.seq).map_err(|_| corrupt("negative seq"))?,
+            id: self.id,
+            occurred_at: self.occurred_at,
+            received_at: self.received_at,
+            actor: Actor {
+                id: self.actor_id,
+                kind: self.actor_type,
+                name: self.actor_name,
+                ip: self.actor_ip,
+                user_agent: self.actor_user_agent,
+            },
+            action: self.action,
+            resource,
+            outcome: self.outcome.parse::<Outcome>().map_err(|err| corrupt(&err))?,
+            severity: self.severity.parse::<Severity>().map_err(|err| corrupt(&err))?,
+            details: serde_json::from_str::<Map<String, Value>>(&self.details)
+                .map_err(|err| corrupt(&format!("details: {err}")))?,
+            tags: serde_json::from_str::<Vec<String>>(&self.tags).map_err(|err| corrupt(&format!("tags: {err}")))?,
+            prev_hash: hash_from_column(&self.prev_hash).ok_or_else(|| corrupt("prev_hash is not 32 bytes"))?,
+            hash: hash_from_column(&self.hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?,
+        })
+    }
+}
+
+/// Reads a 32-byte hash column.
+pub(crate) fn hash_from_column(bytes: &[u8]) -> Option<Hash> {
+    Hash::from_slice(bytes)
+}
+
+/// Returns the JSON text stored for `details` (canonical, so identical content stores identically).
+pub(crate) fn details_text(details: &Map<String, Value>) -> String {
+    veritrail_core::canonical::to_canonical_string(&Value::Object(details.clone()))
+}
+
+/// Returns the JSON text stored for `tags`.
+pub(crate) fn tags_text(tags: &[String]) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Converts a seq to the signed integer both databases store.
+pub(crate) fn seq_to_db(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// Translates a sqlx error at the backend boundary.
+pub(crate) fn db_error(err: sqlx::Error) -> StoreError {
+    StoreError::Database(err.to_string())
+}

@@ -1,0 +1,487 @@
+//! The SQLite backend: the default, embedded, one file under the data directory.
+//!
+//! Durability: WAL with `synchronous=FULL` unless configured otherwise, so a commit has reached
+//! the disk when `append` returns. Appends run inside `BEGIN IMMEDIATE`, which takes SQLite's one
+//! write lock up front: that serialises writers across processes (a `veritrail ingest` next to a
+//! running server) and makes reading the chain head and writing after it one atomic step.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use veritrail_core::auth::ApiKey;
+use veritrail_core::chain::Hash;
+use veritrail_core::event::{NewEvent, StoredEvent, TenantId, format_time, normalize_time};
+use veritrail_core::store::{
+    AppendError, Appended, ApiKeyStore, ChainHead, EventLog, EventQuery, Readiness, StoreError,
+};
+
+use crate::migrate::{self, AppliedMigration};
+use crate::plan::{AppendRequest, AppendResult, ExistingEvent, client_ids_of, plan_group, tenants_of};
+use crate::rows::{EVENT_COLUMNS, EventColumns, db_error, details_text, hash_from_column, seq_to_db, tags_text};
+use crate::sequencer::{GroupWriter, Sequencer};
+use crate::StoreSettings;
+
+/// Rows per multi-row INSERT: 21 columns x 400 rows stays under SQLite's 32,766 variables.
+const INSERT_CHUNK: usize = 400;
+/// Ids per `IN (...)` lookup.
+const LOOKUP_CHUNK: usize = 500;
+
+/// Event log, key store and readiness over one SQLite file.
+pub struct SqliteStore {
+    read_pool: SqlitePool,
+    write_pool: SqlitePool,
+    sequencer: Sequencer,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `url`.
+    pub async fn open(url: &str, settings: &StoreSettings) -> Result<Self, StoreError> {
+        let synchronous = if settings.sqlite_synchronous_full {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(db_error)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let write_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(db_error)?;
+        migrate_sqlite(&write_pool).await?;
+        check_format_version(&write_pool).await?;
+        let read_pool = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(db_error)?;
+        let writer = Arc::new(SqliteWriter {
+            pool: write_pool.clone(),
+        });
+        let sequencer = Sequencer::spawn(writer, settings.queue_capacity, settings.max_group_events);
+        Ok(Self {
+            read_pool,
+            write_pool,
+            sequencer,
+        })
+    }
+
+    /// Returns the pool that writes (for tests that tamper with rows and for benchmarks).
+    pub fn write_pool(&self) -> &SqlitePool {
+        &self.write_pool
+    }
+}
+
+/// Applies pending migrations in one immediate transaction each.
+pub async fn migrate_sqlite(pool: &SqlitePool) -> Result<usize, StoreError> {
+    sqlx::query(migrate::CREATE_HISTORY).execute(pool).await.map_err(db_error)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+    let applied: Vec<AppliedMigration> = sqlx::query("SELECT version, checksum FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(|row| AppliedMigration {
+            version: row.get(0),
+            checksum: row.get(1),
+        })
+        .collect();
+    let pending = migrate::pending(migrate::SQLITE, &applied).map_err(StoreError::Database)?;
+    for migration in &pending {
+        tracing::info!(version = migration.version, name = migration.name, "applying sqlite migration");
+        sqlx::raw_sql(migration.sql).execute(&mut *tx).await.map_err(db_error)?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(migration.checksum())
+            .bind(format_time(&Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+    }
+    tx.commit().await.map_err(db_error)?;
+    Ok(pending.len())
+}
+
+async fn check_format_version(pool: &SqlitePool) -> Result<(), StoreError> {
+    let stored: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'event_format_version'")
+        .fetch_optional(pool)
+        .await
+        .map_err(db_error)?;
+    crate::check_format_version(stored.as_deref())
+}
+
+fn decode_event(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
+    let time = |column: &str| -> Result<DateTime<Utc>, StoreError> {
+        let text: String = row.try_get(column).map_err(db_error)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|time| time.with_timezone(&Utc))
+            .map_err(|err| StoreError::Corrupt(format!("{column} {text:?}: {err}")))
+    };
+    EventColumns {
+        tenant: row.try_get("tenant").map_err(db_error)?,
+        seq: row.try_get("seq").map_err(db_error)?,
+        id: row.try_get("id").map_err(db_error)?,
+        occurred_at: time("occurred_at")?,
+        received_at: time("received_at")?,
+        actor_id: row.try_get("actor_id").map_err(db_error)?,
+        actor_type: row.try_get("actor_type").map_err(db_error)?,
+        actor_name: row.try_get("actor_name").map_err(db_error)?,
+        actor_ip: row.try_get("actor_ip").map_err(db_error)?,
+        actor_user_agent: row.try_get("actor_user_agent").map_err(db_error)?,
+        action: row.try_get("action").map_err(db_error)?,
+        resource_type: row.try_get("resource_type").map_err(db_error)?,
+        resource_id: row.try_get("resource_id").map_err(db_error)?,
+        resource_name: row.try_get("resource_name").map_err(db_error)?,
+        outcome: row.try_get("outcome").map_err(db_error)?,
+        severity: row.try_get("severity").map_err(db_error)?,
+        details: row.try_get("details").map_err(db_error)?,
+        tags: row.try_get("tags").map_err(db_error)?,
+        prev_hash: row.try_get("prev_hash").map_err(db_error)?,
+        hash: row.try_get("hash").map_err(db_error)?,
+    }
+    .into_event()
+}
+
+struct SqliteWriter {
+    pool: SqlitePool,
+}
+
+#[async_trait]
+impl GroupWriter for SqliteWriter {
+    async fn write_group(&self, requests: &[AppendRequest]) -> Result<Vec<AppendResult>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut heads = BTreeMap::new();
+        let mut existing = HashMap::new();
+        for tenant in tenants_of(requests) {
+            let head = sqlx::query("SELECT next_seq, head_hash FROM chain_heads WHERE tenant = ?")
+                .bind(tenant.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            if let Some(row) = head {
+                let next_seq: i64 = row.get(0);
+                let head_hash: Vec<u8> = row.get(1);
+                heads.insert(
+                    tenant.clone(),
+                    ChainHead {
+                        next_seq: u64::try_from(next_seq).unwrap_or_default(),
+                        head_hash: hash_from_column(&head_hash)
+                            .ok_or_else(|| StoreError::Corrupt("chain head hash is not 32 bytes".into()))?,
+                    },
+                );
+            }
+            for ids in client_ids_of(requests, &tenant).chunks(LOOKUP_CHUNK) {
+                let mut query = QueryBuilder::<Sqlite>::new(
+                    "SELECT id, seq, hash, prev_hash, received_at, request_hash FROM events WHERE tenant = ",
+                );
+                query.push_bind(tenant.as_str()).push(" AND id IN (");
+                let mut separated = query.separated(", ");
+                for id in ids {
+                    separated.push_bind(id);
+                }
+                query.push(")");
+                for row in query.build().fetch_all(&mut *tx).await.map_err(db_error)? {
+                    let found = existing_from_row(&row)?;
+                    existing.insert((tenant.clone(), found.receipt.id.clone()), found);
+                }
+            }
+        }
+        let received_at = normalize_time(Utc::now());
+        let plan = plan_group(requests, heads, &existing, received_at);
+        for chunk in plan.rows.chunks(INSERT_CHUNK) {
+            let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}, request_hash) "));
+            insert.push_values(chunk, |mut values, row| {
+                let event = &row.event;
+                values
+                    .push_bind(event.tenant.as_str())
+                    .push_bind(seq_to_db(event.seq))
+                    .push_bind(event.id.as_str())
+                    .push_bind(format_time(&event.occurred_at))
+                    .push_bind(format_time(&event.received_at))
+                    .push_bind(event.actor.id.as_str())
+                    .push_bind(event.actor.kind.as_str())
+                    .push_bind(event.actor.name.as_deref())
+                    .push_bind(event.actor.ip.as_deref())
+                    .push_bind(event.actor.user_agent.as_deref())
+                    .push_bind(event.action.as_str())
+                    .push_bind(event.resource.as_ref().map(|resource| resource.kind.as_str()))
+                    .push_bind(event.resource.as_ref().map(|resource| resource.id.as_str()))
+                    .push_bind(event.resource.as_ref().and_then(|resource| resource.name.as_deref()))
+                    .push_bind(event.outcome.as_str())
+                    .push_bind(event.severity.as_str())
+                    .push_bind(details_text(&event.details))
+                    .push_bind(tags_text(&event.tags))
+                    .push_bind(event.prev_hash.as_bytes().to_vec())
+                    .push_bind(event.hash.as_bytes().to_vec())
+                    .push_bind(row.request_hash.as_bytes().to_vec());
+            });
+            insert.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        for (tenant, head) in &plan.heads {
+            sqlx::query(
+                "INSERT INTO chain_heads (tenant, next_seq, head_hash, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (tenant) DO UPDATE SET next_seq = excluded.next_seq, head_hash = excluded.head_hash, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(tenant.as_str())
+            .bind(seq_to_db(head.next_seq))
+            .bind(head.head_hash.as_bytes().to_vec())
+            .bind(format_time(&received_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(plan.results)
+    }
+}
+
+fn existing_from_row(row: &SqliteRow) -> Result<ExistingEvent, StoreError> {
+    let received_at: String = row.get("received_at");
+    let hash: Vec<u8> = row.get("hash");
+    let prev_hash: Vec<u8> = row.get("prev_hash");
+    let request_hash: Vec<u8> = row.get("request_hash");
+    let seq: i64 = row.get("seq");
+    let corrupt = || StoreError::Corrupt(format!("event seq {seq} has a malformed hash or time"));
+    Ok(ExistingEvent {
+        receipt: veritrail_core::event::Receipt {
+            id: row.get("id"),
+            seq: u64::try_from(seq).map_err(|_| corrupt())?,
+            hash: hash_from_column(&hash).ok_or_else(corrupt)?,
+            prev_hash: hash_from_column(&prev_hash).ok_or_else(corrupt)?,
+            received_at: DateTime::parse_from_rfc3339(&received_at)
+                .map_err(|_| corrupt())?
+                .with_timezone(&Utc),
+        },
+        request_hash: hash_from_column(&request_hash).ok_or_else(corrupt)?,
+    })
+}
+
+#[async_trait]
+impl EventLog for SqliteStore {
+    async fn append(&self, tenant: &TenantId, events: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError> {
+        self.sequencer.append(tenant, events).await
+    }
+
+    async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant = ? AND id = ?");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(decode_event)
+            .transpose()
+    }
+
+    async fn list(&self, tenant: &TenantId, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant = "));
+        sql.push_bind(tenant.as_str());
+        if let Some(actor_id) = &query.actor_id {
+            sql.push(" AND actor_id = ").push_bind(actor_id.as_str());
+        }
+        if let Some(action) = &query.action {
+            sql.push(" AND action = ").push_bind(action.as_str());
+        }
+        if let Some(resource_type) = &query.resource_type {
+            sql.push(" AND resource_type = ").push_bind(resource_type.as_str());
+        }
+        if let Some(resource_id) = &query.resource_id {
+            sql.push(" AND resource_id = ").push_bind(resource_id.as_str());
+        }
+        if let Some(outcome) = query.outcome {
+            sql.push(" AND outcome = ").push_bind(outcome.as_str());
+        }
+        if let Some(since) = &query.since {
+            sql.push(" AND occurred_at >= ").push_bind(format_time(since));
+        }
+        if let Some(until) = &query.until {
+            sql.push(" AND occurred_at < ").push_bind(format_time(until));
+        }
+        if let Some(before_seq) = query.before_seq {
+            sql.push(" AND seq < ").push_bind(seq_to_db(before_seq));
+        }
+        sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(query.limit));
+        sql.build()
+            .fetch_all(&self.read_pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(decode_event)
+            .collect()
+    }
+
+    async fn scan(&self, tenant: &TenantId, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        // ORDER BY rowid as well, so duplicate seqs (possible only if an attacker rebuilt the
+        // table) come back in a stable order.
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant = ? AND seq >= ? ORDER BY seq, rowid LIMIT ?");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(seq_to_db(from_seq))
+            .bind(i64::from(limit))
+            .fetch_all(&self.read_pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(decode_event)
+            .collect()
+    }
+
+    async fn head(&self, tenant: &TenantId) -> Result<Option<ChainHead>, StoreError> {
+        let row = sqlx::query("SELECT next_seq, head_hash FROM chain_heads WHERE tenant = ?")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(db_error)?;
+        row.map(|row| {
+            let next_seq: i64 = row.get(0);
+            let head_hash: Vec<u8> = row.get(1);
+            Ok(ChainHead {
+                next_seq: u64::try_from(next_seq).unwrap_or_default(),
+                head_hash: hash_from_column(&head_hash)
+                    .ok_or_else(|| StoreError::Corrupt("chain head hash is not 32 bytes".into()))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn max_seq(&self, tenant: &TenantId) -> Result<Option<u64>, StoreError> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE tenant = ?")
+            .bind(tenant.as_str())
+            .fetch_one(&self.read_pool)
+            .await
+            .map_err(db_error)?;
+        Ok(max.and_then(|max| u64::try_from(max).ok()))
+    }
+
+    async fn seq_of_hash(&self, tenant: &TenantId, hash: &Hash) -> Result<Option<u64>, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM events WHERE tenant = ? AND hash = ? LIMIT 1")
+            .bind(tenant.as_str())
+            .bind(hash.as_bytes().to_vec())
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(db_error)?;
+        Ok(seq.and_then(|seq| u64::try_from(seq).ok()))
+    }
+
+    async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT tenant FROM chain_heads UNION SELECT DISTINCT tenant FROM events ORDER BY 1")
+                .fetch_all(&self.read_pool)
+                .await
+                .map_err(db_error)?;
+        names
+            .iter()
+            .map(|name| TenantId::parse(name).map_err(StoreError::Corrupt))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
+    async fn create_key(&self, key: &ApiKey, key_hash: &Hash) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_keys (id, tenant, name, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&key.id)
+            .bind(key.tenant.as_str())
+            .bind(&key.name)
+            .bind(key_hash.as_bytes().to_vec())
+            .bind(key.scopes.to_string())
+            .bind(format_time(&key.created_at))
+            .execute(&self.write_pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn find_key(&self, key_hash: &Hash) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, tenant, name, scopes, created_at, revoked_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(key_hash.as_bytes().to_vec())
+        .fetch_optional(&self.read_pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(decode_key).transpose()
+    }
+
+    async fn list_keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>, StoreError> {
+        sqlx::query(
+            "SELECT id, tenant, name, scopes, created_at, revoked_at FROM api_keys \
+             WHERE (?1 IS NULL OR tenant = ?1) ORDER BY created_at, id",
+        )
+        .bind(tenant.map(TenantId::as_str))
+        .fetch_all(&self.read_pool)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(decode_key)
+        .collect()
+    }
+
+    async fn revoke_key(&self, key_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(format_time(&Utc::now()))
+            .bind(key_id)
+            .execute(&self.write_pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn count_keys(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
+            .fetch_one(&self.read_pool)
+            .await
+            .map_err(db_error)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+}
+
+fn decode_key(row: &SqliteRow) -> Result<ApiKey, StoreError> {
+    let parse_time = |text: String| {
+        DateTime::parse_from_rfc3339(&text)
+            .map(|time| time.with_timezone(&Utc))
+            .map_err(|err| StoreError::Corrupt(format!("api key time {text:?}: {err}")))
+    };
+    let tenant: String = row.try_get("tenant").map_err(db_error)?;
+    let scopes: String = row.try_get("scopes").map_err(db_error)?;
+    let revoked_at: Option<String> = row.try_get("revoked_at").map_err(db_error)?;
+    Ok(ApiKey {
+        id: row.try_get("id").map_err(db_error)?,
+        tenant: TenantId::parse(&tenant).map_err(StoreError::Corrupt)?,
+        name: row.try_get("name").map_err(db_error)?,
+        scopes: scopes.parse().map_err(StoreError::Corrupt)?,
+        created_at: parse_time(row.try_get("created_at").map_err(db_error)?)?,
+        revoked_at: revoked_at.map(parse_time).transpose()?,
+    })
+}
+
+#[async_trait]
+impl Readiness for SqliteStore {
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+            .fetch_one(&self.read_pool)
+            .await
+            .map_err(db_error)?;
+        crate::check_migrated(applied, migrate::SQLITE.len())?;
+        let stored: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'event_format_version'")
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(db_error)?;
+        crate::check_format_version(stored.as_deref())
+    }
+}

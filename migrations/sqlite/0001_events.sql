@@ -1,0 +1,74 @@
+-- Veritrail schema, version 1 (SQLite). Paired with migrations/postgres/0001_events.sql.
+
+-- Key/value facts about this database. `event_format_version` is checked at start-up: a server
+-- whose canonical encoding differs refuses to run rather than write a chain it cannot verify.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+INSERT INTO meta (key, value) VALUES ('event_format_version', '1');
+
+-- The audit log: one append-only hash chain per tenant. Rows are never updated or deleted by the
+-- application; the triggers below refuse it even to direct SQL.
+CREATE TABLE events (
+    tenant            TEXT    NOT NULL,
+    seq               INTEGER NOT NULL,  -- position in the tenant's chain, gap-free from 0
+    id                TEXT    NOT NULL,  -- client idempotency key or server UUIDv7
+    occurred_at       TEXT    NOT NULL,  -- client time, 'YYYY-MM-DDTHH:MM:SS.ffffffZ' (sorts as time)
+    received_at       TEXT    NOT NULL,  -- server time, same format
+    actor_id          TEXT    NOT NULL,
+    actor_type        TEXT    NOT NULL,
+    actor_name        TEXT,
+    actor_ip          TEXT,
+    actor_user_agent  TEXT,
+    action            TEXT    NOT NULL,
+    resource_type     TEXT,
+    resource_id       TEXT,
+    resource_name     TEXT,
+    outcome           TEXT    NOT NULL,
+    severity          TEXT    NOT NULL,
+    details           TEXT    NOT NULL,  -- canonical (RFC 8785) JSON object
+    tags              TEXT    NOT NULL,  -- JSON array of strings
+    prev_hash         BLOB    NOT NULL,  -- 32 bytes
+    hash              BLOB    NOT NULL,  -- 32 bytes: SHA-256(prev_hash || leaf)
+    request_hash      BLOB    NOT NULL,  -- fingerprint of the submitted content, for idempotent retries
+    PRIMARY KEY (tenant, seq),
+    UNIQUE (tenant, id)
+) STRICT;
+
+CREATE INDEX events_actor ON events (tenant, actor_id, seq);
+CREATE INDEX events_action ON events (tenant, action, seq);
+CREATE INDEX events_resource ON events (tenant, resource_type, resource_id, seq);
+CREATE INDEX events_occurred ON events (tenant, occurred_at);
+CREATE INDEX events_hash ON events (tenant, hash);
+
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'veritrail: events are append-only (update refused)');
+END;
+
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'veritrail: events are append-only (delete refused)');
+END;
+
+-- The end of each tenant's chain, updated in the same transaction as every append. Appends
+-- serialise on this row; verification compares the log against it to find a cut-off tail.
+CREATE TABLE chain_heads (
+    tenant     TEXT    PRIMARY KEY,
+    next_seq   INTEGER NOT NULL,  -- seq of the next event = number of events
+    head_hash  BLOB    NOT NULL,  -- hash of the last event, 32 zero bytes when empty
+    updated_at TEXT    NOT NULL
+) STRICT;
+
+-- API keys. Only SHA-256 of the secret is stored.
+CREATE TABLE api_keys (
+    id          TEXT PRIMARY KEY,  -- public id: first 12 hex digits of key_hash
+    tenant      TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    key_hash    BLOB NOT NULL UNIQUE,
+    scopes      TEXT NOT NULL,     -- comma-separated: ingest, read, admin
+    created_at  TEXT NOT NULL,
+    revoked_at  TEXT
+) STRICT;
