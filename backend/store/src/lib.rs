@@ -159,3 +159,6 @@ mod tests {
         assert!(check_format_version(None).is_err());
     }
 }
+
+#[cfg(feature = "testing")]
+pub mod testing;
