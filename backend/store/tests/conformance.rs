@@ -24,7 +24,7 @@ fn event_by(actor: &str, action: &str, seq_hint: usize) -> NewEvent {
         "actor": {"id": actor, "type": "user", "ip": "198.51.100.4"},
         "action": action,
         "resource": {"type": "repository", "id": format!("r{}", seq_hint % 3)},
-        "outcome": if seq_hint % 4 == 0 { "denied" } else { "success" },
+        "outcome": if seq_hint.is_multiple_of(4) { "denied" } else { "success" },
         "occurred_at": format!("2026-05-01T10:{:02}:00Z", seq_hint % 60),
         "details": {"n": seq_hint, "note": "héllo"},
         "tags": ["t"],
@@ -103,7 +103,7 @@ async fn lists_newest_first_with_filters_and_cursor() {
         let store = db.connect().await;
         let acme = tenant("acme");
         let events: Vec<NewEvent> = (0..20)
-            .map(|idx| event_by(if idx % 2 == 0 { "alice" } else { "bob" }, if idx % 5 == 0 { "repo.delete" } else { "repo.read" }, idx))
+            .map(|idx| event_by(if idx.is_multiple_of(2) { "alice" } else { "bob" }, if idx.is_multiple_of(5) { "repo.delete" } else { "repo.read" }, idx))
             .collect();
         store.events.append(&acme, events).await.expect("append");
 
