@@ -102,7 +102,7 @@ async fn lists_newest_first_with_filters_and_cursor() {
     for db in TestDatabase::all().await {
         let store = db.connect().await;
         let acme = tenant("acme");
-        let events: Vec<NewEvent> = (0..20)
+        let events: Vec<NewEvent> = (0..20usize)
             .map(|idx| event_by(if idx.is_multiple_of(2) { "alice" } else { "bob" }, if idx.is_multiple_of(5) { "repo.delete" } else { "repo.read" }, idx))
             .collect();
         store.events.append(&acme, events).await.expect("append");
