@@ -33,7 +33,10 @@ trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
 # PostgreSQL refuses to run as root; as root we drop to the `postgres` user. cd / so
 # the tools never trip over a cwd that user cannot enter (e.g. a clone under /root).
 if [[ $(id -u) -eq 0 ]]; then
-  id postgres >/dev/null 2>&1 || die "running as root but no 'postgres' user exists"
+  if ! id postgres >/dev/null 2>&1; then
+    log "creating the unprivileged system user 'postgres'"
+    useradd --system --no-create-home --shell /usr/sbin/nologin postgres || die "cannot create user 'postgres'"
+  fi
   as_pg() { (cd / && runuser -u postgres -- "$@"); }
 else
   as_pg() { (cd / && "$@"); }

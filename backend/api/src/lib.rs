@@ -1,1 +1,80 @@
-//! placeholder
+//! `veritrail-api`: the HTTP API. The only crate that knows HTTP and JSON shapes.
+//!
+//! [`router`] is pure: the `veritrail` binary and the tests build the same app from an
+//! [`AppState`] holding the storage ports.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::MatchedPath;
+use axum::http::Request;
+use axum::middleware;
+use serde::{Deserialize, Serialize};
+use tower_http::trace::TraceLayer;
+use veritrail_core::store::{ApiKeyStore, EventLog, Readiness};
+use veritrail_core::validate::Limits;
+
+use crate::auth::KeyCache;
+use crate::error::{ApiError, ErrorCode};
+
+/// Request limits of the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiLimits {
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most events in one batch.
+    pub max_batch_events: usize,
+    /// Page size when a list request names none.
+    pub default_list_limit: u32,
+    /// Largest page size; larger requests are capped to it.
+    pub max_list_limit: u32,
+    /// Limits on each event.
+    #[serde(flatten)]
+    pub event: Limits,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_batch_events: 1_000,
+            default_list_limit: 100,
+            max_list_limit: 1_000,
+            event: Limits::default(),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub events: Arc<dyn EventLog>,
+    pub keys: Arc<dyn ApiKeyStore>,
+    pub readiness: Arc<dyn Readiness>,
+    pub limits: ApiLimits,
+    pub key_cache: KeyCache,
+}
+
+/// Builds the whole HTTP app.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.limits.max_body_bytes;
+    Router::new()
+        .merge(routes::events::router())
+        .merge(routes::verify::router())
+        .merge(routes::health::router())
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(error::log_server_errors))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+            tracing::info_span!("request", method = %request.method(), route)
+        }))
+        .with_state(state)
+}

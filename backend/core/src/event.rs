@@ -18,13 +18,10 @@ pub struct TenantId(String);
 impl TenantId {
     /// Parses a tenant name, refusing anything outside `[a-z0-9_-]{1,64}`.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let valid_chars = raw
-            .bytes()
-            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-');
+        let valid_chars =
+            raw.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-');
         if raw.is_empty() || raw.len() > 64 || !valid_chars {
-            return Err(format!(
-                "tenant {raw:?} is invalid: use 1 to 64 characters from a-z, 0-9, '_' and '-'"
-            ));
+            return Err(format!("tenant {raw:?} is invalid: use 1 to 64 characters from a-z, 0-9, '_' and '-'"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -101,14 +98,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [Severity; 6] = [
-        Self::Debug,
-        Self::Info,
-        Self::Low,
-        Self::Medium,
-        Self::High,
-        Self::Critical,
-    ];
+    pub const ALL: [Severity; 6] = [Self::Debug, Self::Info, Self::Low, Self::Medium, Self::High, Self::Critical];
 
     /// Returns the wire name of the severity.
     pub fn as_str(self) -> &'static str {
@@ -129,9 +119,7 @@ impl FromStr for Severity {
         Self::ALL
             .into_iter()
             .find(|severity| severity.as_str() == raw)
-            .ok_or_else(|| {
-                format!("severity {raw:?} is not one of debug, info, low, medium, high, critical")
-            })
+            .ok_or_else(|| format!("severity {raw:?} is not one of debug, info, low, medium, high, critical"))
     }
 }
 
@@ -243,8 +231,6 @@ pub mod timestamp {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        DateTime::parse_from_rfc3339(&raw)
-            .map(|time| time.with_timezone(&Utc))
-            .map_err(serde::de::Error::custom)
+        DateTime::parse_from_rfc3339(&raw).map(|time| time.with_timezone(&Utc)).map_err(serde::de::Error::custom)
     }
 }

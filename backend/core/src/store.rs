@@ -198,7 +198,12 @@ pub trait EventLog: Send + Sync {
     /// Turns a hash mismatch into a reorder or insertion finding when the event is intact but
     /// displaced.
     #[doc(hidden)]
-    async fn explain(&self, tenant: &TenantId, event: &StoredEvent, chain_break: ChainBreak) -> Result<ChainBreak, StoreError> {
+    async fn explain(
+        &self,
+        tenant: &TenantId,
+        event: &StoredEvent,
+        chain_break: ChainBreak,
+    ) -> Result<ChainBreak, StoreError> {
         if chain_break.kind != crate::verify::BreakKind::HashMismatch {
             return Ok(chain_break);
         }
@@ -207,9 +212,7 @@ pub trait EventLog: Send + Sync {
         } else {
             self.seq_of_hash(tenant, &event.prev_hash).await?.map(|seq| seq + 1)
         };
-        Ok(original_seq
-            .and_then(|original_seq| explain_displaced(event, original_seq))
-            .unwrap_or(chain_break))
+        Ok(original_seq.and_then(|original_seq| explain_displaced(event, original_seq)).unwrap_or(chain_break))
     }
 }
 
@@ -241,7 +244,6 @@ pub trait ApiKeyStore: Send + Sync {
     /// Returns how many keys exist, revoked ones included.
     async fn count_keys(&self) -> Result<u64, StoreError>;
 }
-
 
 /// Whether the database is reachable and carries the schema this build expects.
 #[async_trait]

@@ -28,13 +28,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_details_bytes: 64 * 1024,
-            max_string_chars: 1024,
-            max_depth: 32,
-            max_tags: 64,
-            max_tag_chars: 128,
-        }
+        Self { max_details_bytes: 64 * 1024, max_string_chars: 1024, max_depth: 32, max_tags: 64, max_tag_chars: 128 }
     }
 }
 
@@ -50,25 +44,12 @@ pub struct ValidationError {
 
 impl ValidationError {
     fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            code: "invalid_field",
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { code: "invalid_field", field: field.into(), message: message.into() }
     }
 }
 
-const EVENT_FIELDS: &[&str] = &[
-    "id",
-    "occurred_at",
-    "actor",
-    "action",
-    "resource",
-    "outcome",
-    "severity",
-    "details",
-    "tags",
-];
+const EVENT_FIELDS: &[&str] =
+    &["id", "occurred_at", "actor", "action", "resource", "outcome", "severity", "details", "tags"];
 const ACTOR_FIELDS: &[&str] = &["id", "type", "name", "ip", "user_agent"];
 const RESOURCE_FIELDS: &[&str] = &["type", "id", "name"];
 
@@ -78,9 +59,7 @@ pub fn validate_event(
     limits: &Limits,
     new_id: impl FnOnce() -> String,
 ) -> Result<NewEvent, ValidationError> {
-    let object = raw
-        .as_object()
-        .ok_or_else(|| ValidationError::invalid("", "an event must be a JSON object"))?;
+    let object = raw.as_object().ok_or_else(|| ValidationError::invalid("", "an event must be a JSON object"))?;
     reject_unknown_fields(object, EVENT_FIELDS, "")?;
 
     let client_id = optional_string(object, "id", "id", limits.max_string_chars)?;
@@ -91,10 +70,7 @@ pub fn validate_event(
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => Some(parse_time(text, "occurred_at")?),
         Some(_) => {
-            return Err(ValidationError::invalid(
-                "occurred_at",
-                "occurred_at must be an RFC 3339 time string",
-            ));
+            return Err(ValidationError::invalid("occurred_at", "occurred_at must be an RFC 3339 time string"));
         }
     };
     let actor = parse_actor(object.get("actor"), limits)?;
@@ -102,9 +78,9 @@ pub fn validate_event(
     check_action(&action)?;
     let resource = parse_resource(object.get("resource"), limits)?;
     let outcome = match object.get("outcome") {
-        Some(Value::String(text)) => text
-            .parse::<Outcome>()
-            .map_err(|message| ValidationError::invalid("outcome", message))?,
+        Some(Value::String(text)) => {
+            text.parse::<Outcome>().map_err(|message| ValidationError::invalid("outcome", message))?
+        }
         None | Some(Value::Null) => {
             return Err(ValidationError::invalid(
                 "outcome",
@@ -115,9 +91,9 @@ pub fn validate_event(
     };
     let severity = match object.get("severity") {
         None | Some(Value::Null) => Severity::Info,
-        Some(Value::String(text)) => text
-            .parse::<Severity>()
-            .map_err(|message| ValidationError::invalid("severity", message))?,
+        Some(Value::String(text)) => {
+            text.parse::<Severity>().map_err(|message| ValidationError::invalid("severity", message))?
+        }
         Some(_) => return Err(ValidationError::invalid("severity", "severity must be a string")),
     };
     let details = parse_details(object.get("details"), limits)?;
@@ -158,19 +134,11 @@ fn resource_json(resource: &Resource) -> Value {
     json!({"type": resource.kind, "id": resource.id, "name": resource.name})
 }
 
-fn reject_unknown_fields(
-    object: &Map<String, Value>,
-    known: &[&str],
-    prefix: &str,
-) -> Result<(), ValidationError> {
+fn reject_unknown_fields(object: &Map<String, Value>, known: &[&str], prefix: &str) -> Result<(), ValidationError> {
     match object.keys().find(|key| !known.contains(&key.as_str())) {
         Some(unknown) => Err(ValidationError::invalid(
             format!("{prefix}{unknown}"),
-            format!(
-                "unknown field {:?}; expected one of {}",
-                format!("{prefix}{unknown}"),
-                known.join(", ")
-            ),
+            format!("unknown field {:?}; expected one of {}", format!("{prefix}{unknown}"), known.join(", ")),
         )),
         None => Ok(()),
     }
@@ -210,19 +178,14 @@ fn check_text(text: &str, field: &str, max_chars: usize) -> Result<(), Validatio
         return Err(ValidationError::invalid(field, format!("{field} contains a NUL character")));
     }
     if text.chars().count() > max_chars {
-        return Err(ValidationError::invalid(
-            field,
-            format!("{field} is longer than {max_chars} characters"),
-        ));
+        return Err(ValidationError::invalid(field, format!("{field} is longer than {max_chars} characters")));
     }
     Ok(())
 }
 
 fn check_id(id: &str, field: &str, limits: &Limits) -> Result<(), ValidationError> {
     let valid = id.len() <= 128.min(limits.max_string_chars)
-        && id
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || b"-_.:".contains(&byte));
+        && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_.:".contains(&byte));
     if !valid {
         return Err(ValidationError::invalid(
             field,
@@ -233,9 +196,7 @@ fn check_id(id: &str, field: &str, limits: &Limits) -> Result<(), ValidationErro
 }
 
 fn check_action(action: &str) -> Result<(), ValidationError> {
-    let valid = action
-        .bytes()
-        .all(|byte| byte.is_ascii_alphanumeric() || b"-_.:/".contains(&byte));
+    let valid = action.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_.:/".contains(&byte));
     if !valid || action.starts_with('.') || action.ends_with('.') {
         return Err(ValidationError::invalid(
             "action",
@@ -255,10 +216,7 @@ fn parse_time(text: &str, field: &str) -> Result<DateTime<Utc>, ValidationError>
         })?
         .with_timezone(&Utc);
     if !(1970..=9999).contains(&time.year()) {
-        return Err(ValidationError::invalid(
-            field,
-            format!("{field} must lie between the years 1970 and 9999"),
-        ));
+        return Err(ValidationError::invalid(field, format!("{field} must lie between the years 1970 and 9999")));
     }
     Ok(normalize_time(time))
 }
@@ -319,10 +277,7 @@ fn parse_details(raw: Option<&Value>, limits: &Limits) -> Result<Map<String, Val
         return Err(ValidationError {
             code: "details_too_large",
             field: "details".to_owned(),
-            message: format!(
-                "details is {size} bytes, more than the limit of {} bytes",
-                limits.max_details_bytes
-            ),
+            message: format!("details is {size} bytes, more than the limit of {} bytes", limits.max_details_bytes),
         });
     }
     Ok(details.clone())
@@ -338,17 +293,17 @@ fn check_json_tree(value: &Value, path: &str, depth: usize, limits: &Limits) -> 
         ));
     }
     match value {
-        Value::String(text) if text.contains('\0') => Err(ValidationError::invalid(
-            path,
-            format!("{path} contains a NUL character"),
-        )),
+        Value::String(text) if text.contains('\0') => {
+            Err(ValidationError::invalid(path, format!("{path} contains a NUL character")))
+        }
         Value::Number(number) if !is_exact_number(number) => Err(ValidationError::invalid(
             path,
             format!("{path} is a number outside ±2^53 that cannot be stored exactly; send it as a string"),
         )),
-        Value::Array(items) => items.iter().enumerate().try_for_each(|(idx, item)| {
-            check_json_tree(item, &format!("{path}[{idx}]"), depth + 1, limits)
-        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(idx, item)| check_json_tree(item, &format!("{path}[{idx}]"), depth + 1, limits)),
         Value::Object(members) => members.iter().try_for_each(|(key, member)| {
             let member_path = format!("{path}.{key}");
             if key.contains('\0') {
@@ -415,8 +370,9 @@ mod tests {
     #[test]
     fn request_hash_ignores_key_order_but_not_content() {
         let first = validate(minimal()).expect("valid");
-        let reordered = validate(json!({"outcome": "success", "action": "repo.delete", "actor": {"type": "user", "id": "alice"}}))
-            .expect("valid");
+        let reordered =
+            validate(json!({"outcome": "success", "action": "repo.delete", "actor": {"type": "user", "id": "alice"}}))
+                .expect("valid");
         let mut changed = minimal();
         changed["outcome"] = json!("failure");
         let other = validate(changed).expect("valid");
@@ -428,14 +384,26 @@ mod tests {
     fn rejects_bad_fields_with_their_path() {
         let cases = [
             (json!({"actor": {"id": "a", "type": "user"}, "action": "x", "outcome": "maybe"}), "outcome"),
-            (json!({"actor": {"id": "a", "type": "user", "ip": "999.1.1.1"}, "action": "x", "outcome": "success"}), "actor.ip"),
+            (
+                json!({"actor": {"id": "a", "type": "user", "ip": "999.1.1.1"}, "action": "x", "outcome": "success"}),
+                "actor.ip",
+            ),
             (json!({"actor": {"id": "a"}, "action": "x", "outcome": "success"}), "actor.type"),
             (json!({"actor": {"id": "a", "type": "u"}, "action": "has space", "outcome": "success"}), "action"),
-            (json!({"actor": {"id": "a", "type": "u"}, "action": "x", "outcome": "success", "occurred_at": "yesterday"}), "occurred_at"),
+            (
+                json!({"actor": {"id": "a", "type": "u"}, "action": "x", "outcome": "success", "occurred_at": "yesterday"}),
+                "occurred_at",
+            ),
             (json!({"actor": {"id": "a", "type": "u"}, "action": "x", "outcome": "success", "extra": 1}), "extra"),
             (json!({"actor": {"id": "a\u{0}", "type": "u"}, "action": "x", "outcome": "success"}), "actor.id"),
-            (json!({"actor": {"id": "a", "type": "u"}, "action": "x", "outcome": "success", "details": {"n": 18446744073709551615u64}}), "details.n"),
-            (json!({"actor": {"id": "a", "type": "u"}, "action": "x", "outcome": "success", "tags": ["ok", 3]}), "tags[1]"),
+            (
+                json!({"actor": {"id": "a", "type": "u"}, "action": "x", "outcome": "success", "details": {"n": 18446744073709551615u64}}),
+                "details.n",
+            ),
+            (
+                json!({"actor": {"id": "a", "type": "u"}, "action": "x", "outcome": "success", "tags": ["ok", 3]}),
+                "tags[1]",
+            ),
             (json!({"actor": {"id": "a", "type": "u"}, "action": "x", "outcome": "success", "id": "has space"}), "id"),
         ];
         for (raw, field) in cases {

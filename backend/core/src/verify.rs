@@ -59,15 +59,7 @@ impl VerifyReport {
             None => (None, None),
         };
         match result {
-            Ok(()) => Self {
-                ok: true,
-                checked,
-                head_seq,
-                head_hash,
-                first_bad_seq: None,
-                kind: None,
-                reason: None,
-            },
+            Ok(()) => Self { ok: true, checked, head_seq, head_hash, first_bad_seq: None, kind: None, reason: None },
             Err(chain_break) => Self {
                 ok: false,
                 checked,
@@ -92,11 +84,7 @@ pub struct ChainVerifier {
 impl ChainVerifier {
     /// Starts a walk at `start_seq`, whose `prev_hash` must be `prev_hash`.
     pub fn new(start_seq: u64, prev_hash: Hash) -> Self {
-        Self {
-            next_seq: start_seq,
-            prev_hash,
-            checked: 0,
-        }
+        Self { next_seq: start_seq, prev_hash, checked: 0 }
     }
 
     /// Returns how many events passed so far.
@@ -127,10 +115,7 @@ impl ChainVerifier {
             return Err(ChainBreak {
                 seq: self.next_seq,
                 kind: BreakKind::Gap,
-                reason: format!(
-                    "seq {} is missing: the log jumps to seq {}",
-                    self.next_seq, event.seq
-                ),
+                reason: format!("seq {} is missing: the log jumps to seq {}", self.next_seq, event.seq),
             });
         }
         if expected_hash(event) != event.hash {
@@ -147,10 +132,7 @@ impl ChainVerifier {
             return Err(ChainBreak {
                 seq: event.seq,
                 kind: BreakKind::BrokenLink,
-                reason: format!(
-                    "prev_hash of seq {} is not the hash of the event before it",
-                    event.seq
-                ),
+                reason: format!("prev_hash of seq {} is not the hash of the event before it", event.seq),
             });
         }
         self.prev_hash = event.hash;

@@ -37,10 +37,7 @@ fn vectors() -> Vec<StoredEvent> {
         }),
         outcome: Outcome::Success,
         severity: Severity::High,
-        details: json!({"reason": "cleanup", "files": 12, "ratio": 0.5})
-            .as_object()
-            .cloned()
-            .expect("object"),
+        details: json!({"reason": "cleanup", "files": 12, "ratio": 0.5}).as_object().cloned().expect("object"),
         tags: vec!["prod".to_owned(), "git".to_owned()],
         prev_hash: Hash::GENESIS,
         hash: Hash::GENESIS,
@@ -61,10 +58,7 @@ fn vectors() -> Vec<StoredEvent> {
         resource: None,
         outcome: Outcome::Denied,
         severity: Severity::Info,
-        details: json!({"z": {"b": [true, null, "é\n"], "a": -1}, "A": 1e21})
-            .as_object()
-            .cloned()
-            .expect("object"),
+        details: json!({"z": {"b": [true, null, "é\n"], "a": -1}, "A": 1e21}).as_object().cloned().expect("object"),
         tags: vec![],
         ..first.clone()
     };

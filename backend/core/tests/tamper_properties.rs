@@ -19,26 +19,40 @@ fn event_strategy() -> impl Strategy<Value = StoredEvent> {
         (0usize..4, 0usize..6, 0i64..4_000_000_000, 0i64..1_000_000),
         (proptest::collection::vec((text(), text()), 0..4), proptest::collection::vec(text(), 0..3)),
     )
-        .prop_map(|((actor_id, actor_kind, name, agent), (action, resource), (outcome, severity, secs, micros), (details, tags))| {
-            let occurred_at: DateTime<Utc> = Utc.timestamp_opt(secs, 0).single().unwrap_or_default() + Duration::microseconds(micros);
-            let details: Map<String, Value> = details.into_iter().map(|(key, value)| (key, json!(value))).collect();
-            StoredEvent {
-                tenant: TenantId::parse("t1").unwrap_or_else(|_| unreachable!()),
-                seq: 0,
-                id: format!("id-{secs}"),
-                occurred_at,
-                received_at: occurred_at + Duration::seconds(1),
-                actor: Actor { id: actor_id, kind: actor_kind, name, ip: Some("10.0.0.1".to_owned()), user_agent: agent },
-                action,
-                resource: resource.map(|(kind, id, name)| Resource { kind, id, name }),
-                outcome: Outcome::ALL[outcome],
-                severity: Severity::ALL[severity],
-                details,
-                tags,
-                prev_hash: Hash::GENESIS,
-                hash: Hash::GENESIS,
-            }
-        })
+        .prop_map(
+            |(
+                (actor_id, actor_kind, name, agent),
+                (action, resource),
+                (outcome, severity, secs, micros),
+                (details, tags),
+            )| {
+                let occurred_at: DateTime<Utc> =
+                    Utc.timestamp_opt(secs, 0).single().unwrap_or_default() + Duration::microseconds(micros);
+                let details: Map<String, Value> = details.into_iter().map(|(key, value)| (key, json!(value))).collect();
+                StoredEvent {
+                    tenant: TenantId::parse("t1").unwrap_or_else(|_| unreachable!()),
+                    seq: 0,
+                    id: format!("id-{secs}"),
+                    occurred_at,
+                    received_at: occurred_at + Duration::seconds(1),
+                    actor: Actor {
+                        id: actor_id,
+                        kind: actor_kind,
+                        name,
+                        ip: Some("10.0.0.1".to_owned()),
+                        user_agent: agent,
+                    },
+                    action,
+                    resource: resource.map(|(kind, id, name)| Resource { kind, id, name }),
+                    outcome: Outcome::ALL[outcome],
+                    severity: Severity::ALL[severity],
+                    details,
+                    tags,
+                    prev_hash: Hash::GENESIS,
+                    hash: Hash::GENESIS,
+                }
+            },
+        )
 }
 
 /// Builds a valid chain out of `events`.

@@ -1,1 +1,265 @@
-fn main() {}
+//! The `veritrail` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use veritrail_core::auth::Scopes;
+use veritrail_core::event::TenantId;
+use veritrail_core::store::SeqRange;
+use veritrail_server::app::{Application, open_store};
+use veritrail_server::config::Config;
+use veritrail_server::{ingest_cmd, keys, telemetry, verify_cmd};
+
+#[derive(Debug, Parser)]
+#[command(name = "veritrail", version, about = "Tamper-evident audit trail server")]
+struct Cli {
+    /// TOML configuration file (defaults < file < VERITRAIL__SECTION__KEY variables < flags).
+    #[arg(long, global = true, env = "VERITRAIL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the data lives; shared by every command that touches it.
+#[derive(Debug, Args, Clone)]
+struct DataArgs {
+    /// Directory for the SQLite file, keys and caches [default: ./data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Database URL: postgres://... or sqlite://PATH [default: SQLite in the data directory].
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API server.
+    Serve {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Listen address [default: 127.0.0.1:8080].
+        #[arg(long)]
+        addr: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Verify hash chains straight from the database; exit 1 if any is broken.
+    Verify {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Only this tenant [default: every tenant].
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        from_seq: Option<u64>,
+        #[arg(long)]
+        to_seq: Option<u64>,
+        /// Print one JSON report per tenant instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Bulk-load events from a JSON Lines file (one event per line).
+    Ingest {
+        #[command(flatten)]
+        data: DataArgs,
+        file: PathBuf,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Events per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+    },
+    /// Print the effective configuration (secrets redacted).
+    PrintConfig {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        addr: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Create a key and print its secret once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Comma-separated: ingest, read, admin.
+        #[arg(long)]
+        scopes: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a key by id.
+    Revoke { id: String },
+}
+
+fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process (see STACK notes on rustls).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("veritrail: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("veritrail: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli_config: Option<&PathBuf>, data: &DataArgs, addr: Option<&String>) -> anyhow::Result<Config> {
+    let mut config = Config::load(cli_config.map(PathBuf::as_path), std::env::vars())?;
+    if let Some(data_dir) = &data.data_dir {
+        config.data_dir = data_dir.clone();
+    }
+    if let Some(url) = &data.database_url {
+        config.database.url = url.clone();
+    }
+    if let Some(addr) = addr {
+        config.server.addr = addr.clone();
+    }
+    telemetry::init(&config.log);
+    Ok(config)
+}
+
+fn parse_tenant(raw: &str) -> anyhow::Result<TenantId> {
+    TenantId::parse(raw).map_err(anyhow::Error::msg)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config_file = cli.config.as_ref();
+    match cli.command {
+        Command::Serve { data, addr } => {
+            let config = load_config(config_file, &data, addr.as_ref())?;
+            let app = Application::build(&config, std::env::var("VERITRAIL_BOOTSTRAP_KEY").ok()).await?;
+            let addr = app.local_addr()?;
+            tracing::info!(%addr, "veritrail listening");
+            // On stdout too, for scripts and supervisors that start it with port 0.
+            println!("veritrail listening on http://{addr}");
+            app.run_until(shutdown_signal()).await?;
+            tracing::info!("veritrail stopped");
+        }
+        Command::Migrate { data } => {
+            let config = load_config(config_file, &data, None)?;
+            open_store(&config).await?;
+            println!("database is migrated");
+        }
+        Command::Verify { data, tenant, from_seq, to_seq, json } => {
+            let config = load_config(config_file, &data, None)?;
+            let store = open_store(&config).await?;
+            let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
+            let reports = verify_cmd::verify_tenants(&store, tenant, SeqRange { from_seq, to_seq }).await?;
+            let mut intact = true;
+            for (tenant, report) in &reports {
+                intact &= report.ok;
+                if json {
+                    println!("{}", serde_json::json!({"tenant": tenant, "report": report}));
+                } else {
+                    println!("{}", verify_cmd::describe(tenant, report));
+                }
+            }
+            if reports.is_empty() && !json {
+                println!("no events stored yet");
+            }
+            return Ok(if intact { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        Command::Keys { data, action } => {
+            let config = load_config(config_file, &data, None)?;
+            let store = open_store(&config).await?;
+            match action {
+                KeysAction::Create { tenant, scopes, name } => {
+                    let scopes: Scopes = scopes.parse().map_err(anyhow::Error::msg)?;
+                    let secret = keys::generate_secret()?;
+                    let key = keys::create(&store, parse_tenant(&tenant)?, scopes, &name, &secret).await?;
+                    println!("created key {} for tenant {} with scopes {}", key.id, key.tenant, key.scopes);
+                    println!("secret (shown only now): {secret}");
+                }
+                KeysAction::List { tenant } => {
+                    let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
+                    println!("{:<14} {:<20} {:<18} {:<28} {:<28} name", "id", "tenant", "scopes", "created", "revoked");
+                    for key in store.keys.list_keys(tenant.as_ref()).await? {
+                        println!(
+                            "{:<14} {:<20} {:<18} {:<28} {:<28} {}",
+                            key.id,
+                            key.tenant,
+                            key.scopes,
+                            key.created_at.to_rfc3339(),
+                            key.revoked_at.map(|at| at.to_rfc3339()).unwrap_or_else(|| "-".to_owned()),
+                            key.name
+                        );
+                    }
+                }
+                KeysAction::Revoke { id } => {
+                    anyhow::ensure!(store.keys.revoke_key(&id).await?, "no active key with id {id:?}");
+                    println!("revoked key {id}");
+                }
+            }
+        }
+        Command::Ingest { data, file, tenant, batch_size } => {
+            let config = load_config(config_file, &data, None)?;
+            let store = open_store(&config).await?;
+            let tenant = parse_tenant(&tenant)?;
+            let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let summary =
+                ingest_cmd::ingest_file(&store, &tenant, &file, &config.limits.event, batch_size, show_progress)
+                    .await
+                    .with_context(|| format!("ingest {}", file.display()))?;
+            println!(
+                "ingested {} new events into tenant {tenant} ({} already present)",
+                summary.created, summary.duplicates
+            );
+        }
+        Command::PrintConfig { data, addr } => {
+            let config = load_config(config_file, &data, addr.as_ref())?;
+            print!("{}", config.to_redacted_toml()?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -33,12 +33,7 @@ pub struct StoreSettings {
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            sqlite_synchronous_full: true,
-            max_group_events: 10_000,
-            queue_capacity: 20_000,
-        }
+        Self { max_connections: 16, sqlite_synchronous_full: true, max_group_events: 10_000, queue_capacity: 20_000 }
     }
 }
 
@@ -85,21 +80,11 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
     match Backend::of_url(url)? {
         Backend::Sqlite => {
             let store = Arc::new(sqlite::SqliteStore::open(url, settings).await?);
-            Ok(Store {
-                backend: Backend::Sqlite,
-                events: store.clone(),
-                keys: store.clone(),
-                readiness: store,
-            })
+            Ok(Store { backend: Backend::Sqlite, events: store.clone(), keys: store.clone(), readiness: store })
         }
         Backend::Postgres => {
             let store = Arc::new(postgres::PostgresStore::open(url, settings).await?);
-            Ok(Store {
-                backend: Backend::Postgres,
-                events: store.clone(),
-                keys: store.clone(),
-                readiness: store,
-            })
+            Ok(Store { backend: Backend::Postgres, events: store.clone(), keys: store.clone(), readiness: store })
         }
     }
 }
@@ -125,9 +110,7 @@ fn check_format_version(stored: Option<&str>) -> Result<(), StoreError> {
         Some(version) => Err(StoreError::Database(format!(
             "the database holds events in format version {version}, but this build writes version {FORMAT_VERSION}; refusing to run"
         ))),
-        None => Err(StoreError::Database(
-            "the database has no event_format_version row; refusing to run".to_owned(),
-        )),
+        None => Err(StoreError::Database("the database has no event_format_version row; refusing to run".to_owned())),
     }
 }
 
@@ -135,9 +118,7 @@ fn check_migrated(applied: i64, embedded: usize) -> Result<(), StoreError> {
     if usize::try_from(applied).ok() == Some(embedded) {
         Ok(())
     } else {
-        Err(StoreError::Database(format!(
-            "{applied} of {embedded} migrations applied"
-        )))
+        Err(StoreError::Database(format!("{applied} of {embedded} migrations applied")))
     }
 }
 

@@ -72,10 +72,7 @@ pub(crate) fn pending<'a>(
             Some(_) => {}
         }
     }
-    Ok(embedded
-        .iter()
-        .filter(|migration| !applied.iter().any(|record| record.version == migration.version))
-        .collect())
+    Ok(embedded.iter().filter(|migration| !applied.iter().any(|record| record.version == migration.version)).collect())
 }
 
 #[cfg(test)]

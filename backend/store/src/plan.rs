@@ -81,19 +81,13 @@ pub(crate) fn plan_group(
     let mut results = Vec::with_capacity(requests.len());
 
     for request in requests {
-        let head = heads.get(&request.tenant).copied().unwrap_or(ChainHead {
-            next_seq: 0,
-            head_hash: Hash::GENESIS,
-        });
+        let head = heads.get(&request.tenant).copied().unwrap_or(ChainHead { next_seq: 0, head_hash: Hash::GENESIS });
         match plan_request(request, head, existing, &written, received_at) {
             Ok((appended, new_rows, new_head)) => {
                 for row in &new_rows {
                     written.insert(
                         (request.tenant.clone(), row.event.id.clone()),
-                        ExistingEvent {
-                            receipt: row.event.receipt(),
-                            request_hash: row.request_hash,
-                        },
+                        ExistingEvent { receipt: row.event.receipt(), request_hash: row.request_hash },
                     );
                 }
                 if !new_rows.is_empty() {
@@ -139,10 +133,7 @@ fn plan_request(
     let mut rows = Vec::new();
     for (event, found) in request.events.iter().zip(prior) {
         if let Some(found) = found {
-            appended.push(Appended {
-                receipt: found.receipt.clone(),
-                created: false,
-            });
+            appended.push(Appended { receipt: found.receipt.clone(), created: false });
             continue;
         }
         let mut stored = StoredEvent {
@@ -162,18 +153,9 @@ fn plan_request(
             hash: Hash::GENESIS,
         };
         stored.hash = expected_hash(&stored);
-        head = ChainHead {
-            next_seq: head.next_seq + 1,
-            head_hash: stored.hash,
-        };
-        appended.push(Appended {
-            receipt: stored.receipt(),
-            created: true,
-        });
-        rows.push(NewRow {
-            event: stored,
-            request_hash: event.request_hash,
-        });
+        head = ChainHead { next_seq: head.next_seq + 1, head_hash: stored.hash };
+        appended.push(Appended { receipt: stored.receipt(), created: true });
+        rows.push(NewRow { event: stored, request_hash: event.request_hash });
     }
     Ok((appended, rows, head))
 }
@@ -222,7 +204,12 @@ mod tests {
         let existing: HashMap<_, _> = stored
             .rows
             .iter()
-            .map(|row| ((tenant(), row.event.id.clone()), ExistingEvent { receipt: row.event.receipt(), request_hash: row.request_hash }))
+            .map(|row| {
+                (
+                    (tenant(), row.event.id.clone()),
+                    ExistingEvent { receipt: row.event.receipt(), request_hash: row.request_hash },
+                )
+            })
             .collect();
         let requests = vec![AppendRequest { tenant: tenant(), events: vec![event("new", "x"), event("a", "changed")] }];
         let plan = plan_group(&requests, stored.heads.clone(), &existing, Utc::now());

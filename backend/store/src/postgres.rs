@@ -16,14 +16,14 @@ use veritrail_core::auth::ApiKey;
 use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, Receipt, StoredEvent, TenantId, normalize_time};
 use veritrail_core::store::{
-    AppendError, Appended, ApiKeyStore, ChainHead, EventLog, EventQuery, Readiness, StoreError,
+    ApiKeyStore, AppendError, Appended, ChainHead, EventLog, EventQuery, Readiness, StoreError,
 };
 
+use crate::StoreSettings;
 use crate::migrate::{self, AppliedMigration};
 use crate::plan::{AppendRequest, AppendResult, ExistingEvent, client_ids_of, plan_group, tenants_of};
 use crate::rows::{EVENT_COLUMNS, EventColumns, db_error, details_text, hash_from_column, seq_to_db, tags_text};
 use crate::sequencer::{GroupWriter, Sequencer};
-use crate::StoreSettings;
 
 /// Rows per UNNEST insert: bounds the size of one statement's arrays.
 const INSERT_CHUNK: usize = 5_000;
@@ -64,22 +64,16 @@ impl PostgresStore {
 /// Applies pending migrations under an advisory lock, so servers starting together do not race.
 pub async fn migrate_postgres(pool: &PgPool) -> Result<usize, StoreError> {
     let mut tx = pool.begin().await.map_err(db_error)?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(MIGRATION_LOCK)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await.map_err(db_error)?;
     sqlx::query(migrate::CREATE_HISTORY).execute(&mut *tx).await.map_err(db_error)?;
-    let applied: Vec<AppliedMigration> = sqlx::query("SELECT version, checksum FROM schema_migrations ORDER BY version")
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .into_iter()
-        .map(|row| AppliedMigration {
-            version: row.get(0),
-            checksum: row.get(1),
-        })
-        .collect();
+    let applied: Vec<AppliedMigration> =
+        sqlx::query("SELECT version, checksum FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|row| AppliedMigration { version: row.get(0), checksum: row.get(1) })
+            .collect();
     let pending = migrate::pending(migrate::POSTGRES, &applied).map_err(StoreError::Database)?;
     for migration in &pending {
         tracing::info!(version = migration.version, name = migration.name, "applying postgres migration");
@@ -199,7 +193,8 @@ impl GroupWriter for PostgresWriter {
 /// Inserts rows with one UNNEST statement: one round trip, one plan, for any number of rows.
 async fn insert_rows(tx: &mut sqlx::PgConnection, rows: &[crate::plan::NewRow]) -> Result<(), StoreError> {
     let events = rows.iter().map(|row| &row.event);
-    let column = |f: &dyn Fn(&StoredEvent) -> Option<String>| -> Vec<Option<String>> { events.clone().map(f).collect() };
+    let column =
+        |f: &dyn Fn(&StoredEvent) -> Option<String>| -> Vec<Option<String>> { events.clone().map(f).collect() };
     let text = |f: &dyn Fn(&StoredEvent) -> String| -> Vec<String> { events.clone().map(f).collect() };
     sqlx::query(
         "INSERT INTO events (tenant, seq, id, occurred_at, received_at, actor_id, actor_type, actor_name, actor_ip, \
@@ -301,13 +296,7 @@ impl EventLog for PostgresStore {
             sql.push(" AND seq < ").push_bind(seq_to_db(before_seq));
         }
         sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(query.limit));
-        sql.build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(decode_event)
-            .collect()
+        sql.build().fetch_all(&self.pool).await.map_err(db_error)?.iter().map(decode_event).collect()
     }
 
     async fn scan(&self, tenant: &TenantId, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
@@ -362,10 +351,7 @@ impl EventLog for PostgresStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_error)?;
-        names
-            .iter()
-            .map(|name| TenantId::parse(name).map_err(StoreError::Corrupt))
-            .collect()
+        names.iter().map(|name| TenantId::parse(name).map_err(StoreError::Corrupt)).collect()
     }
 }
 
@@ -425,10 +411,8 @@ impl ApiKeyStore for PostgresStore {
     }
 
     async fn count_keys(&self) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&self.pool).await.map_err(db_error)?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
 }

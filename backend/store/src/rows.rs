@@ -46,11 +46,7 @@ impl EventColumns {
         // the hashed content and is caught.
         let resource = match (self.resource_type, self.resource_id, self.resource_name) {
             (None, None, None) => None,
-            (kind, id, name) => Some(Resource {
-                kind: kind.unwrap_or_default(),
-                id: id.unwrap_or_default(),
-                name,
-            }),
+            (kind, id, name) => Some(Resource { kind: kind.unwrap_or_default(), id: id.unwrap_or_default(), name }),
         };
         Ok(StoredEvent {
             tenant: TenantId::parse(&self.tenant).map_err(|err| corrupt(&err))?,

@@ -42,13 +42,7 @@ impl Sequencer {
     /// Queues an append and waits until it is committed (or refused).
     pub(crate) async fn append(&self, tenant: &TenantId, events: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError> {
         let (reply, answer) = oneshot::channel();
-        let pending = Pending {
-            request: AppendRequest {
-                tenant: tenant.clone(),
-                events,
-            },
-            reply,
-        };
+        let pending = Pending { request: AppendRequest { tenant: tenant.clone(), events }, reply };
         self.queue.try_send(pending).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => StoreError::Closed,

@@ -12,20 +12,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite};
 use veritrail_core::auth::ApiKey;
 use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, StoredEvent, TenantId, format_time, normalize_time};
 use veritrail_core::store::{
-    AppendError, Appended, ApiKeyStore, ChainHead, EventLog, EventQuery, Readiness, StoreError,
+    ApiKeyStore, AppendError, Appended, ChainHead, EventLog, EventQuery, Readiness, StoreError,
 };
 
+use crate::StoreSettings;
 use crate::migrate::{self, AppliedMigration};
 use crate::plan::{AppendRequest, AppendResult, ExistingEvent, client_ids_of, plan_group, tenants_of};
 use crate::rows::{EVENT_COLUMNS, EventColumns, db_error, details_text, hash_from_column, seq_to_db, tags_text};
 use crate::sequencer::{GroupWriter, Sequencer};
-use crate::StoreSettings;
 
 /// Rows per multi-row INSERT: 21 columns x 400 rows stays under SQLite's 32,766 variables.
 const INSERT_CHUNK: usize = 400;
@@ -42,11 +44,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url`.
     pub async fn open(url: &str, settings: &StoreSettings) -> Result<Self, StoreError> {
-        let synchronous = if settings.sqlite_synchronous_full {
-            SqliteSynchronous::Full
-        } else {
-            SqliteSynchronous::Normal
-        };
+        let synchronous =
+            if settings.sqlite_synchronous_full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal };
         let options = SqliteConnectOptions::from_str(url)
             .map_err(db_error)?
             .create_if_missing(true)
@@ -54,11 +53,8 @@ impl SqliteStore {
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let write_pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(db_error)?;
+        let write_pool =
+            SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(db_error)?;
         migrate_sqlite(&write_pool).await?;
         check_format_version(&write_pool).await?;
         let read_pool = SqlitePoolOptions::new()
@@ -66,15 +62,9 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(db_error)?;
-        let writer = Arc::new(SqliteWriter {
-            pool: write_pool.clone(),
-        });
+        let writer = Arc::new(SqliteWriter { pool: write_pool.clone() });
         let sequencer = Sequencer::spawn(writer, settings.queue_capacity, settings.max_group_events);
-        Ok(Self {
-            read_pool,
-            write_pool,
-            sequencer,
-        })
+        Ok(Self { read_pool, write_pool, sequencer })
     }
 
     /// Returns the pool that writes (for tests that tamper with rows and for benchmarks).
@@ -87,16 +77,14 @@ impl SqliteStore {
 pub async fn migrate_sqlite(pool: &SqlitePool) -> Result<usize, StoreError> {
     sqlx::query(migrate::CREATE_HISTORY).execute(pool).await.map_err(db_error)?;
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-    let applied: Vec<AppliedMigration> = sqlx::query("SELECT version, checksum FROM schema_migrations ORDER BY version")
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .into_iter()
-        .map(|row| AppliedMigration {
-            version: row.get(0),
-            checksum: row.get(1),
-        })
-        .collect();
+    let applied: Vec<AppliedMigration> =
+        sqlx::query("SELECT version, checksum FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|row| AppliedMigration { version: row.get(0), checksum: row.get(1) })
+            .collect();
     let pending = migrate::pending(migrate::SQLITE, &applied).map_err(StoreError::Database)?;
     for migration in &pending {
         tracing::info!(version = migration.version, name = migration.name, "applying sqlite migration");
@@ -201,7 +189,8 @@ impl GroupWriter for SqliteWriter {
         let received_at = normalize_time(Utc::now());
         let plan = plan_group(requests, heads, &existing, received_at);
         for chunk in plan.rows.chunks(INSERT_CHUNK) {
-            let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}, request_hash) "));
+            let mut insert =
+                QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}, request_hash) "));
             insert.push_values(chunk, |mut values, row| {
                 let event = &row.event;
                 values
@@ -261,9 +250,7 @@ fn existing_from_row(row: &SqliteRow) -> Result<ExistingEvent, StoreError> {
             seq: u64::try_from(seq).map_err(|_| corrupt())?,
             hash: hash_from_column(&hash).ok_or_else(corrupt)?,
             prev_hash: hash_from_column(&prev_hash).ok_or_else(corrupt)?,
-            received_at: DateTime::parse_from_rfc3339(&received_at)
-                .map_err(|_| corrupt())?
-                .with_timezone(&Utc),
+            received_at: DateTime::parse_from_rfc3339(&received_at).map_err(|_| corrupt())?.with_timezone(&Utc),
         },
         request_hash: hash_from_column(&request_hash).ok_or_else(corrupt)?,
     })
@@ -316,19 +303,14 @@ impl EventLog for SqliteStore {
             sql.push(" AND seq < ").push_bind(seq_to_db(before_seq));
         }
         sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(query.limit));
-        sql.build()
-            .fetch_all(&self.read_pool)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(decode_event)
-            .collect()
+        sql.build().fetch_all(&self.read_pool).await.map_err(db_error)?.iter().map(decode_event).collect()
     }
 
     async fn scan(&self, tenant: &TenantId, from_seq: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         // ORDER BY rowid as well, so duplicate seqs (possible only if an attacker rebuilt the
         // table) come back in a stable order.
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant = ? AND seq >= ? ORDER BY seq, rowid LIMIT ?");
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant = ? AND seq >= ? ORDER BY seq, rowid LIMIT ?");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.as_str())
             .bind(seq_to_db(from_seq))
@@ -384,10 +366,7 @@ impl EventLog for SqliteStore {
                 .fetch_all(&self.read_pool)
                 .await
                 .map_err(db_error)?;
-        names
-            .iter()
-            .map(|name| TenantId::parse(name).map_err(StoreError::Corrupt))
-            .collect()
+        names.iter().map(|name| TenantId::parse(name).map_err(StoreError::Corrupt)).collect()
     }
 }
 
@@ -443,10 +422,8 @@ impl ApiKeyStore for SqliteStore {
     }
 
     async fn count_keys(&self) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
-            .fetch_one(&self.read_pool)
-            .await
-            .map_err(db_error)?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&self.read_pool).await.map_err(db_error)?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
 }

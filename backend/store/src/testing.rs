@@ -2,8 +2,8 @@
 //! database credentials would have.
 //!
 //! PostgreSQL tests run when `VERITRAIL_TEST_PG_URL` points at a server (each test gets its own
-//! database there). When it is unset they are skipped with a message, except under `CI=true`,
-//! where a missing PostgreSQL is an error: CI must never pass by skipping.
+//! database there). When it is unset they are skipped with a message, except under `CI=true` or
+//! `VERITRAIL_TEST_REQUIRE_PG=1`, where a missing PostgreSQL is an error: CI never passes by skipping.
 
 use sqlx::Connection;
 use uuid::Uuid;
@@ -12,6 +12,13 @@ use crate::{Backend, Store, StoreSettings};
 
 /// The environment variable naming the PostgreSQL server tests use.
 pub const PG_URL_VAR: &str = "VERITRAIL_TEST_PG_URL";
+
+/// Set to `1` to make a missing PostgreSQL an error (the test script sets it).
+pub const REQUIRE_PG_VAR: &str = "VERITRAIL_TEST_REQUIRE_PG";
+
+fn pg_required() -> bool {
+    std::env::var("CI").is_ok_and(|ci| ci == "true") || std::env::var(REQUIRE_PG_VAR).is_ok_and(|flag| flag == "1")
+}
 
 /// A fresh database; the SQLite file lives as long as this value.
 pub struct TestDatabase {
@@ -25,11 +32,7 @@ impl TestDatabase {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite://{}", dir.path().join("veritrail.db").display());
-        Self {
-            backend: Backend::Sqlite,
-            url,
-            _dir: Some(dir),
-        }
+        Self { backend: Backend::Sqlite, url, _dir: Some(dir) }
     }
 
     /// Creates an empty database on the test PostgreSQL server, or returns `None` when none is
@@ -39,8 +42,8 @@ impl TestDatabase {
             Ok(url) if !url.is_empty() => url,
             _ => {
                 assert!(
-                    std::env::var("CI").map(|ci| ci != "true").unwrap_or(true),
-                    "{PG_URL_VAR} is not set under CI=true: PostgreSQL tests must run in CI"
+                    !pg_required(),
+                    "{PG_URL_VAR} is not set but PostgreSQL is required here (CI=true or {REQUIRE_PG_VAR}=1)"
                 );
                 eprintln!("skipping PostgreSQL case: {PG_URL_VAR} is not set");
                 return None;
@@ -55,11 +58,7 @@ impl TestDatabase {
             .await
             .expect("create test database");
         let (prefix, _) = base.rsplit_once('/').expect("database url has a path");
-        Some(Self {
-            backend: Backend::Postgres,
-            url: format!("{prefix}/{name}"),
-            _dir: None,
-        })
+        Some(Self { backend: Backend::Postgres, url: format!("{prefix}/{name}"), _dir: None })
     }
 
     /// Both backends: SQLite always, PostgreSQL when configured.
@@ -89,9 +88,7 @@ impl TestDatabase {
         };
         self.execute(drop_triggers).await.expect("drop triggers");
         for statement in statements {
-            self.execute(statement)
-                .await
-                .unwrap_or_else(|err| panic!("tamper statement {statement:?} failed: {err}"));
+            self.execute(statement).await.unwrap_or_else(|err| panic!("tamper statement {statement:?} failed: {err}"));
         }
     }
 

@@ -103,7 +103,13 @@ async fn lists_newest_first_with_filters_and_cursor() {
         let store = db.connect().await;
         let acme = tenant("acme");
         let events: Vec<NewEvent> = (0..20usize)
-            .map(|idx| event_by(if idx.is_multiple_of(2) { "alice" } else { "bob" }, if idx.is_multiple_of(5) { "repo.delete" } else { "repo.read" }, idx))
+            .map(|idx| {
+                event_by(
+                    if idx.is_multiple_of(2) { "alice" } else { "bob" },
+                    if idx.is_multiple_of(5) { "repo.delete" } else { "repo.read" },
+                    idx,
+                )
+            })
             .collect();
         store.events.append(&acme, events).await.expect("append");
 
@@ -119,7 +125,15 @@ async fn lists_newest_first_with_filters_and_cursor() {
 
         let alice_deletes = store
             .events
-            .list(&acme, &EventQuery { actor_id: Some("alice".into()), action: Some("repo.delete".into()), limit: 100, ..Default::default() })
+            .list(
+                &acme,
+                &EventQuery {
+                    actor_id: Some("alice".into()),
+                    action: Some("repo.delete".into()),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
             .await
             .expect("list");
         assert_eq!(alice_deletes.iter().map(|event| event.seq).collect::<Vec<_>>(), vec![10, 0]);
@@ -133,7 +147,15 @@ async fn lists_newest_first_with_filters_and_cursor() {
 
         let resource = store
             .events
-            .list(&acme, &EventQuery { resource_type: Some("repository".into()), resource_id: Some("r1".into()), limit: 100, ..Default::default() })
+            .list(
+                &acme,
+                &EventQuery {
+                    resource_type: Some("repository".into()),
+                    resource_id: Some("r1".into()),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
             .await
             .expect("list");
         assert!(resource.iter().all(|event| event.resource.as_ref().is_some_and(|r| r.id == "r1")));
@@ -212,7 +234,11 @@ async fn verification_names_the_first_tampered_seq() {
     let details = "UPDATE events SET details = '{\"n\":7,\"note\":\"hello\"}' WHERE seq = 7";
     let deleted = "DELETE FROM events WHERE seq = 3";
     let tail_cut = "DELETE FROM events WHERE seq = 9";
-    let swap = ["UPDATE events SET seq = -1 WHERE seq = 2", "UPDATE events SET seq = 2 WHERE seq = 6", "UPDATE events SET seq = 6 WHERE seq = -1"];
+    let swap = [
+        "UPDATE events SET seq = -1 WHERE seq = 2",
+        "UPDATE events SET seq = 2 WHERE seq = 6",
+        "UPDATE events SET seq = 6 WHERE seq = -1",
+    ];
     // An insertion copies seq 8 to seq 10 (beyond the head), as a forger appending would.
     let appended = "INSERT INTO events SELECT tenant, 10, 'forged', occurred_at, received_at, actor_id, actor_type, actor_name, actor_ip, \
         actor_user_agent, action, resource_type, resource_id, resource_name, outcome, severity, details, tags, prev_hash, hash, request_hash \
@@ -254,10 +280,12 @@ async fn partial_ranges_verify_and_check_the_link_into_them() {
         let store = db.connect().await;
         let acme = tenant("acme");
         fill(store.events.as_ref(), &acme, 30).await;
-        let middle = store.events.verify(&acme, SeqRange { from_seq: Some(10), to_seq: Some(19) }).await.expect("verify");
+        let middle =
+            store.events.verify(&acme, SeqRange { from_seq: Some(10), to_seq: Some(19) }).await.expect("verify");
         assert!(middle.ok && middle.checked == 10, "{middle:?}");
         db.tamper(&["UPDATE events SET action = 'x' WHERE seq = 25"]).await;
-        let before = store.events.verify(&acme, SeqRange { from_seq: Some(0), to_seq: Some(24) }).await.expect("verify");
+        let before =
+            store.events.verify(&acme, SeqRange { from_seq: Some(0), to_seq: Some(24) }).await.expect("verify");
         assert!(before.ok, "{before:?}");
         let after = store.events.verify(&acme, SeqRange { from_seq: Some(20), to_seq: None }).await.expect("verify");
         assert_eq!(after.first_bad_seq, Some(25));

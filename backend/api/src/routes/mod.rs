@@ -1,0 +1,5 @@
+//! Route groups, merged in [`crate::router`].
+
+pub(crate) mod events;
+pub(crate) mod health;
+pub(crate) mod verify;

@@ -1,0 +1,68 @@
+//! Wiring: the storage, the API and the listener of `veritrail serve`.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use veritrail_api::AppState;
+use veritrail_api::auth::KeyCache;
+use veritrail_store::Store;
+
+use crate::config::Config;
+use crate::keys;
+
+/// A bound, ready-to-serve Veritrail. Binding happens in [`Application::build`], so tests that
+/// use port 0 know the real port before the server runs and never need to wait or retry.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    store: Store,
+}
+
+impl Application {
+    /// Connects and migrates the database, creates the first admin key if there is none (from
+    /// `bootstrap_secret` when given), and binds the listen address.
+    pub async fn build(config: &Config, bootstrap_secret: Option<String>) -> anyhow::Result<Self> {
+        let store = open_store(config).await?;
+        keys::bootstrap(&store, bootstrap_secret).await?;
+        let listener =
+            TcpListener::bind(&config.server.addr).await.with_context(|| format!("bind {}", config.server.addr))?;
+        let router = veritrail_api::router(AppState {
+            events: store.events.clone(),
+            keys: store.keys.clone(),
+            readiness: store.readiness.clone(),
+            limits: config.limits.clone(),
+            key_cache: KeyCache::default(),
+        });
+        Ok(Self { listener, router, store })
+    }
+
+    /// Returns the address actually bound.
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Returns the storage the app serves from.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("serve")
+    }
+}
+
+/// Opens the configured database (creating the data directory for SQLite).
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.database_url();
+    if config.database.url.is_empty() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("create data directory {}", config.data_dir.display()))?;
+    }
+    let store = veritrail_store::connect(&url, &config.store_settings())
+        .await
+        .with_context(|| format!("open database {}", veritrail_store::redact_url(&url)))?;
+    tracing::info!(backend = ?store.backend, database = %veritrail_store::redact_url(&url), "database ready");
+    Ok(store)
+}

@@ -1,0 +1,222 @@
+//! Configuration: built-in defaults < optional TOML file (`--config`) < `VERITRAIL__SECTION__KEY`
+//! environment variables < command-line flags. Loading has no side effects.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use veritrail_api::ApiLimits;
+use veritrail_store::StoreSettings;
+
+/// The whole configuration tree.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite file, keys and caches live.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub ingest: IngestConfig,
+    pub limits: ApiLimits,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            ingest: IngestConfig::default(),
+            limits: ApiLimits::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address, `HOST:PORT`.
+    pub addr: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { addr: "127.0.0.1:8080".to_owned() }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://...` for PostgreSQL, `sqlite://PATH` for SQLite; empty means
+    /// `sqlite://<data_dir>/veritrail.db`. May hold a password: never logged.
+    pub url: String,
+    pub max_connections: u32,
+    /// SQLite only: `full` (every commit reaches the disk; the default) or `normal`.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: String::new(), max_connections: 16, sqlite_synchronous: SqliteSynchronous::Full }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &veritrail_store::redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Most events written in one group commit.
+    pub max_group_events: usize,
+    /// Most append requests waiting for a commit; beyond it requests get 429.
+    pub queue_capacity: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        let store = StoreSettings::default();
+        Self { max_group_events: store.max_group_events, queue_capacity: store.queue_capacity }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `veritrail=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".to_owned(), format: LogFormat::Text }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then `VERITRAIL__*` variables from `env`.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
+        let defaults = config::Config::try_from(&Config::default()).context("encode defaults")?;
+        let mut builder = config::Config::builder().add_source(defaults);
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+        }
+        let variables: config::Map<String, String> =
+            env.into_iter().filter(|(name, _)| name.starts_with("VERITRAIL__")).collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("VERITRAIL")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(variables)),
+        );
+        builder.build().context("read configuration")?.try_deserialize().context("invalid configuration")
+    }
+
+    /// Returns the database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("veritrail.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// Returns the storage tuning derived from this configuration.
+    pub fn store_settings(&self) -> StoreSettings {
+        StoreSettings {
+            max_connections: self.database.max_connections,
+            sqlite_synchronous_full: self.database.sqlite_synchronous == SqliteSynchronous::Full,
+            max_group_events: self.ingest.max_group_events,
+            queue_capacity: self.ingest.queue_capacity,
+        }
+    }
+
+    /// Returns the configuration as TOML with secrets redacted.
+    pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
+        let mut shown = self.clone();
+        shown.database.url = veritrail_store::redact_url(&self.database.url);
+        toml::to_string_pretty(&shown).context("encode configuration")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_sqlite_on_localhost() {
+        let config = Config::load(None, env(&[])).expect("load");
+        assert_eq!(config.server.addr, "127.0.0.1:8080");
+        assert_eq!(config.database_url(), "sqlite://./data/veritrail.db");
+        assert_eq!(config.limits.max_batch_events, 1000);
+        assert_eq!(config.limits.event.max_details_bytes, 65536);
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("veritrail.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/vt\"\n[server]\naddr = \"0.0.0.0:9000\"\n[limits]\nmax_batch_events = 50\n",
+        )
+        .expect("write");
+        let config = Config::load(
+            Some(&file),
+            env(&[
+                ("VERITRAIL__SERVER__ADDR", "127.0.0.1:7000"),
+                ("VERITRAIL__LIMITS__MAX_DETAILS_BYTES", "1024"),
+                ("VERITRAIL__DATABASE__URL", "postgres://u:pw@db/vt"),
+                ("VERITRAIL_BOOTSTRAP_KEY", "not configuration"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(config.server.addr, "127.0.0.1:7000");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/vt"));
+        assert_eq!(config.limits.max_batch_events, 50);
+        assert_eq!(config.limits.event.max_details_bytes, 1024);
+        assert!(!format!("{config:?}").contains("pw"), "the password must not appear in Debug");
+        assert!(!config.to_redacted_toml().expect("toml").contains("pw"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("veritrail.toml");
+        std::fs::write(&file, "[server]\nadress = \"typo\"\n").expect("write");
+        assert!(Config::load(Some(&file), env(&[])).is_err());
+    }
+}

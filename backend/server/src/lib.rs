@@ -1,0 +1,9 @@
+//! `veritrail-server`: the `veritrail` binary's library half: configuration, wiring and the
+//! commands. `main.rs` only parses the command line and calls in here.
+
+pub mod app;
+pub mod config;
+pub mod ingest_cmd;
+pub mod keys;
+pub mod telemetry;
+pub mod verify_cmd;

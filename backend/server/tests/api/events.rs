@@ -1,0 +1,224 @@
+//! Ingest, read-back, listing, idempotency, verification and method rules.
+
+use std::collections::HashSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_KEY, assert_error, event, spawn_app, spawn_apps};
+
+#[tokio::test]
+async fn single_event_is_acknowledged_stored_and_read_back() {
+    for app in spawn_apps().await {
+        let body = json!({
+            "occurred_at": "2026-03-01T09:30:00.5+01:00",
+            "actor": {"id": "alice@example.com", "type": "user", "name": "Alice", "ip": "2001:db8::7", "user_agent": "cli/1.0"},
+            "action": "repo.delete",
+            "resource": {"type": "repository", "id": "r-1", "name": "billing"},
+            "outcome": "success",
+            "severity": "high",
+            "details": {"reason": "cleanup", "files": 3},
+            "tags": ["prod"],
+        });
+        let response = app.post_event(&body).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let location = response.headers()["location"].to_str().expect("location").to_owned();
+        let receipt: Value = response.json().await.expect("receipt");
+        assert_eq!(receipt["seq"], json!(0));
+        assert_eq!(receipt["prev_hash"], json!("0".repeat(64)));
+        for field in ["id", "hash", "received_at"] {
+            assert!(receipt[field].is_string(), "receipt has {field}: {receipt}");
+        }
+        let stored = app.get_json(&location).await;
+        assert_eq!(stored["hash"], receipt["hash"]);
+        assert_eq!(stored["occurred_at"], json!("2026-03-01T08:30:00.500000Z"));
+        assert_eq!(stored["actor"]["ip"], json!("2001:db8::7"));
+        assert_eq!(stored["details"], json!({"files": 3, "reason": "cleanup"}));
+        assert_eq!(stored["severity"], json!("high"));
+        assert_eq!(stored["tenant"], json!("default"));
+        // Defaults: severity info, occurred_at = received_at.
+        let minimal: Value = app.post_event(&event("login")).await.json().await.expect("receipt");
+        let minimal_stored = app.get_json(&format!("/api/v1/events/{}", minimal["id"].as_str().expect("id"))).await;
+        assert_eq!(minimal_stored["severity"], json!("info"));
+        assert_eq!(minimal_stored["occurred_at"], minimal_stored["received_at"]);
+        assert_eq!(app.verify().await["ok"], json!(true));
+    }
+}
+
+#[tokio::test]
+async fn retries_return_the_original_receipt_and_conflicts_are_409() {
+    for app in spawn_apps().await {
+        let mut body = event("invoice.pay");
+        body["id"] = json!("payment-7");
+        let first = app.post_event(&body).await;
+        assert_eq!(first.status(), StatusCode::CREATED);
+        let first: Value = first.json().await.expect("receipt");
+        let retry = app.post_event(&body).await;
+        assert_eq!(retry.status(), StatusCode::OK);
+        assert_eq!(retry.json::<Value>().await.expect("receipt"), first);
+
+        body["outcome"] = json!("failure");
+        assert_error(app.post_event(&body).await, StatusCode::CONFLICT, "idempotency_conflict").await;
+        let list = app.get_json("/api/v1/events").await;
+        assert_eq!(list["events"].as_array().map(Vec::len), Some(1));
+    }
+}
+
+#[tokio::test]
+async fn batches_are_chained_and_all_or_nothing() {
+    for app in spawn_apps().await {
+        let events: Vec<Value> = (0..5).map(|idx| json!({"id": format!("b-{idx}"), "actor": {"id": "svc", "type": "service"}, "action": "job.run", "outcome": "success"})).collect();
+        let response = app.post_batch(events.clone()).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("receipts");
+        let receipts = body["receipts"].as_array().expect("receipts");
+        assert_eq!(receipts.len(), 5);
+        for (idx, receipt) in receipts.iter().enumerate() {
+            assert_eq!(receipt["seq"], json!(idx));
+            assert_eq!(receipt["created"], json!(true));
+            if idx > 0 {
+                assert_eq!(receipt["prev_hash"], receipts[idx - 1]["hash"]);
+            }
+        }
+        // The same batch again: nothing new, same receipts.
+        let again = app.post_batch(events.clone()).await;
+        assert_eq!(again.status(), StatusCode::OK);
+        let again: Value = again.json().await.expect("receipts");
+        assert_eq!(again["receipts"][4]["hash"], receipts[4]["hash"]);
+        assert_eq!(again["receipts"][4]["created"], json!(false));
+
+        // One bad event refuses the whole batch.
+        let mut mixed = vec![event("ok.one"), event("ok.two")];
+        mixed[1]["outcome"] = json!("sideways");
+        let message =
+            assert_error(app.post_batch(mixed).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+        assert!(message.contains("events[1].outcome"), "{message}");
+        let verify = app.verify().await;
+        assert_eq!(verify["checked"], json!(5));
+        assert_eq!(verify["ok"], json!(true));
+    }
+}
+
+#[tokio::test]
+async fn listing_filters_and_pages_newest_first() {
+    let app = spawn_app().await;
+    let events: Vec<Value> = (0..25)
+        .map(|idx| {
+            json!({
+                "actor": {"id": if idx % 2 == 0 { "alice" } else { "bob" }, "type": "user"},
+                "action": if idx % 5 == 0 { "repo.delete" } else { "repo.read" },
+                "resource": {"type": "repository", "id": format!("r{}", idx % 3)},
+                "outcome": if idx % 4 == 0 { "denied" } else { "success" },
+                "occurred_at": format!("2026-06-01T12:{idx:02}:00Z"),
+            })
+        })
+        .collect();
+    assert_eq!(app.post_batch(events).await.status(), StatusCode::CREATED);
+
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/events?limit=10".to_owned();
+    loop {
+        let page = app.get_json(&path).await;
+        seen.extend(page["events"].as_array().expect("events").iter().map(|event| event["seq"].as_u64().expect("seq")));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/events?limit=10&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..25).rev().collect::<Vec<u64>>(), "every event once, newest first");
+
+    let alice_deletes = app.get_json("/api/v1/events?actor=alice&action=repo.delete").await;
+    let seqs: Vec<u64> =
+        alice_deletes["events"].as_array().expect("events").iter().map(|e| e["seq"].as_u64().expect("seq")).collect();
+    assert_eq!(seqs, vec![20, 10, 0]);
+    let denied_r1 = app.get_json("/api/v1/events?outcome=denied&resource_type=repository&resource_id=r1").await;
+    assert_eq!(denied_r1["events"].as_array().map(Vec::len), Some(2), "{denied_r1}");
+    let window = app.get_json("/api/v1/events?since=2026-06-01T12:10:00Z&until=2026-06-01T12:13:00Z").await;
+    assert_eq!(window["events"].as_array().map(Vec::len), Some(3));
+    let capped = app.get_json("/api/v1/events?limit=100000").await;
+    assert_eq!(capped["events"].as_array().map(Vec::len), Some(25));
+}
+
+#[tokio::test]
+async fn events_cannot_be_changed_through_the_api() {
+    let app = spawn_app().await;
+    let receipt: Value = app.post_event(&event("x")).await.json().await.expect("receipt");
+    let id = receipt["id"].as_str().expect("id");
+    for (method, path, allow) in [
+        (Method::PUT, format!("/api/v1/events/{id}"), "GET, HEAD"),
+        (Method::PATCH, format!("/api/v1/events/{id}"), "GET, HEAD"),
+        (Method::DELETE, format!("/api/v1/events/{id}"), "GET, HEAD"),
+        (Method::DELETE, "/api/v1/events".to_owned(), "GET, HEAD, POST"),
+        (Method::PUT, "/api/v1/events".to_owned(), "GET, HEAD, POST"),
+        (Method::PATCH, "/api/v1/events/batch".to_owned(), "POST"),
+    ] {
+        let response = app.send(method.clone(), &path, Some(ADMIN_KEY), Some("application/json"), b"{}".to_vec()).await;
+        assert_eq!(response.headers().get("allow").and_then(|v| v.to_str().ok()), Some(allow), "{method} {path}");
+        assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    }
+    assert_eq!(app.verify().await["checked"], json!(1));
+}
+
+#[tokio::test]
+async fn health_readiness_and_unknown_paths() {
+    let app = spawn_app().await;
+    let health = app.send(Method::GET, "/healthz", None, None, Vec::new()).await;
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app.send(Method::GET, "/readyz", None, None, Vec::new()).await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.json::<Value>().await.expect("json")["status"], json!("ready"));
+    assert_error(app.get("/api/v1/nope", ADMIN_KEY).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(app.get("/api/v1/events/missing", ADMIN_KEY).await, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn verify_endpoint_checks_ranges() {
+    let app = spawn_app().await;
+    let events: Vec<Value> = (0..12).map(|idx| event(&format!("step.{idx}"))).collect();
+    app.post_batch(events).await;
+    let range = app.get_json("/api/v1/verify?from_seq=3&to_seq=7").await;
+    assert_eq!(range["ok"], json!(true));
+    assert_eq!(range["checked"], json!(5));
+    assert_eq!(range["head_seq"], json!(11));
+    assert_error(app.get("/api/v1/verify?from_seq=-1", ADMIN_KEY).await, StatusCode::BAD_REQUEST, "invalid_query")
+        .await;
+
+    app.db.tamper(&["UPDATE events SET outcome = 'failure' WHERE seq = 9"]).await;
+    let broken = app.verify().await;
+    assert_eq!(broken["ok"], json!(false));
+    assert_eq!(broken["first_bad_seq"], json!(9));
+    assert!(broken["reason"].as_str().is_some_and(|reason| !reason.is_empty()));
+}
+
+#[tokio::test]
+async fn thirty_two_concurrent_clients_keep_one_gap_free_chain() {
+    for app in spawn_apps().await {
+        let app = std::sync::Arc::new(app);
+        let mut tasks = Vec::new();
+        for client in 0..32 {
+            let app = app.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut seqs = Vec::new();
+                for idx in 0..15 {
+                    let mut body = event("load.test");
+                    body["id"] = json!(format!("c{client}-{idx}"));
+                    let response = app.post_event(&body).await;
+                    assert_eq!(response.status(), StatusCode::CREATED);
+                    let receipt: Value = response.json().await.expect("receipt");
+                    seqs.push(receipt["seq"].as_u64().expect("seq"));
+                }
+                seqs
+            }));
+        }
+        let mut all = HashSet::new();
+        for task in tasks {
+            for seq in task.await.expect("client") {
+                assert!(all.insert(seq), "seq {seq} handed out twice");
+            }
+        }
+        assert_eq!(all, (0..480).collect::<HashSet<u64>>());
+        let verify = app.verify().await;
+        assert_eq!(verify["ok"], json!(true), "{verify}");
+        assert_eq!(verify["checked"], json!(480));
+    }
+}

@@ -1,0 +1,126 @@
+//! Spawning the app and talking to it.
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use veritrail_server::app::Application;
+use veritrail_server::config::Config;
+use veritrail_store::testing::TestDatabase;
+
+pub const ADMIN_KEY: &str = "vt_test_admin_key_0123456789abcdef";
+
+/// A running app and its database.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: TestDatabase,
+    _data_dir: tempfile::TempDir,
+}
+
+/// Starts the app on SQLite.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(TestDatabase::sqlite()).await
+}
+
+/// Starts the app on every backend available (SQLite always, PostgreSQL when configured).
+pub async fn spawn_apps() -> Vec<TestApp> {
+    let mut apps = Vec::new();
+    for db in TestDatabase::all().await {
+        apps.push(spawn_app_on(db).await);
+    }
+    apps
+}
+
+/// Starts the app on `db` with a small configuration tweak.
+pub async fn spawn_app_with(db: TestDatabase, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let mut config = Config { data_dir: data_dir.path().to_owned(), ..Config::default() };
+    config.database.url = db.url.clone();
+    config.server.addr = "127.0.0.1:0".to_owned();
+    tweak(&mut config);
+    let app = Application::build(&config, Some(ADMIN_KEY.to_owned())).await.expect("build app");
+    let base = format!("http://{}", app.local_addr().expect("addr"));
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp { base, client: reqwest::Client::new(), db, _data_dir: data_dir }
+}
+
+pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
+    spawn_app_with(db, |_| {}).await
+}
+
+/// A minimal valid event.
+pub fn event(action: &str) -> Value {
+    json!({"actor": {"id": "alice", "type": "user"}, "action": action, "outcome": "success"})
+}
+
+impl TestApp {
+    /// Sends `body` (raw bytes) with `content_type` and `key`.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Response {
+        let mut request = self.client.request(method, format!("{}{path}", self.base)).body(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.send(Method::POST, path, Some(key), Some("application/json"), body.to_string().into_bytes()).await
+    }
+
+    pub async fn post_event(&self, body: &Value) -> Response {
+        self.post_json("/api/v1/events", ADMIN_KEY, body).await
+    }
+
+    pub async fn post_batch(&self, events: Vec<Value>) -> Response {
+        self.post_json("/api/v1/events/batch", ADMIN_KEY, &json!({ "events": events })).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Response {
+        self.send(Method::GET, path, Some(key), None, Vec::new()).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path, ADMIN_KEY).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("json")
+    }
+
+    pub async fn verify(&self) -> Value {
+        self.get_json("/api/v1/verify").await
+    }
+
+    /// Creates a key of `tenant` with `scopes` directly in the store and returns its secret.
+    pub async fn create_key(&self, tenant: &str, scopes: &str) -> String {
+        let store = self.db.connect().await;
+        let secret = veritrail_server::keys::generate_secret().expect("secret");
+        veritrail_server::keys::create(
+            &store,
+            veritrail_core::event::TenantId::parse(tenant).expect("tenant"),
+            scopes.parse().expect("scopes"),
+            "test",
+            &secret,
+        )
+        .await
+        .expect("create key");
+        secret
+    }
+}
+
+/// Asserts the error body shape and code, returning the message.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> String {
+    assert_eq!(response.status(), status, "status");
+    let body: Value = response.json().await.expect("error body is JSON");
+    assert_eq!(body["error"]["code"], json!(code), "{body}");
+    let message = body["error"]["message"].as_str().expect("message").to_owned();
+    assert!(!message.is_empty());
+    message
+}

@@ -1,0 +1,6 @@
+//! API tests: the real app on port 0 against a fresh database, one test binary.
+
+mod bad_input;
+mod events;
+mod helpers;
+mod security;
