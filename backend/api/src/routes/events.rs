@@ -28,7 +28,13 @@ pub(crate) fn router() -> Router<AppState> {
             "/api/v1/events",
             post(create_event).get(list_events).fallback(|| async { ApiError::method_not_allowed("GET, HEAD, POST") }),
         )
-        .route("/api/v1/events/batch", post(create_batch).fallback(|| async { ApiError::method_not_allowed("POST") }))
+        // GET stays possible here: `batch` is also a valid client-chosen event id.
+        .route(
+            "/api/v1/events/batch",
+            post(create_batch)
+                .get(get_batch_named_event)
+                .fallback(|| async { ApiError::method_not_allowed("GET, HEAD, POST") }),
+        )
         .route("/api/v1/events/{id}", get(get_event).fallback(|| async { ApiError::method_not_allowed("GET, HEAD") }))
 }
 
@@ -126,6 +132,10 @@ async fn get_event(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no event with id {id:?} in this tenant")))
+}
+
+async fn get_batch_named_event(state: State<AppState>, caller: Caller) -> Result<Json<StoredEvent>, ApiError> {
+    get_event(state, caller, Path("batch".to_owned())).await
 }
 
 #[derive(Debug, Serialize)]

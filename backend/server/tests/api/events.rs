@@ -41,6 +41,11 @@ async fn single_event_is_acknowledged_stored_and_read_back() {
         let minimal_stored = app.get_json(&format!("/api/v1/events/{}", minimal["id"].as_str().expect("id"))).await;
         assert_eq!(minimal_stored["severity"], json!("info"));
         assert_eq!(minimal_stored["occurred_at"], minimal_stored["received_at"]);
+        // `batch` is a valid id even though it is also a route name.
+        let mut named = event("odd.name");
+        named["id"] = json!("batch");
+        assert_eq!(app.post_event(&named).await.status(), StatusCode::CREATED);
+        assert_eq!(app.get_json("/api/v1/events/batch").await["action"], json!("odd.name"));
         assert_eq!(app.verify().await["ok"], json!(true));
     }
 }
@@ -150,7 +155,7 @@ async fn events_cannot_be_changed_through_the_api() {
         (Method::DELETE, format!("/api/v1/events/{id}"), "GET, HEAD"),
         (Method::DELETE, "/api/v1/events".to_owned(), "GET, HEAD, POST"),
         (Method::PUT, "/api/v1/events".to_owned(), "GET, HEAD, POST"),
-        (Method::PATCH, "/api/v1/events/batch".to_owned(), "POST"),
+        (Method::PATCH, "/api/v1/events/batch".to_owned(), "GET, HEAD, POST"),
     ] {
         let response = app.send(method.clone(), &path, Some(ADMIN_KEY), Some("application/json"), b"{}".to_vec()).await;
         assert_eq!(response.headers().get("allow").and_then(|v| v.to_str().ok()), Some(allow), "{method} {path}");
