@@ -14,6 +14,7 @@ pub mod auth;
 pub mod canonical;
 pub mod chain;
 pub mod event;
+pub mod merkle;
 pub mod store;
 pub mod validate;
 pub mod verify;
