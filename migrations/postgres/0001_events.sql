@@ -68,8 +68,27 @@ CREATE TABLE chain_heads (
     tenant     TEXT        PRIMARY KEY,
     next_seq   BIGINT      NOT NULL,  -- seq of the next event = number of events
     head_hash  BYTEA       NOT NULL,  -- hash of the last event, 32 zero bytes when empty
+    frontier   BYTEA       NOT NULL,  -- Merkle tree right edge: roots of its complete subtrees,
+                                      -- largest first, 32 bytes each (one per set bit of next_seq)
     updated_at TIMESTAMPTZ NOT NULL
 );
+
+-- The tenant's RFC 6962 Merkle tree over the events' leaf hashes: the root of every complete,
+-- aligned subtree. Node (level, idx) covers seqs idx * 2^level .. (idx + 1) * 2^level - 1; level 0
+-- holds the leaf hashes. Written in the same transaction as the events, so any proof is answered
+-- from O(log^2 n) rows, never by reading the events.
+CREATE TABLE merkle_nodes (
+    tenant TEXT   NOT NULL,
+    level  BIGINT NOT NULL,
+    idx    BIGINT NOT NULL,
+    hash   BYTEA  NOT NULL,
+    PRIMARY KEY (tenant, level, idx)
+);
+
+CREATE TRIGGER merkle_nodes_no_update BEFORE UPDATE ON merkle_nodes
+    FOR EACH ROW EXECUTE FUNCTION veritrail_refuse_change();
+CREATE TRIGGER merkle_nodes_no_delete BEFORE DELETE ON merkle_nodes
+    FOR EACH ROW EXECUTE FUNCTION veritrail_refuse_change();
 
 -- API keys. Only SHA-256 of the secret is stored.
 CREATE TABLE api_keys (

@@ -59,8 +59,32 @@ CREATE TABLE chain_heads (
     tenant     TEXT    PRIMARY KEY,
     next_seq   INTEGER NOT NULL,  -- seq of the next event = number of events
     head_hash  BLOB    NOT NULL,  -- hash of the last event, 32 zero bytes when empty
+    frontier   BLOB    NOT NULL,  -- Merkle tree right edge: roots of its complete subtrees,
+                                  -- largest first, 32 bytes each (one per set bit of next_seq)
     updated_at TEXT    NOT NULL
 ) STRICT;
+
+-- The tenant's RFC 6962 Merkle tree over the events' leaf hashes: the root of every complete,
+-- aligned subtree. Node (level, idx) covers seqs idx * 2^level .. (idx + 1) * 2^level - 1; level 0
+-- holds the leaf hashes. Written in the same transaction as the events, so any proof is answered
+-- from O(log^2 n) rows, never by reading the events.
+CREATE TABLE merkle_nodes (
+    tenant TEXT    NOT NULL,
+    level  INTEGER NOT NULL,
+    idx    INTEGER NOT NULL,
+    hash   BLOB    NOT NULL,
+    PRIMARY KEY (tenant, level, idx)
+) STRICT;
+
+CREATE TRIGGER merkle_nodes_no_update BEFORE UPDATE ON merkle_nodes
+BEGIN
+    SELECT RAISE(ABORT, 'veritrail: merkle nodes are append-only (update refused)');
+END;
+
+CREATE TRIGGER merkle_nodes_no_delete BEFORE DELETE ON merkle_nodes
+BEGIN
+    SELECT RAISE(ABORT, 'veritrail: merkle nodes are append-only (delete refused)');
+END;
 
 -- API keys. Only SHA-256 of the secret is stored.
 CREATE TABLE api_keys (

@@ -213,6 +213,20 @@ impl Frontier {
         (roots.len() == size.count_ones() as usize).then_some(Self { size, roots })
     }
 
+    /// Decodes the stored form: the roots concatenated, 32 bytes each.
+    pub fn from_bytes(size: u64, bytes: &[u8]) -> Option<Self> {
+        if !bytes.len().is_multiple_of(32) {
+            return None;
+        }
+        let roots = bytes.chunks_exact(32).filter_map(Hash::from_slice).collect();
+        Self::from_parts(size, roots)
+    }
+
+    /// Returns the stored form: the roots concatenated, largest first.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.roots.iter().flat_map(|root| root.0).collect()
+    }
+
     /// Returns the number of leaves.
     pub fn size(&self) -> u64 {
         self.size
@@ -225,7 +239,14 @@ impl Frontier {
 
     /// Appends a leaf; returns every node that became complete, the leaf itself first.
     pub fn append(&mut self, leaf: Hash) -> Vec<(NodeId, Hash)> {
-        let mut completed = vec![(NodeId { level: 0, index: self.size }, leaf)];
+        let mut completed = Vec::with_capacity(2);
+        self.append_with(leaf, |node, hash| completed.push((node, hash)));
+        completed
+    }
+
+    /// Appends a leaf, handing each node that became complete (the leaf first) to `on_node`.
+    pub fn append_with(&mut self, leaf: Hash, mut on_node: impl FnMut(NodeId, Hash)) {
+        on_node(NodeId { level: 0, index: self.size }, leaf);
         let mut carry = leaf;
         let mut level = 0;
         let mut index = self.size;
@@ -234,11 +255,10 @@ impl Frontier {
             carry = node_hash(&left, &carry);
             level += 1;
             index >>= 1;
-            completed.push((NodeId { level, index }, carry));
+            on_node(NodeId { level, index }, carry);
         }
         self.roots.push(carry);
         self.size += 1;
-        completed
     }
 
     /// Returns the tree head.

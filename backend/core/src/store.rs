@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::ApiKey;
 use crate::chain::Hash;
 use crate::event::{NewEvent, Outcome, Receipt, StoredEvent, TenantId};
+use crate::merkle::{Frontier, NodeId, consistency_ranges, fold_subtrees, inclusion_ranges, perfect_subtrees};
 use crate::verify::{ChainBreak, ChainVerifier, VerifyReport, explain_displaced};
 
 /// A failure of the storage layer itself (as opposed to a refused request).
@@ -37,6 +38,16 @@ pub enum AppendError {
     Store(#[from] StoreError),
 }
 
+/// Why a Merkle proof or tree head could not be given.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    /// The request names sizes or indexes the tree does not have.
+    #[error("{0}")]
+    OutOfRange(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The result of appending one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
@@ -46,7 +57,7 @@ pub struct Appended {
 }
 
 /// The end of a tenant's chain, as recorded by the log in the same transaction as each append.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChainHead {
     /// The seq the next event will get; equals the number of events.
     pub next_seq: u64,
@@ -108,6 +119,65 @@ pub trait EventLog: Send + Sync {
 
     /// Returns every tenant that has a chain.
     async fn tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+
+    /// Returns the right edge of the tenant's Merkle tree, as recorded with the chain head.
+    async fn frontier(&self, tenant: &TenantId) -> Result<Option<Frontier>, StoreError>;
+
+    /// Returns the stored Merkle nodes in the order asked; a missing node is [`StoreError::Corrupt`].
+    async fn tree_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError>;
+
+    /// Returns the roots of the ranges `[start, end)`, each from at most `log2(n)` stored nodes,
+    /// all read in one query.
+    async fn range_roots(&self, tenant: &TenantId, ranges: &[(u64, u64)]) -> Result<Vec<Hash>, StoreError> {
+        let per_range: Vec<Vec<NodeId>> = ranges.iter().map(|(start, end)| perfect_subtrees(*start, *end)).collect();
+        let all: Vec<NodeId> = per_range.iter().flatten().copied().collect();
+        let hashes = self.tree_nodes(tenant, &all).await?;
+        let mut offset = 0;
+        let mut roots = Vec::with_capacity(ranges.len());
+        for ids in &per_range {
+            let slice = &hashes[offset..offset + ids.len()];
+            offset += ids.len();
+            roots.push(fold_subtrees(slice).ok_or_else(|| StoreError::Corrupt("empty Merkle range".into()))?);
+        }
+        Ok(roots)
+    }
+
+    /// Returns the current Merkle tree size, checking `size` against it.
+    #[doc(hidden)]
+    async fn tree_size_at_least(&self, tenant: &TenantId, size: u64) -> Result<u64, ProofError> {
+        let current = self.head(tenant).await?.map_or(0, |head| head.next_seq);
+        if size > current {
+            return Err(ProofError::OutOfRange(format!("tree size {size} is larger than the log ({current} events)")));
+        }
+        Ok(current)
+    }
+
+    /// Returns the root of the tenant's Merkle tree at `size` (any size up to the current one).
+    async fn tree_root(&self, tenant: &TenantId, size: u64) -> Result<Hash, ProofError> {
+        self.tree_size_at_least(tenant, size).await?;
+        if size == 0 {
+            return Ok(crate::merkle::empty_root());
+        }
+        Ok(self.range_roots(tenant, &[(0, size)]).await?.remove(0))
+    }
+
+    /// Returns the inclusion proof of leaf `index` in the tree of `size` leaves.
+    async fn inclusion_proof(&self, tenant: &TenantId, index: u64, size: u64) -> Result<Vec<Hash>, ProofError> {
+        if index >= size {
+            return Err(ProofError::OutOfRange(format!("seq {index} is not in a tree of size {size}")));
+        }
+        self.tree_size_at_least(tenant, size).await?;
+        Ok(self.range_roots(tenant, &inclusion_ranges(index, size)).await?)
+    }
+
+    /// Returns the consistency proof between tree sizes `first` and `second`.
+    async fn consistency_proof(&self, tenant: &TenantId, first: u64, second: u64) -> Result<Vec<Hash>, ProofError> {
+        if first > second {
+            return Err(ProofError::OutOfRange(format!("first ({first}) must not exceed second ({second})")));
+        }
+        self.tree_size_at_least(tenant, second).await?;
+        Ok(self.range_roots(tenant, &consistency_ranges(first, second)).await?)
+    }
 
     /// Verifies the tenant's chain over `range`, naming the first bad seq.
     ///
@@ -182,6 +252,17 @@ pub trait EventLog: Send + Sync {
                 reason: format!("the hash of seq {head_seq} differs from the recorded chain head"),
             };
             return Ok(VerifyReport::new(checked, head_pair, Err(mismatch)));
+        }
+        if let Some(rebuilt) = verifier.tree_root().filter(|_| to_seq == head_seq) {
+            let recorded = self.frontier(tenant).await?.map(|frontier| frontier.root());
+            if recorded != Some(rebuilt) {
+                let mismatch = ChainBreak {
+                    seq: head_seq,
+                    kind: crate::verify::BreakKind::HeadMismatch,
+                    reason: "the Merkle tree recorded with the chain head does not match the events".to_owned(),
+                };
+                return Ok(VerifyReport::new(checked, head_pair, Err(mismatch)));
+            }
         }
         // Rows the application never wrote past the head. Reading max_seq before the head again
         // means a concurrent append (row and head commit together) is never mistaken for one.

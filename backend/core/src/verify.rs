@@ -6,8 +6,9 @@
 
 use serde::Serialize;
 
-use crate::chain::{Hash, expected_hash};
+use crate::chain::{Hash, canonical_event_bytes, chain_hash, expected_hash, leaf_hash};
 use crate::event::StoredEvent;
+use crate::merkle::Frontier;
 
 /// What kind of damage a verification found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,12 +80,14 @@ pub struct ChainVerifier {
     next_seq: u64,
     prev_hash: Hash,
     checked: u64,
+    /// The Merkle tree rebuilt from the leaves, when the walk starts at seq 0.
+    tree: Option<Frontier>,
 }
 
 impl ChainVerifier {
     /// Starts a walk at `start_seq`, whose `prev_hash` must be `prev_hash`.
     pub fn new(start_seq: u64, prev_hash: Hash) -> Self {
-        Self { next_seq: start_seq, prev_hash, checked: 0 }
+        Self { next_seq: start_seq, prev_hash, checked: 0, tree: (start_seq == 0).then(Frontier::default) }
     }
 
     /// Returns how many events passed so far.
@@ -100,6 +103,11 @@ impl ChainVerifier {
     /// Returns the hash of the last event that passed (or the starting `prev_hash`).
     pub fn last_hash(&self) -> Hash {
         self.prev_hash
+    }
+
+    /// Returns the Merkle tree head of the events checked so far, when the walk began at seq 0.
+    pub fn tree_root(&self) -> Option<Hash> {
+        self.tree.as_ref().map(Frontier::root)
     }
 
     /// Checks the next event.
@@ -118,7 +126,8 @@ impl ChainVerifier {
                 reason: format!("seq {} is missing: the log jumps to seq {}", self.next_seq, event.seq),
             });
         }
-        if expected_hash(event) != event.hash {
+        let leaf = leaf_hash(&canonical_event_bytes(event));
+        if chain_hash(&event.prev_hash, &leaf) != event.hash {
             return Err(ChainBreak {
                 seq: event.seq,
                 kind: BreakKind::HashMismatch,
@@ -137,6 +146,9 @@ impl ChainVerifier {
         }
         self.prev_hash = event.hash;
         self.next_seq += 1;
+        if let Some(tree) = &mut self.tree {
+            tree.append_with(leaf, |_, _| {});
+        }
         self.checked += 1;
         Ok(())
     }

@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use veritrail_core::chain::{Hash, expected_hash};
+use veritrail_core::chain::{Hash, canonical_event_bytes, chain_hash, leaf_hash};
 use veritrail_core::event::{NewEvent, Receipt, StoredEvent, TenantId};
+use veritrail_core::merkle::{Frontier, NodeId};
 use veritrail_core::store::{AppendError, Appended, ChainHead};
 
 /// One client request: events for one tenant, all or nothing.
@@ -35,12 +36,43 @@ pub(crate) struct NewRow {
     pub request_hash: Hash,
 }
 
+/// The end of a tenant's log: chain head and Merkle tree edge, always of the same size.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct TreeState {
+    pub head: ChainHead,
+    pub frontier: Frontier,
+}
+
+impl TreeState {
+    /// Pairs a stored head with its stored frontier, refusing a mismatch.
+    pub(crate) fn from_parts(
+        head: ChainHead,
+        frontier_bytes: &[u8],
+    ) -> Result<Self, veritrail_core::store::StoreError> {
+        Frontier::from_bytes(head.next_seq, frontier_bytes).map(|frontier| Self { head, frontier }).ok_or_else(|| {
+            veritrail_core::store::StoreError::Corrupt(format!(
+                "the Merkle frontier recorded with the chain head does not fit {} events",
+                head.next_seq
+            ))
+        })
+    }
+}
+
+/// A Merkle node to insert.
+#[derive(Debug, Clone)]
+pub(crate) struct NewNode {
+    pub tenant: TenantId,
+    pub id: NodeId,
+    pub hash: Hash,
+}
+
 /// Everything a backend writes for a group, and the answer for each request.
 #[derive(Debug)]
 pub(crate) struct GroupPlan {
     pub rows: Vec<NewRow>,
-    /// New heads of the tenants that got rows.
-    pub heads: BTreeMap<TenantId, ChainHead>,
+    pub nodes: Vec<NewNode>,
+    /// New states of the tenants that got rows.
+    pub heads: BTreeMap<TenantId, TreeState>,
     pub results: Vec<AppendResult>,
 }
 
@@ -71,19 +103,20 @@ pub(crate) fn client_ids_of(requests: &[AppendRequest], tenant: &TenantId) -> Ve
 /// stored events among the group's client ids.
 pub(crate) fn plan_group(
     requests: &[AppendRequest],
-    mut heads: BTreeMap<TenantId, ChainHead>,
+    mut heads: BTreeMap<TenantId, TreeState>,
     existing: &HashMap<(TenantId, String), ExistingEvent>,
     received_at: DateTime<Utc>,
 ) -> GroupPlan {
     let mut rows = Vec::new();
+    let mut nodes = Vec::new();
     let mut written: HashMap<(TenantId, String), ExistingEvent> = HashMap::new();
     let mut touched: HashSet<TenantId> = HashSet::new();
     let mut results = Vec::with_capacity(requests.len());
 
     for request in requests {
-        let head = heads.get(&request.tenant).copied().unwrap_or(ChainHead { next_seq: 0, head_hash: Hash::GENESIS });
-        match plan_request(request, head, existing, &written, received_at) {
-            Ok((appended, new_rows, new_head)) => {
+        let state = heads.get(&request.tenant).cloned().unwrap_or_default();
+        match plan_request(request, state, existing, &written, received_at, &mut nodes) {
+            Ok((appended, new_rows, new_state)) => {
                 for row in &new_rows {
                     written.insert(
                         (request.tenant.clone(), row.event.id.clone()),
@@ -94,23 +127,24 @@ pub(crate) fn plan_group(
                     touched.insert(request.tenant.clone());
                 }
                 rows.extend(new_rows);
-                heads.insert(request.tenant.clone(), new_head);
+                heads.insert(request.tenant.clone(), new_state);
                 results.push(Ok(appended));
             }
             Err(err) => results.push(Err(err)),
         }
     }
     heads.retain(|tenant, _| touched.contains(tenant));
-    GroupPlan { rows, heads, results }
+    GroupPlan { rows, nodes, heads, results }
 }
 
 fn plan_request(
     request: &AppendRequest,
-    mut head: ChainHead,
+    mut state: TreeState,
     existing: &HashMap<(TenantId, String), ExistingEvent>,
     written: &HashMap<(TenantId, String), ExistingEvent>,
     received_at: DateTime<Utc>,
-) -> Result<(Vec<Appended>, Vec<NewRow>, ChainHead), AppendError> {
+    nodes: &mut Vec<NewNode>,
+) -> Result<(Vec<Appended>, Vec<NewRow>, TreeState), AppendError> {
     let mut seen = HashSet::new();
     for event in &request.events {
         if !seen.insert(event.id.as_str()) {
@@ -138,7 +172,7 @@ fn plan_request(
         }
         let mut stored = StoredEvent {
             tenant: request.tenant.clone(),
-            seq: head.next_seq,
+            seq: state.head.next_seq,
             id: event.id.clone(),
             occurred_at: event.occurred_at.unwrap_or(received_at),
             received_at,
@@ -149,15 +183,17 @@ fn plan_request(
             severity: event.severity,
             details: event.details.clone(),
             tags: event.tags.clone(),
-            prev_hash: head.head_hash,
+            prev_hash: state.head.head_hash,
             hash: Hash::GENESIS,
         };
-        stored.hash = expected_hash(&stored);
-        head = ChainHead { next_seq: head.next_seq + 1, head_hash: stored.hash };
+        let leaf = leaf_hash(&canonical_event_bytes(&stored));
+        stored.hash = chain_hash(&stored.prev_hash, &leaf);
+        state.head = ChainHead { next_seq: state.head.next_seq + 1, head_hash: stored.hash };
+        state.frontier.append_with(leaf, |id, hash| nodes.push(NewNode { tenant: request.tenant.clone(), id, hash }));
         appended.push(Appended { receipt: stored.receipt(), created: true });
         rows.push(NewRow { event: stored, request_hash: event.request_hash });
     }
-    Ok((appended, rows, head))
+    Ok((appended, rows, state))
 }
 
 #[cfg(test)]

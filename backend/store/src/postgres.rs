@@ -15,13 +15,14 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use veritrail_core::auth::ApiKey;
 use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, Receipt, StoredEvent, TenantId, normalize_time};
+use veritrail_core::merkle::{Frontier, NodeId};
 use veritrail_core::store::{
     ApiKeyStore, AppendError, Appended, ChainHead, EventLog, EventQuery, Readiness, StoreError,
 };
 
 use crate::StoreSettings;
 use crate::migrate::{self, AppliedMigration};
-use crate::plan::{AppendRequest, AppendResult, ExistingEvent, client_ids_of, plan_group, tenants_of};
+use crate::plan::{AppendRequest, AppendResult, ExistingEvent, TreeState, client_ids_of, plan_group, tenants_of};
 use crate::rows::{EVENT_COLUMNS, EventColumns, db_error, details_text, hash_from_column, seq_to_db, tags_text};
 use crate::sequencer::{GroupWriter, Sequencer};
 
@@ -139,20 +140,22 @@ impl GroupWriter for PostgresWriter {
         let mut existing = HashMap::new();
         for tenant in tenants_of(requests) {
             sqlx::query(
-                "INSERT INTO chain_heads (tenant, next_seq, head_hash, updated_at) VALUES ($1, 0, $2, now()) \
-                 ON CONFLICT (tenant) DO NOTHING",
+                "INSERT INTO chain_heads (tenant, next_seq, head_hash, frontier, updated_at) \
+                 VALUES ($1, 0, $2, '', now()) ON CONFLICT (tenant) DO NOTHING",
             )
             .bind(tenant.as_str())
             .bind(Hash::GENESIS.as_bytes().to_vec())
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-            let head = sqlx::query("SELECT next_seq, head_hash FROM chain_heads WHERE tenant = $1 FOR UPDATE")
-                .bind(tenant.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            heads.insert(tenant.clone(), decode_head(&head)?);
+            let head =
+                sqlx::query("SELECT next_seq, head_hash, frontier FROM chain_heads WHERE tenant = $1 FOR UPDATE")
+                    .bind(tenant.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            let frontier: Vec<u8> = head.try_get("frontier").map_err(db_error)?;
+            heads.insert(tenant.clone(), TreeState::from_parts(decode_head(&head)?, &frontier)?);
             let client_ids = client_ids_of(requests, &tenant);
             if !client_ids.is_empty() {
                 let rows = sqlx::query(
@@ -175,15 +178,21 @@ impl GroupWriter for PostgresWriter {
         for chunk in plan.rows.chunks(INSERT_CHUNK) {
             insert_rows(&mut tx, chunk).await?;
         }
-        for (tenant, head) in &plan.heads {
-            sqlx::query("UPDATE chain_heads SET next_seq = $2, head_hash = $3, updated_at = $4 WHERE tenant = $1")
-                .bind(tenant.as_str())
-                .bind(seq_to_db(head.next_seq))
-                .bind(head.head_hash.as_bytes().to_vec())
-                .bind(received_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+        for chunk in plan.nodes.chunks(INSERT_CHUNK) {
+            insert_nodes(&mut tx, chunk).await?;
+        }
+        for (tenant, state) in &plan.heads {
+            sqlx::query(
+                "UPDATE chain_heads SET next_seq = $2, head_hash = $3, frontier = $4, updated_at = $5 WHERE tenant = $1",
+            )
+            .bind(tenant.as_str())
+            .bind(seq_to_db(state.head.next_seq))
+            .bind(state.head.head_hash.as_bytes().to_vec())
+            .bind(state.frontier.to_bytes())
+            .bind(received_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         }
         tx.commit().await.map_err(db_error)?;
         Ok(plan.results)
@@ -225,6 +234,22 @@ async fn insert_rows(tx: &mut sqlx::PgConnection, rows: &[crate::plan::NewRow]) 
     .bind(events.clone().map(|event| event.prev_hash.as_bytes().to_vec()).collect::<Vec<Vec<u8>>>())
     .bind(events.clone().map(|event| event.hash.as_bytes().to_vec()).collect::<Vec<Vec<u8>>>())
     .bind(rows.iter().map(|row| row.request_hash.as_bytes().to_vec()).collect::<Vec<Vec<u8>>>())
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Inserts Merkle nodes with one UNNEST statement.
+async fn insert_nodes(tx: &mut sqlx::PgConnection, nodes: &[crate::plan::NewNode]) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO merkle_nodes (tenant, level, idx, hash) \
+         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bytea[])",
+    )
+    .bind(nodes.iter().map(|node| node.tenant.to_string()).collect::<Vec<String>>())
+    .bind(nodes.iter().map(|node| i64::from(node.id.level)).collect::<Vec<i64>>())
+    .bind(nodes.iter().map(|node| seq_to_db(node.id.index)).collect::<Vec<i64>>())
+    .bind(nodes.iter().map(|node| node.hash.as_bytes().to_vec()).collect::<Vec<Vec<u8>>>())
     .execute(&mut *tx)
     .await
     .map_err(db_error)?;
@@ -324,6 +349,43 @@ impl EventLog for PostgresStore {
             .as_ref()
             .map(decode_head)
             .transpose()
+    }
+
+    async fn frontier(&self, tenant: &TenantId) -> Result<Option<Frontier>, StoreError> {
+        let row = sqlx::query("SELECT next_seq, head_hash, frontier FROM chain_heads WHERE tenant = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.map(|row| {
+            let frontier: Vec<u8> = row.try_get("frontier").map_err(db_error)?;
+            Ok(TreeState::from_parts(decode_head(&row)?, &frontier)?.frontier)
+        })
+        .transpose()
+    }
+
+    async fn tree_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT n.level, n.idx, n.hash FROM merkle_nodes n \
+             JOIN UNNEST($2::bigint[], $3::bigint[]) AS wanted(level, idx) \
+             ON n.level = wanted.level AND n.idx = wanted.idx WHERE n.tenant = $1",
+        )
+        .bind(tenant.as_str())
+        .bind(ids.iter().map(|id| i64::from(id.level)).collect::<Vec<i64>>())
+        .bind(ids.iter().map(|id| seq_to_db(id.index)).collect::<Vec<i64>>())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let mut found = HashMap::with_capacity(ids.len());
+        for row in &rows {
+            let (id, hash) = crate::rows::decode_node(
+                row.try_get(0).map_err(db_error)?,
+                row.try_get(1).map_err(db_error)?,
+                row.try_get(2).map_err(db_error)?,
+            )?;
+            found.insert(id, hash);
+        }
+        crate::rows::nodes_in_order(ids, &found)
     }
 
     async fn max_seq(&self, tenant: &TenantId) -> Result<Option<u64>, StoreError> {

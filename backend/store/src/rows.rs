@@ -1,8 +1,11 @@
 //! Conversions between stored column values and domain types, shared by both backends.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 use veritrail_core::chain::Hash;
 use veritrail_core::event::{Actor, Outcome, Resource, Severity, StoredEvent, TenantId};
+use veritrail_core::merkle::NodeId;
 use veritrail_core::store::StoreError;
 
 /// The columns every event query selects, in this order.
@@ -97,4 +100,27 @@ pub(crate) fn seq_to_db(seq: u64) -> i64 {
 /// Translates a sqlx error at the backend boundary.
 pub(crate) fn db_error(err: sqlx::Error) -> StoreError {
     StoreError::Database(err.to_string())
+}
+
+/// Decodes a `merkle_nodes` row.
+pub(crate) fn decode_node(level: i64, index: i64, hash: Vec<u8>) -> Result<(NodeId, Hash), StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("merkle node ({level}, {index}) is malformed"));
+    Ok((
+        NodeId {
+            level: u32::try_from(level).map_err(|_| corrupt())?,
+            index: u64::try_from(index).map_err(|_| corrupt())?,
+        },
+        hash_from_column(&hash).ok_or_else(corrupt)?,
+    ))
+}
+
+/// Returns the hashes of `ids` in order, or says which node is missing.
+pub(crate) fn nodes_in_order(ids: &[NodeId], found: &HashMap<NodeId, Hash>) -> Result<Vec<Hash>, StoreError> {
+    ids.iter()
+        .map(|id| {
+            found.get(id).copied().ok_or_else(|| {
+                StoreError::Corrupt(format!("merkle node (level {}, index {}) is missing", id.level, id.index))
+            })
+        })
+        .collect()
 }

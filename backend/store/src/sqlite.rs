@@ -19,18 +19,21 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use veritrail_core::auth::ApiKey;
 use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, StoredEvent, TenantId, format_time, normalize_time};
+use veritrail_core::merkle::{Frontier, NodeId};
 use veritrail_core::store::{
     ApiKeyStore, AppendError, Appended, ChainHead, EventLog, EventQuery, Readiness, StoreError,
 };
 
 use crate::StoreSettings;
 use crate::migrate::{self, AppliedMigration};
-use crate::plan::{AppendRequest, AppendResult, ExistingEvent, client_ids_of, plan_group, tenants_of};
+use crate::plan::{AppendRequest, AppendResult, ExistingEvent, TreeState, client_ids_of, plan_group, tenants_of};
 use crate::rows::{EVENT_COLUMNS, EventColumns, db_error, details_text, hash_from_column, seq_to_db, tags_text};
 use crate::sequencer::{GroupWriter, Sequencer};
 
 /// Rows per multi-row INSERT: 21 columns x 400 rows stays under SQLite's 32,766 variables.
 const INSERT_CHUNK: usize = 400;
+/// Merkle nodes per multi-row INSERT (4 columns each).
+const NODE_CHUNK: usize = 2_000;
 /// Ids per `IN (...)` lookup.
 const LOOKUP_CHUNK: usize = 500;
 
@@ -153,22 +156,14 @@ impl GroupWriter for SqliteWriter {
         let mut heads = BTreeMap::new();
         let mut existing = HashMap::new();
         for tenant in tenants_of(requests) {
-            let head = sqlx::query("SELECT next_seq, head_hash FROM chain_heads WHERE tenant = ?")
+            let head = sqlx::query("SELECT next_seq, head_hash, frontier FROM chain_heads WHERE tenant = ?")
                 .bind(tenant.as_str())
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_error)?;
             if let Some(row) = head {
-                let next_seq: i64 = row.get(0);
-                let head_hash: Vec<u8> = row.get(1);
-                heads.insert(
-                    tenant.clone(),
-                    ChainHead {
-                        next_seq: u64::try_from(next_seq).unwrap_or_default(),
-                        head_hash: hash_from_column(&head_hash)
-                            .ok_or_else(|| StoreError::Corrupt("chain head hash is not 32 bytes".into()))?,
-                    },
-                );
+                let frontier: Vec<u8> = row.try_get("frontier").map_err(db_error)?;
+                heads.insert(tenant.clone(), TreeState::from_parts(decode_head(&row)?, &frontier)?);
             }
             for ids in client_ids_of(requests, &tenant).chunks(LOOKUP_CHUNK) {
                 let mut query = QueryBuilder::<Sqlite>::new(
@@ -218,15 +213,27 @@ impl GroupWriter for SqliteWriter {
             });
             insert.build().execute(&mut *tx).await.map_err(db_error)?;
         }
-        for (tenant, head) in &plan.heads {
+        for chunk in plan.nodes.chunks(NODE_CHUNK) {
+            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO merkle_nodes (tenant, level, idx, hash) ");
+            insert.push_values(chunk, |mut values, node| {
+                values
+                    .push_bind(node.tenant.as_str())
+                    .push_bind(i64::from(node.id.level))
+                    .push_bind(seq_to_db(node.id.index))
+                    .push_bind(node.hash.as_bytes().to_vec());
+            });
+            insert.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        for (tenant, state) in &plan.heads {
             sqlx::query(
-                "INSERT INTO chain_heads (tenant, next_seq, head_hash, updated_at) VALUES (?, ?, ?, ?) \
+                "INSERT INTO chain_heads (tenant, next_seq, head_hash, frontier, updated_at) VALUES (?, ?, ?, ?, ?) \
                  ON CONFLICT (tenant) DO UPDATE SET next_seq = excluded.next_seq, head_hash = excluded.head_hash, \
-                 updated_at = excluded.updated_at",
+                 frontier = excluded.frontier, updated_at = excluded.updated_at",
             )
             .bind(tenant.as_str())
-            .bind(seq_to_db(head.next_seq))
-            .bind(head.head_hash.as_bytes().to_vec())
+            .bind(seq_to_db(state.head.next_seq))
+            .bind(state.head.head_hash.as_bytes().to_vec())
+            .bind(state.frontier.to_bytes())
             .bind(format_time(&received_at))
             .execute(&mut *tx)
             .await
@@ -235,6 +242,16 @@ impl GroupWriter for SqliteWriter {
         tx.commit().await.map_err(db_error)?;
         Ok(plan.results)
     }
+}
+
+fn decode_head(row: &SqliteRow) -> Result<ChainHead, StoreError> {
+    let next_seq: i64 = row.try_get("next_seq").map_err(db_error)?;
+    let head_hash: Vec<u8> = row.try_get("head_hash").map_err(db_error)?;
+    Ok(ChainHead {
+        next_seq: u64::try_from(next_seq).map_err(|_| StoreError::Corrupt("negative next_seq".into()))?,
+        head_hash: hash_from_column(&head_hash)
+            .ok_or_else(|| StoreError::Corrupt("chain head hash is not 32 bytes".into()))?,
+    })
 }
 
 fn existing_from_row(row: &SqliteRow) -> Result<ExistingEvent, StoreError> {
@@ -324,21 +341,50 @@ impl EventLog for SqliteStore {
     }
 
     async fn head(&self, tenant: &TenantId) -> Result<Option<ChainHead>, StoreError> {
-        let row = sqlx::query("SELECT next_seq, head_hash FROM chain_heads WHERE tenant = ?")
+        sqlx::query("SELECT next_seq, head_hash FROM chain_heads WHERE tenant = ?")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(decode_head)
+            .transpose()
+    }
+
+    async fn frontier(&self, tenant: &TenantId) -> Result<Option<Frontier>, StoreError> {
+        let row = sqlx::query("SELECT next_seq, head_hash, frontier FROM chain_heads WHERE tenant = ?")
             .bind(tenant.as_str())
             .fetch_optional(&self.read_pool)
             .await
             .map_err(db_error)?;
         row.map(|row| {
-            let next_seq: i64 = row.get(0);
-            let head_hash: Vec<u8> = row.get(1);
-            Ok(ChainHead {
-                next_seq: u64::try_from(next_seq).unwrap_or_default(),
-                head_hash: hash_from_column(&head_hash)
-                    .ok_or_else(|| StoreError::Corrupt("chain head hash is not 32 bytes".into()))?,
-            })
+            let frontier: Vec<u8> = row.try_get("frontier").map_err(db_error)?;
+            Ok(TreeState::from_parts(decode_head(&row)?, &frontier)?.frontier)
         })
         .transpose()
+    }
+
+    async fn tree_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        let mut found: HashMap<NodeId, Hash> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            let mut query = QueryBuilder::<Sqlite>::new("SELECT level, idx, hash FROM merkle_nodes WHERE tenant = ");
+            query.push_bind(tenant.as_str()).push(" AND (level, idx) IN (VALUES ");
+            let mut separated = query.separated(", ");
+            for id in chunk {
+                separated.push("(").push_bind_unseparated(i64::from(id.level)).push_unseparated(", ");
+                separated.push_bind_unseparated(seq_to_db(id.index)).push_unseparated(")");
+            }
+            query.push(")");
+            for row in query.build().fetch_all(&self.read_pool).await.map_err(db_error)? {
+                let (id, hash) = crate::rows::decode_node(
+                    row.try_get(0).map_err(db_error)?,
+                    row.try_get(1).map_err(db_error)?,
+                    row.try_get(2).map_err(db_error)?,
+                )?;
+                found.insert(id, hash);
+            }
+        }
+        crate::rows::nodes_in_order(ids, &found)
     }
 
     async fn max_seq(&self, tenant: &TenantId) -> Result<Option<u64>, StoreError> {

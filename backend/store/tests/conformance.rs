@@ -310,3 +310,47 @@ async fn data_survives_reopening_and_a_foreign_format_is_refused() {
         assert!(message.contains("format version 99"), "{message}");
     }
 }
+
+#[tokio::test]
+async fn merkle_tree_heads_and_proofs_come_from_stored_nodes() {
+    use veritrail_core::chain::{canonical_event_bytes, leaf_hash};
+    use veritrail_core::merkle::{root_of, verify_consistency, verify_inclusion};
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let acme = tenant("acme");
+        // Uneven batches, so group commits cross subtree boundaries at odd places.
+        for size in [1, 2, 5, 13, 16] {
+            fill(store.events.as_ref(), &acme, size).await;
+        }
+        let events = store.events.scan(&acme, 0, 1000).await.expect("scan");
+        let leaves: Vec<_> = events.iter().map(|event| leaf_hash(&canonical_event_bytes(event))).collect();
+        let total = leaves.len() as u64;
+        assert_eq!(total, 37);
+        let frontier = store.events.frontier(&acme).await.expect("frontier").expect("has tree");
+        assert_eq!(frontier.size(), total);
+        assert_eq!(frontier.root(), root_of(&leaves));
+        for size in 1..=total {
+            let root = store.events.tree_root(&acme, size).await.expect("root");
+            assert_eq!(root, root_of(&leaves[..size as usize]), "{:?} root at {size}", db.backend);
+            for index in [0, size / 2, size - 1] {
+                let proof = store.events.inclusion_proof(&acme, index, size).await.expect("inclusion");
+                assert!(verify_inclusion(index, size, &leaves[index as usize], &proof, &root), "{index}/{size}");
+            }
+            let first = (size / 3).max(1);
+            let first_root = root_of(&leaves[..first as usize]);
+            let proof = store.events.consistency_proof(&acme, first, size).await.expect("consistency");
+            assert!(verify_consistency(first, size, &first_root, &root, &proof), "{first}->{size}");
+        }
+        assert!(store.events.tree_root(&acme, total + 1).await.is_err(), "no tree heads beyond the log");
+        assert!(store.events.inclusion_proof(&acme, total, total).await.is_err());
+
+        // A forged tree head is caught by verification.
+        let zeros = match db.backend {
+            veritrail_store::Backend::Sqlite => "zeroblob(96)",
+            veritrail_store::Backend::Postgres => "decode(repeat('00', 96), 'hex')",
+        };
+        db.execute(&format!("UPDATE chain_heads SET frontier = {zeros}")).await.expect("forge frontier");
+        let report = store.events.verify(&acme, SeqRange::default()).await.expect("verify");
+        assert_eq!(report.kind, Some(BreakKind::HeadMismatch), "{report:?}");
+    }
+}
