@@ -313,6 +313,10 @@ pub trait ApiKeyStore: Send + Sync {
     /// Stores a new key.
     async fn create_key(&self, key: &ApiKey, key_hash: &Hash) -> Result<(), StoreError>;
 
+    /// Stores `key` only if no key exists at all, atomically across processes (servers starting
+    /// together on an empty database); returns whether it was stored.
+    async fn create_first_key(&self, key: &ApiKey, key_hash: &Hash) -> Result<bool, StoreError>;
+
     /// Returns the active (not revoked) key with this hash.
     async fn find_key(&self, key_hash: &Hash) -> Result<Option<ApiKey>, StoreError>;
 

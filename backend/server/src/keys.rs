@@ -38,27 +38,38 @@ pub async fn create(
 }
 
 /// On an empty key table, creates the admin key of tenant `default`: the operator's
-/// `VERITRAIL_BOOTSTRAP_KEY` if given, otherwise a generated one printed once.
+/// `VERITRAIL_BOOTSTRAP_KEY` if given, otherwise a generated one printed once. Safe when several
+/// servers start together on one empty database: exactly one key is created.
 pub async fn bootstrap(store: &Store, configured_secret: Option<String>) -> anyhow::Result<()> {
     if store.keys.count_keys().await? > 0 {
         return Ok(());
     }
-    let tenant = TenantId::parse(DEFAULT_TENANT).map_err(anyhow::Error::msg)?;
-    match configured_secret.filter(|secret| !secret.trim().is_empty()) {
-        Some(secret) => {
-            let key = create(store, tenant, Scopes::ADMIN, "bootstrap", secret.trim()).await?;
-            tracing::info!(key_id = %key.id, "created admin key of tenant default from VERITRAIL_BOOTSTRAP_KEY");
-        }
-        None => {
-            let secret = generate_secret()?;
-            let key = create(store, tenant, Scopes::ADMIN, "bootstrap", &secret).await?;
-            // Printed, not logged: logs are often shipped elsewhere, and the key must be seen once.
-            println!(
-                "\nveritrail: created the first admin key (tenant \"default\", id {}).\n\
-                 It is shown only this once; store it now:\n\n    {secret}\n",
-                key.id
-            );
-        }
+    let configured = configured_secret.map(|secret| secret.trim().to_owned()).filter(|secret| !secret.is_empty());
+    let secret = match &configured {
+        Some(secret) => secret.clone(),
+        None => generate_secret()?,
+    };
+    let key_hash = hash_api_key(&secret);
+    let key = ApiKey {
+        id: key_id_for(&key_hash),
+        tenant: TenantId::parse(DEFAULT_TENANT).map_err(anyhow::Error::msg)?,
+        name: "bootstrap".to_owned(),
+        scopes: Scopes::ADMIN,
+        created_at: veritrail_core::event::normalize_time(Utc::now()),
+        revoked_at: None,
+    };
+    if !store.keys.create_first_key(&key, &key_hash).await.context("store bootstrap API key")? {
+        return Ok(());
+    }
+    if configured.is_some() {
+        tracing::info!(key_id = %key.id, "created admin key of tenant default from VERITRAIL_BOOTSTRAP_KEY");
+    } else {
+        // Printed, not logged: logs are often shipped elsewhere, and the key must be seen once.
+        println!(
+            "\nveritrail: created the first admin key (tenant \"default\", id {}).\n\
+             It is shown only this once; store it now:\n\n    {secret}\n",
+            key.id
+        );
     }
     Ok(())
 }

@@ -30,6 +30,8 @@ use crate::sequencer::{GroupWriter, Sequencer};
 const INSERT_CHUNK: usize = 5_000;
 /// Arbitrary constant naming the advisory lock that serialises migrations across servers.
 const MIGRATION_LOCK: i64 = 0x7665_7269_7472_6169;
+/// Advisory lock serialising the creation of the first API key.
+const BOOTSTRAP_LOCK: i64 = 0x7665_7269_7472_616b;
 
 /// Event log, key store and readiness over a PostgreSQL database.
 pub struct PostgresStore {
@@ -433,6 +435,35 @@ impl ApiKeyStore for PostgresStore {
         .await
         .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn create_first_key(&self, key: &ApiKey, key_hash: &Hash) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // Serialises first starts; the check and the insert then see each other's commits.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(BOOTSTRAP_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&mut *tx).await.map_err(db_error)?;
+        if count > 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant, name, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&key.id)
+        .bind(key.tenant.as_str())
+        .bind(&key.name)
+        .bind(key_hash.as_bytes().to_vec())
+        .bind(key.scopes.to_string())
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     async fn find_key(&self, key_hash: &Hash) -> Result<Option<ApiKey>, StoreError> {

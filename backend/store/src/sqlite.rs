@@ -432,6 +432,28 @@ impl ApiKeyStore for SqliteStore {
         Ok(())
     }
 
+    async fn create_first_key(&self, key: &ApiKey, key_hash: &Hash) -> Result<bool, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock first, so two processes cannot both see no key.
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&mut *tx).await.map_err(db_error)?;
+        if count > 0 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO api_keys (id, tenant, name, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&key.id)
+            .bind(key.tenant.as_str())
+            .bind(&key.name)
+            .bind(key_hash.as_bytes().to_vec())
+            .bind(key.scopes.to_string())
+            .bind(format_time(&key.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
     async fn find_key(&self, key_hash: &Hash) -> Result<Option<ApiKey>, StoreError> {
         let row = sqlx::query(
             "SELECT id, tenant, name, scopes, created_at, revoked_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
