@@ -226,7 +226,7 @@ mod tests {
         let second = plan.results[1].as_ref().expect("retry of b is fine");
         assert!(!second[0].created && second[1].created);
         assert!(matches!(plan.results[2], Err(AppendError::IdConflict { .. })));
-        assert_eq!(plan.heads[&tenant()].next_seq, 3);
+        assert_eq!(plan.heads[&tenant()].head.next_seq, 3);
     }
 
     #[test]
