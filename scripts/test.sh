@@ -21,4 +21,10 @@ export VERITRAIL_TEST_PG_URL
 export VERITRAIL_TEST_REQUIRE_PG=1
 echo "test.sh: PostgreSQL at $VERITRAIL_TEST_PG_URL" >&2
 
-cargo test --workspace --locked "$@"
+# Every test binary prints its own "test result" line; the last one may be a crate without tests,
+# so finish with one line that adds them all up.
+log=$(mktemp)
+trap 'cleanup; rm -f "$log"' EXIT
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     END { printf "summary: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
