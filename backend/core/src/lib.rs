@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod canonical;
+pub mod checkpoint;
 pub mod chain;
 pub mod event;
 pub mod merkle;
