@@ -90,6 +90,22 @@ CREATE TRIGGER merkle_nodes_no_update BEFORE UPDATE ON merkle_nodes
 CREATE TRIGGER merkle_nodes_no_delete BEFORE DELETE ON merkle_nodes
     FOR EACH ROW EXECUTE FUNCTION veritrail_refuse_change();
 
+-- Every published signed checkpoint (C2SP signed note) of each tenant's Merkle tree; kept
+-- forever so verifiers and witnesses can ask for consistency with any of them.
+CREATE TABLE checkpoints (
+    tenant     TEXT        NOT NULL,
+    tree_size  BIGINT      NOT NULL,
+    root_hash  BYTEA       NOT NULL,  -- 32 bytes, the RFC 6962 root at tree_size
+    note       TEXT        NOT NULL,  -- the signed note, exactly as served
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (tenant, tree_size)
+);
+
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+    FOR EACH ROW EXECUTE FUNCTION veritrail_refuse_change();
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+    FOR EACH ROW EXECUTE FUNCTION veritrail_refuse_change();
+
 -- API keys. Only SHA-256 of the secret is stored.
 CREATE TABLE api_keys (
     id          TEXT        PRIMARY KEY,  -- public id: first 12 hex digits of key_hash

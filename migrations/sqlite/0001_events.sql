@@ -86,6 +86,27 @@ BEGIN
     SELECT RAISE(ABORT, 'veritrail: merkle nodes are append-only (delete refused)');
 END;
 
+-- Every published signed checkpoint (C2SP signed note) of each tenant's Merkle tree; kept
+-- forever so verifiers and witnesses can ask for consistency with any of them.
+CREATE TABLE checkpoints (
+    tenant     TEXT    NOT NULL,
+    tree_size  INTEGER NOT NULL,
+    root_hash  BLOB    NOT NULL,  -- 32 bytes, the RFC 6962 root at tree_size
+    note       TEXT    NOT NULL,  -- the signed note, exactly as served
+    created_at TEXT    NOT NULL,
+    PRIMARY KEY (tenant, tree_size)
+) STRICT;
+
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'veritrail: checkpoints are append-only (update refused)');
+END;
+
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'veritrail: checkpoints are append-only (delete refused)');
+END;
+
 -- API keys. Only SHA-256 of the secret is stored.
 CREATE TABLE api_keys (
     id          TEXT PRIMARY KEY,  -- public id: first 12 hex digits of key_hash

@@ -17,7 +17,8 @@ use axum::http::Request;
 use axum::middleware;
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
-use veritrail_core::store::{ApiKeyStore, EventLog, Readiness};
+use veritrail_core::store::{ApiKeyStore, CheckpointStore, EventLog, Readiness};
+use veritrail_core::transparency::LogIdentity;
 use veritrail_core::validate::Limits;
 
 use crate::auth::KeyCache;
@@ -57,7 +58,10 @@ impl Default for ApiLimits {
 pub struct AppState {
     pub events: Arc<dyn EventLog>,
     pub keys: Arc<dyn ApiKeyStore>,
+    pub checkpoints: Arc<dyn CheckpointStore>,
     pub readiness: Arc<dyn Readiness>,
+    /// The log's signing identity (checkpoints are signed in-process; the key never leaves).
+    pub log: Arc<LogIdentity>,
     pub limits: ApiLimits,
     pub key_cache: KeyCache,
 }
@@ -68,6 +72,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::events::router())
         .merge(routes::verify::router())
+        .merge(routes::transparency::router())
         .merge(routes::health::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(DefaultBodyLimit::max(body_limit))

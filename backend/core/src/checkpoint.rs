@@ -198,7 +198,8 @@ impl NoteVerifier {
             if blob.len() != 4 + 64 || blob[..4] != self.id {
                 continue;
             }
-            let signature = Signature::from_slice(&blob[4..]).map_err(|_| NoteError::BadSignature(self.name.clone()))?;
+            let signature =
+                Signature::from_slice(&blob[4..]).map_err(|_| NoteError::BadSignature(self.name.clone()))?;
             return self
                 .key
                 .verify_strict(body.as_bytes(), &signature)
@@ -211,7 +212,8 @@ impl NoteVerifier {
 
 /// Splits a note into its body (with final newline) and its signature lines.
 fn split_note(note: &str) -> Result<(&str, &str), NoteError> {
-    let split = note.find("\n\n").ok_or_else(|| NoteError::Malformed("no blank line before the signatures".to_owned()))?;
+    let split =
+        note.find("\n\n").ok_or_else(|| NoteError::Malformed("no blank line before the signatures".to_owned()))?;
     let (body, rest) = note.split_at(split + 1);
     let signatures = &rest[1..];
     if signatures.is_empty() || !signatures.ends_with('\n') {
@@ -269,7 +271,8 @@ mod tests {
 
     #[test]
     fn bodies_must_be_canonical() {
-        for body in ["o\n042\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n", "o\n42\nCQkJ\n", "\n1\nAA==\n", "o\n1\n"] {
+        for body in ["o\n042\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n", "o\n42\nCQkJ\n", "\n1\nAA==\n", "o\n1\n"]
+        {
             assert!(Checkpoint::parse_body(body).is_err(), "{body:?}");
         }
     }

@@ -12,10 +12,11 @@
 
 pub mod auth;
 pub mod canonical;
-pub mod checkpoint;
 pub mod chain;
+pub mod checkpoint;
 pub mod event;
 pub mod merkle;
 pub mod store;
+pub mod transparency;
 pub mod validate;
 pub mod verify;

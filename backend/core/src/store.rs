@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use crate::auth::ApiKey;
 use crate::chain::Hash;
@@ -335,4 +336,28 @@ pub trait ApiKeyStore: Send + Sync {
 pub trait Readiness: Send + Sync {
     /// Returns `Ok` when the database answers and is fully migrated.
     async fn check_ready(&self) -> Result<(), StoreError>;
+}
+
+/// A published signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredCheckpoint {
+    pub tree_size: u64,
+    pub root_hash: Hash,
+    /// The signed note, exactly as served.
+    pub note: String,
+    #[serde(with = "crate::event::timestamp")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// Published checkpoints; every one is kept.
+#[async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// Stores a checkpoint; when one of that size exists already it is kept and `false` returned.
+    async fn save_checkpoint(&self, tenant: &TenantId, checkpoint: &StoredCheckpoint) -> Result<bool, StoreError>;
+
+    /// Returns the largest published checkpoint.
+    async fn latest_checkpoint(&self, tenant: &TenantId) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// Returns the published checkpoint of exactly this size.
+    async fn checkpoint_at(&self, tenant: &TenantId, tree_size: u64) -> Result<Option<StoredCheckpoint>, StoreError>;
 }

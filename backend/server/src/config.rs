@@ -20,6 +20,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub limits: ApiLimits,
     pub log: LogConfig,
+    pub checkpoints: CheckpointConfig,
 }
 
 impl Default for Config {
@@ -31,6 +32,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             limits: ApiLimits::default(),
             log: LogConfig::default(),
+            checkpoints: CheckpointConfig::default(),
         }
     }
 }
@@ -113,6 +115,37 @@ impl Default for LogConfig {
     }
 }
 
+/// Signed checkpoints of the Merkle trees.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Names the log: the signing key's name, and the prefix of every tenant's checkpoint origin
+    /// (`<origin>/<tenant>`). No spaces or `+`.
+    pub origin: String,
+    /// Seconds between runs of the `checkpoint` job (it publishes only when a tree grew); 0 turns
+    /// the schedule off (on-demand publishing still works).
+    pub interval_secs: u64,
+    /// Base64 of the 32-byte Ed25519 seed. Empty: a key is generated on first start and kept in
+    /// `<data_dir>/log-key.ed25519`. Replicas sharing one database must share this key. Secret.
+    pub private_key: String,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self { origin: "veritrail.local".to_owned(), interval_secs: 60, private_key: String::new() }
+    }
+}
+
+impl fmt::Debug for CheckpointConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckpointConfig")
+            .field("origin", &self.origin)
+            .field("interval_secs", &self.interval_secs)
+            .field("private_key", &if self.private_key.is_empty() { "" } else { "[redacted]" })
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -164,6 +197,9 @@ impl Config {
     pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
         let mut shown = self.clone();
         shown.database.url = veritrail_store::redact_url(&self.database.url);
+        if !shown.checkpoints.private_key.is_empty() {
+            shown.checkpoints.private_key = "[redacted]".to_owned();
+        }
         toml::to_string_pretty(&shown).context("encode configuration")
     }
 }

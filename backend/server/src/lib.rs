@@ -5,5 +5,6 @@ pub mod app;
 pub mod config;
 pub mod ingest_cmd;
 pub mod keys;
+pub mod log_key;
 pub mod telemetry;
 pub mod verify_cmd;

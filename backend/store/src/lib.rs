@@ -16,7 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use veritrail_core::chain::FORMAT_VERSION;
-use veritrail_core::store::{ApiKeyStore, EventLog, Readiness, StoreError};
+use veritrail_core::store::{ApiKeyStore, CheckpointStore, EventLog, Readiness, StoreError};
 
 /// Tuning of the storage layer.
 #[derive(Debug, Clone)]
@@ -66,6 +66,7 @@ pub struct Store {
     pub backend: Backend,
     pub events: Arc<dyn EventLog>,
     pub keys: Arc<dyn ApiKeyStore>,
+    pub checkpoints: Arc<dyn CheckpointStore>,
     pub readiness: Arc<dyn Readiness>,
 }
 
@@ -80,11 +81,23 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
     match Backend::of_url(url)? {
         Backend::Sqlite => {
             let store = Arc::new(sqlite::SqliteStore::open(url, settings).await?);
-            Ok(Store { backend: Backend::Sqlite, events: store.clone(), keys: store.clone(), readiness: store })
+            Ok(Store {
+                backend: Backend::Sqlite,
+                events: store.clone(),
+                keys: store.clone(),
+                checkpoints: store.clone(),
+                readiness: store,
+            })
         }
         Backend::Postgres => {
             let store = Arc::new(postgres::PostgresStore::open(url, settings).await?);
-            Ok(Store { backend: Backend::Postgres, events: store.clone(), keys: store.clone(), readiness: store })
+            Ok(Store {
+                backend: Backend::Postgres,
+                events: store.clone(),
+                keys: store.clone(),
+                checkpoints: store.clone(),
+                readiness: store,
+            })
         }
     }
 }

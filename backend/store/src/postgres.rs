@@ -17,7 +17,8 @@ use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, Receipt, StoredEvent, TenantId, normalize_time};
 use veritrail_core::merkle::{Frontier, NodeId};
 use veritrail_core::store::{
-    ApiKeyStore, AppendError, Appended, ChainHead, EventLog, EventQuery, Readiness, StoreError,
+    ApiKeyStore, AppendError, Appended, ChainHead, CheckpointStore, EventLog, EventQuery, Readiness, StoreError,
+    StoredCheckpoint,
 };
 
 use crate::StoreSettings;
@@ -521,6 +522,62 @@ fn decode_key(row: &PgRow) -> Result<ApiKey, StoreError> {
         created_at: row.try_get("created_at").map_err(db_error)?,
         revoked_at: row.try_get("revoked_at").map_err(db_error)?,
     })
+}
+
+#[async_trait]
+impl CheckpointStore for PostgresStore {
+    async fn save_checkpoint(&self, tenant: &TenantId, checkpoint: &StoredCheckpoint) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO checkpoints (tenant, tree_size, root_hash, note, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant, tree_size) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(seq_to_db(checkpoint.tree_size))
+        .bind(checkpoint.root_hash.as_bytes().to_vec())
+        .bind(&checkpoint.note)
+        .bind(checkpoint.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn latest_checkpoint(&self, tenant: &TenantId) -> Result<Option<StoredCheckpoint>, StoreError> {
+        sqlx::query(
+            "SELECT tree_size, root_hash, note, created_at FROM checkpoints WHERE tenant = $1 \
+             ORDER BY tree_size DESC LIMIT 1",
+        )
+        .bind(tenant.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?
+        .as_ref()
+        .map(decode_checkpoint)
+        .transpose()
+    }
+
+    async fn checkpoint_at(&self, tenant: &TenantId, tree_size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
+        sqlx::query(
+            "SELECT tree_size, root_hash, note, created_at FROM checkpoints WHERE tenant = $1 AND tree_size = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(seq_to_db(tree_size))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?
+        .as_ref()
+        .map(decode_checkpoint)
+        .transpose()
+    }
+}
+
+fn decode_checkpoint(row: &PgRow) -> Result<StoredCheckpoint, StoreError> {
+    crate::rows::checkpoint_from_columns(
+        row.try_get("tree_size").map_err(db_error)?,
+        row.try_get("root_hash").map_err(db_error)?,
+        row.try_get("note").map_err(db_error)?,
+        row.try_get("created_at").map_err(db_error)?,
+    )
 }
 
 #[async_trait]

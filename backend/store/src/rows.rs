@@ -124,3 +124,19 @@ pub(crate) fn nodes_in_order(ids: &[NodeId], found: &HashMap<NodeId, Hash>) -> R
         })
         .collect()
 }
+
+/// Builds a checkpoint from its columns.
+pub(crate) fn checkpoint_from_columns(
+    tree_size: i64,
+    root_hash: Vec<u8>,
+    note: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> Result<veritrail_core::store::StoredCheckpoint, StoreError> {
+    Ok(veritrail_core::store::StoredCheckpoint {
+        tree_size: u64::try_from(tree_size).map_err(|_| StoreError::Corrupt("negative checkpoint size".into()))?,
+        root_hash: hash_from_column(&root_hash)
+            .ok_or_else(|| StoreError::Corrupt("checkpoint root is not 32 bytes".into()))?,
+        note,
+        created_at,
+    })
+}

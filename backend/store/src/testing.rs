@@ -80,13 +80,22 @@ impl TestDatabase {
 
     /// Runs SQL as an attacker with database access would, triggers dropped first.
     pub async fn tamper(&self, statements: &[&str]) {
-        let drop_triggers = match self.backend {
-            Backend::Sqlite => "DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete;",
-            Backend::Postgres => {
-                "DROP TRIGGER IF EXISTS events_no_update ON events; DROP TRIGGER IF EXISTS events_no_delete ON events;"
-            }
-        };
-        self.execute(drop_triggers).await.expect("drop triggers");
+        let triggers = [
+            ("events", "events_no_update"),
+            ("events", "events_no_delete"),
+            ("merkle_nodes", "merkle_nodes_no_update"),
+            ("merkle_nodes", "merkle_nodes_no_delete"),
+            ("checkpoints", "checkpoints_no_update"),
+            ("checkpoints", "checkpoints_no_delete"),
+        ];
+        let drop_triggers: String = triggers
+            .iter()
+            .map(|(table, trigger)| match self.backend {
+                Backend::Sqlite => format!("DROP TRIGGER IF EXISTS {trigger};"),
+                Backend::Postgres => format!("DROP TRIGGER IF EXISTS {trigger} ON {table};"),
+            })
+            .collect();
+        self.execute(&drop_triggers).await.expect("drop triggers");
         for statement in statements {
             self.execute(statement).await.unwrap_or_else(|err| panic!("tamper statement {statement:?} failed: {err}"));
         }

@@ -124,18 +124,61 @@ async fn get_event(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<StoredEvent>, ApiError> {
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
     caller.require(Scopes::READ)?;
-    state
+    if let Some(unknown) = params.keys().find(|key| key.as_str() != "proof") {
+        return Err(ApiError::new(ErrorCode::InvalidQuery, format!("unknown query parameter {unknown:?}; use proof")));
+    }
+    let with_proof = match params.get("proof").map(String::as_str) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(other) => {
+            return Err(ApiError::new(ErrorCode::InvalidQuery, format!("proof={other:?} must be true or false")));
+        }
+    };
+    let event = state
         .events
         .get(caller.tenant(), &id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no event with id {id:?} in this tenant")))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no event with id {id:?} in this tenant")))?;
+    if !with_proof {
+        return Ok(Json(event).into_response());
+    }
+    let latest = state.checkpoints.latest_checkpoint(caller.tenant()).await?;
+    let proof = match &latest {
+        Some(checkpoint) if event.seq < checkpoint.tree_size => Some(
+            serde_json::to_value(
+                crate::routes::transparency::build_inclusion(&state, caller.tenant(), event.seq, checkpoint.tree_size)
+                    .await?,
+            )
+            .map_err(ApiError::internal)?,
+        ),
+        _ => None,
+    };
+    let mut body = serde_json::to_value(&event).map_err(ApiError::internal)?;
+    if let Value::Object(members) = &mut body {
+        let pending = proof
+            .is_none()
+            .then_some("the event is not yet covered by a published checkpoint; retry after the next one");
+        members.insert("proof".to_owned(), proof.unwrap_or(Value::Null));
+        members.insert(
+            "checkpoint".to_owned(),
+            serde_json::to_value(latest.filter(|_| pending.is_none())).map_err(ApiError::internal)?,
+        );
+        if let Some(pending) = pending {
+            members.insert("proof_pending".to_owned(), Value::String(pending.to_owned()));
+        }
+    }
+    Ok(Json(body).into_response())
 }
 
-async fn get_batch_named_event(state: State<AppState>, caller: Caller) -> Result<Json<StoredEvent>, ApiError> {
-    get_event(state, caller, Path("batch".to_owned())).await
+async fn get_batch_named_event(
+    state: State<AppState>,
+    caller: Caller,
+    params: Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    get_event(state, caller, Path("batch".to_owned()), params).await
 }
 
 #[derive(Debug, Serialize)]

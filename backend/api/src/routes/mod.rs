@@ -2,4 +2,5 @@
 
 pub(crate) mod events;
 pub(crate) mod health;
+pub(crate) mod transparency;
 pub(crate) mod verify;

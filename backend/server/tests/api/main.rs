@@ -4,3 +4,4 @@ mod bad_input;
 mod events;
 mod helpers;
 mod security;
+mod transparency;

@@ -1,0 +1,225 @@
+//! The transparency-log API: the log key, signed checkpoints, inclusion and consistency proofs,
+//! and publishing a checkpoint on demand. Hashes are lowercase hex.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
+use serde_json::{Value, json};
+use veritrail_core::auth::Scopes;
+use veritrail_core::chain::Hash;
+use veritrail_core::event::TenantId;
+use veritrail_core::merkle::NodeId;
+use veritrail_core::store::{ProofError, StoredCheckpoint};
+use veritrail_core::transparency::publish_checkpoints;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorCode};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/log/key", get(log_key))
+        .route("/api/v1/checkpoints/latest", get(latest_checkpoint))
+        .route("/api/v1/checkpoints", get(checkpoint_at))
+        .route("/api/v1/proofs/inclusion", get(inclusion_proof))
+        .route("/api/v1/proofs/consistency", get(consistency_proof))
+        .route("/api/v1/admin/jobs/checkpoint/run", post(run_checkpoint_job))
+}
+
+/// A checkpoint as served.
+#[derive(Debug, Serialize)]
+pub(crate) struct CheckpointBody {
+    tree_size: u64,
+    root_hash: Hash,
+    note: String,
+    #[serde(with = "veritrail_core::event::timestamp")]
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<StoredCheckpoint> for CheckpointBody {
+    fn from(checkpoint: StoredCheckpoint) -> Self {
+        Self {
+            tree_size: checkpoint.tree_size,
+            root_hash: checkpoint.root_hash,
+            note: checkpoint.note,
+            created_at: checkpoint.created_at,
+        }
+    }
+}
+
+/// An inclusion proof as served.
+#[derive(Debug, Serialize)]
+pub(crate) struct InclusionBody {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    pub leaf_hash: Hash,
+    pub hashes: Vec<Hash>,
+    pub root_hash: Hash,
+}
+
+impl From<ProofError> for ApiError {
+    fn from(err: ProofError) -> Self {
+        match err {
+            ProofError::OutOfRange(message) => ApiError::new(ErrorCode::InvalidQuery, message),
+            ProofError::Store(store) => store.into(),
+        }
+    }
+}
+
+async fn log_key(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Scopes::READ)?;
+    let signer = &state.log.signer;
+    Ok(Json(json!({
+        "origin": state.log.origin(caller.tenant()),
+        "public_key": STANDARD.encode(signer.public_key()),
+        "key_name": signer.name(),
+        "verifier_key": signer.verifier_key(),
+    })))
+}
+
+async fn latest_checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Json<CheckpointBody>, ApiError> {
+    caller.require(Scopes::READ)?;
+    state
+        .checkpoints
+        .latest_checkpoint(caller.tenant())
+        .await?
+        .map(|checkpoint| Json(checkpoint.into()))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no checkpoint has been published for this tenant yet"))
+}
+
+fn number(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+    params
+        .get(name)
+        .filter(|value| !value.is_empty())
+        .map(|value| {
+            value.parse::<u64>().map_err(|_| {
+                ApiError::new(ErrorCode::InvalidQuery, format!("{name}={value:?} must be a non-negative integer"))
+            })
+        })
+        .transpose()
+}
+
+fn reject_unknown(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+    match params.keys().find(|key| !known.contains(&key.as_str())) {
+        Some(unknown) => Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("unknown query parameter {unknown:?}; use {}", known.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+async fn checkpoint_at(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<CheckpointBody>, ApiError> {
+    caller.require(Scopes::READ)?;
+    reject_unknown(&params, &["tree_size"])?;
+    let tree_size = number(&params, "tree_size")?
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "tree_size is required (or use /checkpoints/latest)"))?;
+    state
+        .checkpoints
+        .checkpoint_at(caller.tenant(), tree_size)
+        .await?
+        .map(|checkpoint| Json(checkpoint.into()))
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound, format!("no checkpoint of tree size {tree_size} was published"))
+        })
+}
+
+/// Returns the size of the latest published checkpoint, the default tree size of proofs.
+async fn latest_size(state: &AppState, tenant: &TenantId) -> Result<u64, ApiError> {
+    state
+        .checkpoints
+        .latest_checkpoint(tenant)
+        .await?
+        .map(|checkpoint| checkpoint.tree_size)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no checkpoint has been published yet; pass tree_size"))
+}
+
+/// Builds the inclusion proof of `seq` in the tree of `tree_size` leaves.
+pub(crate) async fn build_inclusion(
+    state: &AppState,
+    tenant: &TenantId,
+    seq: u64,
+    tree_size: u64,
+) -> Result<InclusionBody, ApiError> {
+    let hashes = state.events.inclusion_proof(tenant, seq, tree_size).await?;
+    let leaf_hash = state.events.tree_nodes(tenant, &[NodeId { level: 0, index: seq }]).await?.remove(0);
+    let root_hash = state.events.tree_root(tenant, tree_size).await?;
+    Ok(InclusionBody { leaf_index: seq, tree_size, leaf_hash, hashes, root_hash })
+}
+
+async fn inclusion_proof(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<InclusionBody>, ApiError> {
+    caller.require(Scopes::READ)?;
+    reject_unknown(&params, &["seq", "id", "tree_size"])?;
+    let seq = match (number(&params, "seq")?, params.get("id").filter(|id| !id.is_empty())) {
+        (Some(seq), None) => seq,
+        (None, Some(id)) => {
+            state
+                .events
+                .get(caller.tenant(), id)
+                .await?
+                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no event with id {id:?} in this tenant")))?
+                .seq
+        }
+        _ => return Err(ApiError::new(ErrorCode::InvalidQuery, "give exactly one of seq or id")),
+    };
+    let tree_size = match number(&params, "tree_size")? {
+        Some(size) => size,
+        None => latest_size(&state, caller.tenant()).await?,
+    };
+    Ok(Json(build_inclusion(&state, caller.tenant(), seq, tree_size).await?))
+}
+
+async fn consistency_proof(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scopes::READ)?;
+    reject_unknown(&params, &["first", "second"])?;
+    let first = number(&params, "first")?.ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "first is required"))?;
+    let second = match number(&params, "second")? {
+        Some(size) => size,
+        None => latest_size(&state, caller.tenant()).await?,
+    };
+    let hashes = state.events.consistency_proof(caller.tenant(), first, second).await?;
+    let first_root = state.events.tree_root(caller.tenant(), first).await?;
+    let second_root = state.events.tree_root(caller.tenant(), second).await?;
+    Ok(Json(json!({
+        "first": first,
+        "second": second,
+        "hashes": hashes,
+        "first_root": first_root,
+        "second_root": second_root,
+    })))
+}
+
+async fn run_checkpoint_job(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Scopes::ADMIN)?;
+    let outcomes =
+        publish_checkpoints(state.events.as_ref(), state.checkpoints.as_ref(), &state.log, chrono::Utc::now())
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "checkpoint job failed");
+                ApiError::internal(err)
+            })?;
+    let published = outcomes
+        .into_iter()
+        .find(|outcome| &outcome.tenant == caller.tenant())
+        .and_then(|outcome| outcome.published)
+        .map(CheckpointBody::from);
+    let latest = state.checkpoints.latest_checkpoint(caller.tenant()).await?.map(CheckpointBody::from);
+    Ok(Json(json!({"job": "checkpoint", "published": published, "latest": latest})))
+}

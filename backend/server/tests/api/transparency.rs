@@ -1,0 +1,148 @@
+//! Signed checkpoints and Merkle proofs over HTTP, checked the way an outside verifier would.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use veritrail_core::chain::{Hash, canonical_event_bytes, leaf_hash};
+use veritrail_core::checkpoint::NoteVerifier;
+use veritrail_core::event::StoredEvent;
+use veritrail_core::merkle::{verify_consistency, verify_inclusion};
+
+use crate::helpers::{ADMIN_KEY, TestApp, assert_error, event, spawn_app, spawn_apps};
+
+fn hash(value: &Value) -> Hash {
+    Hash::from_hex(value.as_str().expect("hex string")).expect("64 hex digits")
+}
+
+fn hashes(value: &Value) -> Vec<Hash> {
+    value.as_array().expect("array").iter().map(hash).collect()
+}
+
+async fn publish(app: &TestApp) -> Value {
+    let response = app.post_json("/api/v1/admin/jobs/checkpoint/run", ADMIN_KEY, &json!({})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("job answer")
+}
+
+async fn verifier(app: &TestApp) -> NoteVerifier {
+    let key = app.get_json("/api/v1/log/key").await;
+    assert_eq!(key["origin"], json!(format!("{}/default", key["key_name"].as_str().expect("name"))));
+    let public_key: [u8; 32] =
+        STANDARD.decode(key["public_key"].as_str().expect("key")).expect("base64").try_into().expect("32 bytes");
+    let verifier = NoteVerifier::new(key["key_name"].as_str().expect("name"), &public_key).expect("verifier");
+    let from_vkey = NoteVerifier::from_verifier_key(key["verifier_key"].as_str().expect("vkey")).expect("vkey");
+    assert_eq!(from_vkey.name(), verifier.name());
+    verifier
+}
+
+#[tokio::test]
+async fn checkpoints_and_proofs_verify_offline() {
+    for app in spawn_apps().await {
+        let events: Vec<Value> = (0..10).map(|idx| event(&format!("step.{idx}"))).collect();
+        app.post_batch(events).await;
+        let job = publish(&app).await;
+        assert_eq!(job["published"]["tree_size"], json!(10));
+        let verifier = verifier(&app).await;
+
+        let latest = app.get_json("/api/v1/checkpoints/latest").await;
+        let checkpoint = verifier.verify(latest["note"].as_str().expect("note")).expect("signature verifies");
+        assert_eq!(checkpoint.tree_size, 10);
+        assert_eq!(checkpoint.root_hash, hash(&latest["root_hash"]));
+        assert_eq!(checkpoint.origin, "veritrail.local/default");
+        assert_eq!(app.get_json("/api/v1/checkpoints?tree_size=10").await["note"], latest["note"]);
+
+        // Nothing new: the job publishes nothing and the latest stays.
+        let again = publish(&app).await;
+        assert_eq!(again["published"], Value::Null);
+        assert_eq!(again["latest"]["tree_size"], json!(10));
+
+        let listed = app.get_json("/api/v1/events?limit=100").await;
+        let stored: Vec<StoredEvent> = serde_json::from_value(listed["events"].clone()).expect("events");
+        for event in &stored {
+            let proof = app.get_json(&format!("/api/v1/proofs/inclusion?seq={}&tree_size=10", event.seq)).await;
+            let leaf = leaf_hash(&canonical_event_bytes(event));
+            assert_eq!(hash(&proof["leaf_hash"]), leaf, "the served leaf is the event's own leaf hash");
+            assert_eq!(hash(&proof["root_hash"]), checkpoint.root_hash);
+            assert!(verify_inclusion(event.seq, 10, &leaf, &hashes(&proof["hashes"]), &checkpoint.root_hash));
+        }
+        let by_id = app.get_json(&format!("/api/v1/proofs/inclusion?id={}", stored[0].id)).await;
+        assert_eq!(by_id["leaf_index"], json!(stored[0].seq));
+        assert_eq!(by_id["tree_size"], json!(10), "defaults to the latest checkpoint");
+
+        // The log grows; the new checkpoint provably extends the old one.
+        app.post_batch((0..5).map(|idx| event(&format!("more.{idx}"))).collect()).await;
+        let grown = verifier
+            .verify(publish(&app).await["published"]["note"].as_str().expect("note"))
+            .expect("new checkpoint verifies");
+        assert_eq!(grown.tree_size, 15);
+        let consistency = app.get_json("/api/v1/proofs/consistency?first=10&second=15").await;
+        assert_eq!(hash(&consistency["first_root"]), checkpoint.root_hash);
+        assert_eq!(hash(&consistency["second_root"]), grown.root_hash);
+        assert!(verify_consistency(10, 15, &checkpoint.root_hash, &grown.root_hash, &hashes(&consistency["hashes"])));
+
+        // An event read with its proof carries everything needed to check it.
+        let with_proof = app.get_json(&format!("/api/v1/events/{}?proof=true", stored[3].id)).await;
+        let proof = &with_proof["proof"];
+        assert_eq!(proof["tree_size"], json!(15));
+        let note_checkpoint = verifier.verify(with_proof["checkpoint"]["note"].as_str().expect("note")).expect("note");
+        let event_back: StoredEvent = serde_json::from_value(with_proof.clone()).expect("event fields still there");
+        assert!(verify_inclusion(
+            event_back.seq,
+            note_checkpoint.tree_size,
+            &leaf_hash(&canonical_event_bytes(&event_back)),
+            &hashes(&proof["hashes"]),
+            &note_checkpoint.root_hash
+        ));
+    }
+}
+
+#[tokio::test]
+async fn proofs_refuse_what_the_log_does_not_hold() {
+    let app = spawn_app().await;
+    assert_error(app.get("/api/v1/checkpoints/latest", ADMIN_KEY).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(app.get("/api/v1/proofs/inclusion?seq=0", ADMIN_KEY).await, StatusCode::NOT_FOUND, "not_found").await;
+    app.post_batch(vec![event("a"), event("b"), event("c")]).await;
+    let fresh: Value = app.post_event(&event("d")).await.json().await.expect("receipt");
+    publish(&app).await;
+    let beyond = app.get("/api/v1/proofs/inclusion?seq=2&tree_size=9", ADMIN_KEY).await;
+    assert_error(beyond, StatusCode::BAD_REQUEST, "invalid_query").await;
+    let outside = app.get("/api/v1/proofs/inclusion?seq=5&tree_size=4", ADMIN_KEY).await;
+    assert_error(outside, StatusCode::BAD_REQUEST, "invalid_query").await;
+    let backwards = app.get("/api/v1/proofs/consistency?first=4&second=2", ADMIN_KEY).await;
+    assert_error(backwards, StatusCode::BAD_REQUEST, "invalid_query").await;
+    assert_error(app.get("/api/v1/checkpoints?tree_size=2", ADMIN_KEY).await, StatusCode::NOT_FOUND, "not_found").await;
+    let both = app.get("/api/v1/proofs/inclusion?seq=1&id=x", ADMIN_KEY).await;
+    assert_error(both, StatusCode::BAD_REQUEST, "invalid_query").await;
+
+    let reader = app.create_key("default", "read").await;
+    let denied = app.post_json("/api/v1/admin/jobs/checkpoint/run", &reader, &json!({})).await;
+    assert_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // An event newer than the latest checkpoint says so instead of proving against nothing.
+    let newer: Value = app.post_event(&event("e")).await.json().await.expect("receipt");
+    let pending = app.get_json(&format!("/api/v1/events/{}?proof=true", newer["id"].as_str().expect("id"))).await;
+    assert_eq!(pending["proof"], Value::Null);
+    assert!(pending["proof_pending"].is_string());
+    let covered = app.get_json(&format!("/api/v1/events/{}?proof=true", fresh["id"].as_str().expect("id"))).await;
+    assert!(covered["proof"]["hashes"].is_array());
+}
+
+#[tokio::test]
+async fn a_rewritten_history_is_never_signed() {
+    for app in spawn_apps().await {
+        app.post_batch((0..10).map(|idx| event(&format!("x.{idx}"))).collect()).await;
+        publish(&app).await;
+        app.post_batch((0..5).map(|idx| event(&format!("y.{idx}"))).collect()).await;
+        // An operator rewrites the subtree over seqs 0..8 behind the application's back.
+        let forged = match app.db.backend {
+            veritrail_store::Backend::Sqlite => "zeroblob(32)",
+            veritrail_store::Backend::Postgres => "decode(repeat('00', 32), 'hex')",
+        };
+        app.db.tamper(&[&format!("UPDATE merkle_nodes SET hash = {forged} WHERE level = 3 AND idx = 0")]).await;
+        let response = app.post_json("/api/v1/admin/jobs/checkpoint/run", ADMIN_KEY, &json!({})).await;
+        assert_error(response, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+        let latest = app.get_json("/api/v1/checkpoints/latest").await;
+        assert_eq!(latest["tree_size"], json!(10), "{:?}: nothing was signed over the rewritten tree", app.db.backend);
+    }
+}
