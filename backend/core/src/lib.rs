@@ -11,6 +11,7 @@
 //! Architecture invariant: this crate knows nothing about HTTP, SQL or an async runtime.
 
 pub mod auth;
+pub mod bundle;
 pub mod canonical;
 pub mod chain;
 pub mod checkpoint;

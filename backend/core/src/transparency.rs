@@ -54,13 +54,14 @@ pub async fn publish_checkpoints(
 ) -> Result<Vec<PublishOutcome>, PublishError> {
     let mut outcomes = Vec::new();
     for tenant in events.tenants().await? {
-        let published = publish_tenant(events, checkpoints, identity, &tenant, now).await?;
+        let published = publish_checkpoint(events, checkpoints, identity, &tenant, now).await?;
         outcomes.push(PublishOutcome { tenant, published });
     }
     Ok(outcomes)
 }
 
-async fn publish_tenant(
+/// Publishes a checkpoint for one tenant if its tree grew; returns the new checkpoint.
+pub async fn publish_checkpoint(
     events: &dyn EventLog,
     checkpoints: &dyn CheckpointStore,
     identity: &LogIdentity,
@@ -87,4 +88,80 @@ async fn publish_tenant(
     checkpoints.save_checkpoint(tenant, &checkpoint).await?;
     // Another replica may have published the same size first; theirs is the one kept.
     Ok(checkpoints.checkpoint_at(tenant, size).await?.or(Some(checkpoint)))
+}
+
+/// Why a bundle could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleBuildError {
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Proof(#[from] crate::store::ProofError),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+    #[error("the tenant has no events to put in a bundle")]
+    Empty,
+}
+
+/// Assembles an evidence bundle of the tenant's events with `since <= occurred_at < until`,
+/// proved against a checkpoint published now (so every selected event is covered).
+pub async fn assemble_bundle(
+    events: &dyn EventLog,
+    checkpoints: &dyn CheckpointStore,
+    identity: &LogIdentity,
+    tenant: &TenantId,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<crate::bundle::Bundle, BundleBuildError> {
+    use crate::bundle::{Bundle, EventProof, Manifest};
+    use crate::chain::canonical_event_bytes;
+    use crate::event::format_time;
+    use crate::store::EventQuery;
+
+    publish_checkpoint(events, checkpoints, identity, tenant, now).await?;
+    let checkpoint = checkpoints.latest_checkpoint(tenant).await?.ok_or(BundleBuildError::Empty)?;
+    let mut selected = Vec::new();
+    let mut query =
+        EventQuery { since, until, before_seq: Some(checkpoint.tree_size), limit: 1_000, ..Default::default() };
+    loop {
+        let page = events.list(tenant, &query).await?;
+        let Some(last) = page.last() else { break };
+        query.before_seq = Some(last.seq);
+        let full = page.len() == query.limit as usize;
+        selected.extend(page);
+        if !full {
+            break;
+        }
+    }
+    selected.reverse();
+    let mut lines = Vec::with_capacity(selected.len());
+    let mut proofs = Vec::with_capacity(selected.len());
+    for event in &selected {
+        lines.push(canonical_event_bytes(event));
+        proofs.push(EventProof {
+            seq: event.seq,
+            prev_hash: event.prev_hash,
+            hash: event.hash,
+            hashes: events.inclusion_proof(tenant, event.seq, checkpoint.tree_size).await?,
+        });
+    }
+    Ok(Bundle {
+        manifest: Manifest {
+            format_version: crate::chain::FORMAT_VERSION,
+            tenant: tenant.to_string(),
+            origin: identity.origin(tenant),
+            tree_size: checkpoint.tree_size,
+            event_count: selected.len() as u64,
+            since: since.as_ref().map(format_time),
+            until: until.as_ref().map(format_time),
+            created_at: format_time(&normalize_time(now)),
+        },
+        events: lines,
+        proofs,
+        checkpoint_note: checkpoint.note,
+        verifier_key: identity.signer.verifier_key(),
+    })
 }

@@ -2,6 +2,7 @@
 //! commands. `main.rs` only parses the command line and calls in here.
 
 pub mod app;
+pub mod bundle_cmd;
 pub mod config;
 pub mod ingest_cmd;
 pub mod keys;

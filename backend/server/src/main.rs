@@ -10,7 +10,7 @@ use veritrail_core::event::TenantId;
 use veritrail_core::store::SeqRange;
 use veritrail_server::app::{Application, open_store};
 use veritrail_server::config::Config;
-use veritrail_server::{ingest_cmd, keys, telemetry, verify_cmd};
+use veritrail_server::{bundle_cmd, ingest_cmd, keys, telemetry, verify_cmd};
 
 #[derive(Debug, Parser)]
 #[command(name = "veritrail", version, about = "Tamper-evident audit trail server")]
@@ -80,6 +80,29 @@ enum Command {
         /// Events per transaction.
         #[arg(long, default_value_t = 1000)]
         batch_size: usize,
+    },
+    /// Write an evidence bundle an auditor verifies offline (events, proofs, signed checkpoint).
+    ExportBundle {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Only events with occurred_at at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events with occurred_at before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Output file.
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+    },
+    /// Verify an evidence bundle offline; exit 1 naming the event at fault if anything changed.
+    VerifyBundle {
+        file: PathBuf,
+        /// The log's verifier key (name+id+key, as served at /api/v1/log/key), or a file holding it.
+        #[arg(long)]
+        key: String,
     },
     /// Print the effective configuration (secrets redacted).
     PrintConfig {
@@ -232,6 +255,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "ingested {} new events into tenant {tenant} ({} already present)",
                 summary.created, summary.duplicates
             );
+        }
+        Command::ExportBundle { data, tenant, since, until, output } => {
+            let config = load_config(config_file, &data, None)?;
+            let store = open_store(&config).await?;
+            let identity = veritrail_server::log_key::load_identity(&config)?;
+            let bundle = bundle_cmd::export(&store, &identity, &parse_tenant(&tenant)?, since, until).await?;
+            std::fs::write(&output, bundle.to_tar()?).with_context(|| format!("write {}", output.display()))?;
+            println!(
+                "wrote {}: {} events of tenant {tenant}, proved against the signed checkpoint of tree size {}",
+                output.display(),
+                bundle.manifest.event_count,
+                bundle.manifest.tree_size
+            );
+        }
+        Command::VerifyBundle { file, key } => {
+            telemetry::init(&Default::default());
+            return Ok(match bundle_cmd::verify_file(&file, &key) {
+                Ok(report) => {
+                    println!(
+                        "OK: {} events of tenant {} verified against the checkpoint of {} at tree size {} (root {})",
+                        report.events_verified, report.tenant, report.origin, report.tree_size, report.root_hash
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    println!("FAILED: {err:#}");
+                    ExitCode::from(1)
+                }
+            });
         }
         Command::PrintConfig { data, addr } => {
             let config = load_config(config_file, &data, addr.as_ref())?;

@@ -852,3 +852,50 @@ async fn two_servers_starting_together_on_an_empty_postgres_both_come_up() {
         assert_eq!(keys, 1, "attempt {attempt}: exactly one bootstrap key");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_bundles_verify_offline_and_name_the_tampered_event() {
+    let db = TestDatabase::sqlite();
+    let work = tempfile::tempdir().expect("work dir");
+    let url = db.url.as_str();
+    let data_dir = work.path().join("data");
+    let data_dir = data_dir.to_str().expect("utf-8 path");
+    let file = work.path().join("events.jsonl");
+    write_jsonl(&file, "b", 8);
+    let file = file.to_str().expect("utf-8 path");
+    assert_success(
+        "ingest",
+        &run_cli(work.path(), &["ingest", file, "--database-url", url, "--data-dir", data_dir], &[]).await,
+    );
+
+    let bundle_path = work.path().join("evidence.tar");
+    let bundle_file = bundle_path.to_str().expect("utf-8 path");
+    let output = run_cli(
+        work.path(),
+        &["export-bundle", "--tenant", "default", "-o", bundle_file, "--database-url", url, "--data-dir", data_dir],
+        &[],
+    )
+    .await;
+    assert!(assert_success("export-bundle", &output).contains("8 events"));
+
+    // The auditor's key comes from the operator, here from the log key file via the library.
+    let config = veritrail_server::config::Config { data_dir: data_dir.into(), ..Default::default() };
+    let key = veritrail_server::log_key::load_identity(&config).expect("identity").signer.verifier_key();
+    let output = run_cli(work.path(), &["verify-bundle", bundle_file, "--key", &key], &[]).await;
+    assert!(assert_success("verify-bundle", &output).starts_with("OK: 8 events"));
+
+    // Someone edits event seq 5 in the bundle and rebuilds the archive.
+    let mut bundle =
+        veritrail_core::bundle::Bundle::from_tar(&std::fs::read(&bundle_path).expect("read")).expect("tar");
+    let line = String::from_utf8(bundle.events[5].clone()).expect("utf-8").replace("repo.read", "repo.wipe");
+    bundle.events[5] = line.into_bytes();
+    std::fs::write(&bundle_path, bundle.to_tar().expect("tar")).expect("write");
+    let output = run_cli(work.path(), &["verify-bundle", bundle_file, "--key", &key], &[]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout_of(&output).contains("line 6 (seq 5)"), "{}", stdout_of(&output));
+
+    // A bundle checked with another key is refused.
+    let other = veritrail_core::checkpoint::LogSigner::from_seed("veritrail.local", [1u8; 32]).expect("signer");
+    let output = run_cli(work.path(), &["verify-bundle", bundle_file, "--key", &other.verifier_key()], &[]).await;
+    assert_eq!(output.status.code(), Some(1));
+}

@@ -29,6 +29,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/v1/proofs/inclusion", get(inclusion_proof))
         .route("/api/v1/proofs/consistency", get(consistency_proof))
         .route("/api/v1/admin/jobs/checkpoint/run", post(run_checkpoint_job))
+        .route("/api/v1/export/bundle", post(export_bundle))
 }
 
 /// A checkpoint as served.
@@ -222,4 +223,60 @@ async fn run_checkpoint_job(State(state): State<AppState>, caller: Caller) -> Re
         .map(CheckpointBody::from);
     let latest = state.checkpoints.latest_checkpoint(caller.tenant()).await?.map(CheckpointBody::from);
     Ok(Json(json!({"job": "checkpoint", "published": published, "latest": latest})))
+}
+
+/// `POST /api/v1/export/bundle` `{"since"?, "until"?}`: the evidence bundle (a tar file), the same
+/// file `veritrail export-bundle` writes.
+async fn export_bundle(
+    State(state): State<AppState>,
+    caller: Caller,
+    crate::extract::JsonBody(body): crate::extract::JsonBody,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    caller.require(Scopes::READ)?;
+    let Value::Object(members) = &body else {
+        return Err(ApiError::new(ErrorCode::InvalidField, "the body is {\"since\"?: time, \"until\"?: time}"));
+    };
+    if let Some(unknown) = members.keys().find(|key| !["since", "until"].contains(&key.as_str())) {
+        return Err(ApiError::new(ErrorCode::InvalidField, format!("unknown field {unknown:?}; use since, until")));
+    }
+    let time = |name: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+        match members.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => {
+                chrono::DateTime::parse_from_rfc3339(text).map(|time| Some(time.with_timezone(&chrono::Utc))).map_err(
+                    |err| ApiError::new(ErrorCode::InvalidField, format!("{name} {text:?} is not RFC 3339: {err}")),
+                )
+            }
+            Some(_) => Err(ApiError::new(ErrorCode::InvalidField, format!("{name} must be an RFC 3339 string"))),
+        }
+    };
+    let (since, until) = (time("since")?, time("until")?);
+    let bundle = veritrail_core::transparency::assemble_bundle(
+        state.events.as_ref(),
+        state.checkpoints.as_ref(),
+        &state.log,
+        caller.tenant(),
+        since,
+        until,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|err| match err {
+        veritrail_core::transparency::BundleBuildError::Empty => {
+            ApiError::new(ErrorCode::NotFound, "this tenant has no events yet")
+        }
+        other => ApiError::internal(other),
+    })?;
+    let bytes = bundle.to_tar().map_err(ApiError::internal)?;
+    let filename = format!("veritrail-{}-{}.tar", caller.tenant(), bundle.manifest.tree_size);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        bytes,
+    )
+        .into_response())
 }

@@ -146,3 +146,34 @@ async fn a_rewritten_history_is_never_signed() {
         assert_eq!(latest["tree_size"], json!(10), "{:?}: nothing was signed over the rewritten tree", app.db.backend);
     }
 }
+
+#[tokio::test]
+async fn exported_bundles_verify_offline() {
+    let app = spawn_app().await;
+    let events: Vec<Value> = (0..12)
+        .map(|idx| {
+            let mut body = event(&format!("export.{idx}"));
+            body["occurred_at"] = json!(format!("2026-04-01T08:{idx:02}:00Z"));
+            body
+        })
+        .collect();
+    app.post_batch(events).await;
+    let response = app
+        .post_json(
+            "/api/v1/export/bundle",
+            ADMIN_KEY,
+            &json!({"since": "2026-04-01T08:03:00Z", "until": "2026-04-01T08:09:00Z"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-tar");
+    let bytes = response.bytes().await.expect("bundle");
+    let bundle = veritrail_core::bundle::Bundle::from_tar(&bytes).expect("readable bundle");
+    let key = app.get_json("/api/v1/log/key").await;
+    let verifier = NoteVerifier::from_verifier_key(key["verifier_key"].as_str().expect("vkey")).expect("verifier");
+    let report = bundle.verify(&verifier).expect("bundle verifies");
+    assert_eq!(report.events_verified, 6);
+    assert_eq!((report.first_seq, report.last_seq, report.tree_size), (Some(3), Some(8), 12));
+    let bad = app.post_json("/api/v1/export/bundle", ADMIN_KEY, &json!({"since": "last week"})).await;
+    assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+}
