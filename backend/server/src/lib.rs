@@ -9,3 +9,4 @@ pub mod keys;
 pub mod log_key;
 pub mod telemetry;
 pub mod verify_cmd;
+pub mod witness;

@@ -104,6 +104,27 @@ enum Command {
         #[arg(long)]
         key: String,
     },
+    /// Watch a log's checkpoints and fail loudly if its history is ever rewritten.
+    Witness {
+        /// Base URL of the Veritrail server, e.g. https://audit.example.com
+        #[arg(long)]
+        url: String,
+        /// The log's verifier key (name+id+key), or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// Where the last accepted checkpoint is kept between runs.
+        #[arg(long)]
+        state: PathBuf,
+        /// API key with the read scope for the tenant to watch.
+        #[arg(long, env = "VERITRAIL_API_KEY")]
+        api_key: Option<String>,
+        /// Seconds between polls.
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
+        /// Poll once and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Print the effective configuration (secrets redacted).
     PrintConfig {
         #[command(flatten)]
@@ -284,6 +305,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ExitCode::from(1)
                 }
             });
+        }
+        Command::Witness { url, key, state, api_key, interval, once } => {
+            telemetry::init(&Default::default());
+            let key_text = if std::path::Path::new(&key).is_file() { std::fs::read_to_string(&key)? } else { key };
+            let witness = veritrail_server::witness::Witness {
+                base_url: url,
+                api_key,
+                verifier: veritrail_core::checkpoint::NoteVerifier::from_verifier_key(&key_text)?,
+                state_file: state,
+                client: reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?,
+            };
+            if let Err(err) = witness.run(std::time::Duration::from_secs(interval.max(1)), once).await {
+                eprintln!("\n{err:#}\n");
+                return Ok(ExitCode::from(2));
+            }
         }
         Command::PrintConfig { data, addr } => {
             let config = load_config(config_file, &data, addr.as_ref())?;

@@ -899,3 +899,84 @@ async fn cli_bundles_verify_offline_and_name_the_tampered_event() {
     let output = run_cli(work.path(), &["verify-bundle", bundle_file, "--key", &other.verifier_key()], &[]).await;
     assert_eq!(output.status.code(), Some(1));
 }
+
+/// Posts `count` events (actions prefixed by `label`) and publishes a checkpoint.
+async fn grow_and_publish(server: &Server, label: &str, count: usize) {
+    let http = http_client();
+    let events: Vec<Value> = (0..count)
+        .map(
+            |n| json!({"actor": {"id": label, "type": "user"}, "action": format!("{label}.{n}"), "outcome": "success"}),
+        )
+        .collect();
+    let response = http
+        .post(server.url("/api/v1/events/batch"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({ "events": events }))
+        .send()
+        .await
+        .expect("post batch");
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    let response = http
+        .post(server.url("/api/v1/admin/jobs/checkpoint/run"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("run checkpoint job");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn witness_accepts_growth_and_alarms_on_rewritten_history() {
+    let work = tempfile::tempdir().expect("work dir");
+    let (honest_db, forged_db, split_db) = (TestDatabase::sqlite(), TestDatabase::sqlite(), TestDatabase::sqlite());
+    // All servers share the data directory, so they sign with the same log key: the operator who
+    // rewrites history holds the real key.
+    let honest = Server::start(&honest_db.url, work.path(), &work.path().join("honest.log")).await;
+    grow_and_publish(&honest, "honest", 10).await;
+    let config = veritrail_server::config::Config { data_dir: work.path().join("data"), ..Default::default() };
+    let key = veritrail_server::log_key::load_identity(&config).expect("identity").signer.verifier_key();
+    let state = work.path().join("witness.json");
+    let state = state.to_str().expect("utf-8 path");
+    let witness = |base: String| {
+        let key = key.clone();
+        let work = work.path().to_owned();
+        async move {
+            run_cli(
+                &work,
+                &["witness", "--url", &base, "--key", &key, "--state", state, "--api-key", ADMIN_KEY, "--once"],
+                &[],
+            )
+            .await
+        }
+    };
+
+    let first = witness(honest.base.clone()).await;
+    assert!(assert_success("witness (first)", &first).contains("trusting the first checkpoint seen, tree size 10"));
+    grow_and_publish(&honest, "honest-more", 5).await;
+    let grew = witness(honest.base.clone()).await;
+    assert!(assert_success("witness (growth)", &grew).contains("grew consistently from 10 to 15"));
+    let unchanged = witness(honest.base.clone()).await;
+    assert_success("witness (unchanged)", &unchanged);
+
+    // The operator replaces the log with another history and signs it with the real key.
+    let forged = Server::start(&forged_db.url, work.path(), &work.path().join("forged.log")).await;
+    grow_and_publish(&forged, "forged", 20).await;
+    let alarm = witness(forged.base.clone()).await;
+    assert_eq!(alarm.status.code(), Some(2), "stdout: {}\nstderr: {}", stdout_of(&alarm), stderr_of(&alarm));
+    assert!(
+        stderr_of(&alarm).contains("WITNESS ALERT") && stderr_of(&alarm).contains("rewritten"),
+        "{}",
+        stderr_of(&alarm)
+    );
+
+    // A split view: another history of the same size as the one the witness holds.
+    let split = Server::start(&split_db.url, work.path(), &work.path().join("split.log")).await;
+    grow_and_publish(&split, "split", 15).await;
+    let alarm = witness(split.base.clone()).await;
+    assert_eq!(alarm.status.code(), Some(2));
+    assert!(stderr_of(&alarm).contains("split view"), "{}", stderr_of(&alarm));
+
+    // The honest log is still accepted: the alarms did not overwrite what the witness trusts.
+    assert_success("witness (honest again)", &witness(honest.base.clone()).await);
+}
