@@ -17,6 +17,7 @@ use axum::http::Request;
 use axum::middleware;
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
+use veritrail_core::integrity::IntegrityMonitor;
 use veritrail_core::store::{ApiKeyStore, CheckpointStore, EventLog, Readiness};
 use veritrail_core::transparency::LogIdentity;
 use veritrail_core::validate::Limits;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub readiness: Arc<dyn Readiness>,
     /// The log's signing identity (checkpoints are signed in-process; the key never leaves).
     pub log: Arc<LogIdentity>,
+    /// The continuous verification job's state, shared with the scheduled runs.
+    pub integrity: Arc<IntegrityMonitor>,
     pub limits: ApiLimits,
     pub key_cache: KeyCache,
 }

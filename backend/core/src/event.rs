@@ -233,4 +233,17 @@ pub mod timestamp {
         let raw = String::deserialize(deserializer)?;
         DateTime::parse_from_rfc3339(&raw).map(|time| time.with_timezone(&Utc)).map_err(serde::de::Error::custom)
     }
+
+    /// The same for optional times.
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::Serializer;
+
+        pub fn serialize<S: Serializer>(time: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+            match time {
+                Some(time) => serializer.serialize_str(&super::super::format_time(time)),
+                None => serializer.serialize_none(),
+            }
+        }
+    }
 }

@@ -16,6 +16,7 @@ pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod event;
+pub mod integrity;
 pub mod merkle;
 pub mod store;
 pub mod transparency;

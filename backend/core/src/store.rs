@@ -66,6 +66,13 @@ pub struct ChainHead {
     pub head_hash: Hash,
 }
 
+/// The end of a tenant's log: chain head and Merkle tree edge of the same size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeHead {
+    pub head: ChainHead,
+    pub frontier: Frontier,
+}
+
 /// Filters for listing events, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventQuery {
@@ -121,8 +128,9 @@ pub trait EventLog: Send + Sync {
     /// Returns every tenant that has a chain.
     async fn tenants(&self) -> Result<Vec<TenantId>, StoreError>;
 
-    /// Returns the right edge of the tenant's Merkle tree, as recorded with the chain head.
-    async fn frontier(&self, tenant: &TenantId) -> Result<Option<Frontier>, StoreError>;
+    /// Returns the chain head and the right edge of the Merkle tree, read together (one row), so
+    /// they always describe the same number of events.
+    async fn tree_head(&self, tenant: &TenantId) -> Result<Option<TreeHead>, StoreError>;
 
     /// Returns the stored Merkle nodes in the order asked; a missing node is [`StoreError::Corrupt`].
     async fn tree_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError>;
@@ -185,7 +193,7 @@ pub trait EventLog: Send + Sync {
     /// Reads the head first and walks only up to it, so events appended while verifying do not
     /// count as tampering; rows beyond the head that exist *after* the walk are insertions.
     async fn verify(&self, tenant: &TenantId, range: SeqRange) -> Result<VerifyReport, StoreError> {
-        let Some(head) = self.head(tenant).await? else {
+        let Some(TreeHead { head, frontier }) = self.tree_head(tenant).await? else {
             return Ok(match self.max_seq(tenant).await? {
                 Some(_) => VerifyReport::new(0, None, Err(beyond_head(0, 0))),
                 None => VerifyReport::new(0, None, Ok(())),
@@ -254,9 +262,10 @@ pub trait EventLog: Send + Sync {
             };
             return Ok(VerifyReport::new(checked, head_pair, Err(mismatch)));
         }
-        if let Some(rebuilt) = verifier.tree_root().filter(|_| to_seq == head_seq) {
-            let recorded = self.frontier(tenant).await?.map(|frontier| frontier.root());
-            if recorded != Some(rebuilt) {
+        if let Some(rebuilt) = verifier.tree_root().filter(|_| to_seq == head_seq)
+            && frontier.root() != rebuilt
+        {
+            {
                 let mismatch = ChainBreak {
                     seq: head_seq,
                     kind: crate::verify::BreakKind::HeadMismatch,
@@ -360,4 +369,12 @@ pub trait CheckpointStore: Send + Sync {
 
     /// Returns the published checkpoint of exactly this size.
     async fn checkpoint_at(&self, tenant: &TenantId, tree_size: u64) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// Returns up to `limit` checkpoints larger than `after_size`, smallest first.
+    async fn checkpoints_after(
+        &self,
+        tenant: &TenantId,
+        after_size: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError>;
 }

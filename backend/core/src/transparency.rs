@@ -68,7 +68,7 @@ pub async fn publish_checkpoint(
     tenant: &TenantId,
     now: DateTime<Utc>,
 ) -> Result<Option<StoredCheckpoint>, PublishError> {
-    let Some(frontier) = events.frontier(tenant).await? else {
+    let Some(crate::store::TreeHead { frontier, .. }) = events.tree_head(tenant).await? else {
         return Ok(None);
     };
     let size = frontier.size();

@@ -8,7 +8,10 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use veritrail_api::AppState;
 use veritrail_api::auth::KeyCache;
-use veritrail_core::transparency::{LogIdentity, publish_checkpoints};
+use veritrail_core::integrity::IntegrityMonitor;
+use veritrail_core::transparency::LogIdentity;
+
+use crate::jobs::Schedule;
 use veritrail_store::Store;
 
 use crate::config::Config;
@@ -21,7 +24,8 @@ pub struct Application {
     router: axum::Router,
     store: Store,
     log: Arc<LogIdentity>,
-    checkpoint_interval: Duration,
+    integrity: Arc<IntegrityMonitor>,
+    schedule: Schedule,
 }
 
 impl Application {
@@ -31,6 +35,7 @@ impl Application {
         let store = open_store(config).await?;
         keys::bootstrap(&store, bootstrap_secret).await?;
         let log = Arc::new(crate::log_key::load_identity(config)?);
+        let integrity = Arc::new(IntegrityMonitor::default());
         let listener =
             TcpListener::bind(&config.server.addr).await.with_context(|| format!("bind {}", config.server.addr))?;
         let router = veritrail_api::router(AppState {
@@ -39,11 +44,16 @@ impl Application {
             checkpoints: store.checkpoints.clone(),
             readiness: store.readiness.clone(),
             log: log.clone(),
+            integrity: integrity.clone(),
             limits: config.limits.clone(),
             key_cache: KeyCache::default(),
         });
-        let checkpoint_interval = Duration::from_secs(config.checkpoints.interval_secs);
-        Ok(Self { listener, router, store, log, checkpoint_interval })
+        let schedule = Schedule {
+            checkpoint: Duration::from_secs(config.checkpoints.interval_secs),
+            integrity_check: Duration::from_secs(config.integrity.interval_secs),
+            integrity_full_every_runs: config.integrity.full_every_runs,
+        };
+        Ok(Self { listener, router, store, log, integrity, schedule })
     }
 
     /// Returns the address actually bound.
@@ -59,31 +69,8 @@ impl Application {
     /// Serves until `shutdown` completes, then lets in-flight requests finish. The scheduled
     /// `checkpoint` job runs alongside.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        if !self.checkpoint_interval.is_zero() {
-            tokio::spawn(checkpoint_job(self.store.clone(), self.log.clone(), self.checkpoint_interval));
-        }
+        crate::jobs::spawn(&self.store, &self.log, &self.integrity, &self.schedule);
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("serve")
-    }
-}
-
-/// The `checkpoint` job: every `interval`, publishes a signed checkpoint for each tenant whose
-/// tree grew. A tree that no longer extends its last checkpoint is an integrity failure: logged at
-/// ERROR and never signed.
-async fn checkpoint_job(store: Store, log: Arc<LogIdentity>, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match publish_checkpoints(store.events.as_ref(), store.checkpoints.as_ref(), &log, chrono::Utc::now()).await {
-            Ok(outcomes) => {
-                for outcome in outcomes {
-                    if let Some(checkpoint) = outcome.published {
-                        tracing::info!(job = "checkpoint", tenant = %outcome.tenant, tree_size = checkpoint.tree_size, root = %checkpoint.root_hash, "published checkpoint");
-                    }
-                }
-            }
-            Err(err) => tracing::error!(job = "checkpoint", error = %err, "checkpoint job failed"),
-        }
     }
 }
 

@@ -21,6 +21,7 @@ pub struct Config {
     pub limits: ApiLimits,
     pub log: LogConfig,
     pub checkpoints: CheckpointConfig,
+    pub integrity: IntegrityConfig,
 }
 
 impl Default for Config {
@@ -33,6 +34,7 @@ impl Default for Config {
             limits: ApiLimits::default(),
             log: LogConfig::default(),
             checkpoints: CheckpointConfig::default(),
+            integrity: IntegrityConfig::default(),
         }
     }
 }
@@ -143,6 +145,24 @@ impl fmt::Debug for CheckpointConfig {
             .field("interval_secs", &self.interval_secs)
             .field("private_key", &if self.private_key.is_empty() { "" } else { "[redacted]" })
             .finish()
+    }
+}
+
+/// The continuous verification job (`integrity-check`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntegrityConfig {
+    /// Seconds between runs; each run checks what is new since the last one (the first run after
+    /// start-up checks everything). 0 turns the schedule off.
+    pub interval_secs: u64,
+    /// Every this many runs the check starts over from seq 0, so an old event changed after it
+    /// was verified is found too (default: hourly at the default interval).
+    pub full_every_runs: u64,
+}
+
+impl Default for IntegrityConfig {
+    fn default() -> Self {
+        Self { interval_secs: 300, full_every_runs: 12 }
     }
 }
 

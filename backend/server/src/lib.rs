@@ -5,6 +5,7 @@ pub mod app;
 pub mod bundle_cmd;
 pub mod config;
 pub mod ingest_cmd;
+pub mod jobs;
 pub mod keys;
 pub mod log_key;
 pub mod telemetry;

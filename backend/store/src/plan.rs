@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use veritrail_core::chain::{Hash, canonical_event_bytes, chain_hash, leaf_hash};
 use veritrail_core::event::{NewEvent, Receipt, StoredEvent, TenantId};
 use veritrail_core::merkle::{Frontier, NodeId};
-use veritrail_core::store::{AppendError, Appended, ChainHead};
+use veritrail_core::store::{AppendError, Appended, ChainHead, StoreError, TreeHead};
 
 /// One client request: events for one tenant, all or nothing.
 #[derive(Debug)]
@@ -36,26 +36,14 @@ pub(crate) struct NewRow {
     pub request_hash: Hash,
 }
 
-/// The end of a tenant's log: chain head and Merkle tree edge, always of the same size.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct TreeState {
-    pub head: ChainHead,
-    pub frontier: Frontier,
-}
-
-impl TreeState {
-    /// Pairs a stored head with its stored frontier, refusing a mismatch.
-    pub(crate) fn from_parts(
-        head: ChainHead,
-        frontier_bytes: &[u8],
-    ) -> Result<Self, veritrail_core::store::StoreError> {
-        Frontier::from_bytes(head.next_seq, frontier_bytes).map(|frontier| Self { head, frontier }).ok_or_else(|| {
-            veritrail_core::store::StoreError::Corrupt(format!(
-                "the Merkle frontier recorded with the chain head does not fit {} events",
-                head.next_seq
-            ))
-        })
-    }
+/// Pairs a stored head with its stored frontier, refusing a mismatch.
+pub(crate) fn tree_head_from_parts(head: ChainHead, frontier_bytes: &[u8]) -> Result<TreeHead, StoreError> {
+    Frontier::from_bytes(head.next_seq, frontier_bytes).map(|frontier| TreeHead { head, frontier }).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "the Merkle frontier recorded with the chain head does not fit {} events",
+            head.next_seq
+        ))
+    })
 }
 
 /// A Merkle node to insert.
@@ -72,7 +60,7 @@ pub(crate) struct GroupPlan {
     pub rows: Vec<NewRow>,
     pub nodes: Vec<NewNode>,
     /// New states of the tenants that got rows.
-    pub heads: BTreeMap<TenantId, TreeState>,
+    pub heads: BTreeMap<TenantId, TreeHead>,
     pub results: Vec<AppendResult>,
 }
 
@@ -103,7 +91,7 @@ pub(crate) fn client_ids_of(requests: &[AppendRequest], tenant: &TenantId) -> Ve
 /// stored events among the group's client ids.
 pub(crate) fn plan_group(
     requests: &[AppendRequest],
-    mut heads: BTreeMap<TenantId, TreeState>,
+    mut heads: BTreeMap<TenantId, TreeHead>,
     existing: &HashMap<(TenantId, String), ExistingEvent>,
     received_at: DateTime<Utc>,
 ) -> GroupPlan {
@@ -139,12 +127,12 @@ pub(crate) fn plan_group(
 
 fn plan_request(
     request: &AppendRequest,
-    mut state: TreeState,
+    mut state: TreeHead,
     existing: &HashMap<(TenantId, String), ExistingEvent>,
     written: &HashMap<(TenantId, String), ExistingEvent>,
     received_at: DateTime<Utc>,
     nodes: &mut Vec<NewNode>,
-) -> Result<(Vec<Appended>, Vec<NewRow>, TreeState), AppendError> {
+) -> Result<(Vec<Appended>, Vec<NewRow>, TreeHead), AppendError> {
     let mut seen = HashSet::new();
     for event in &request.events {
         if !seen.insert(event.id.as_str()) {

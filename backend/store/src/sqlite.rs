@@ -19,15 +19,15 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use veritrail_core::auth::ApiKey;
 use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, StoredEvent, TenantId, format_time, normalize_time};
-use veritrail_core::merkle::{Frontier, NodeId};
+use veritrail_core::merkle::NodeId;
 use veritrail_core::store::{
     ApiKeyStore, AppendError, Appended, ChainHead, CheckpointStore, EventLog, EventQuery, Readiness, StoreError,
-    StoredCheckpoint,
+    StoredCheckpoint, TreeHead,
 };
 
 use crate::StoreSettings;
 use crate::migrate::{self, AppliedMigration};
-use crate::plan::{AppendRequest, AppendResult, ExistingEvent, TreeState, client_ids_of, plan_group, tenants_of};
+use crate::plan::{AppendRequest, AppendResult, ExistingEvent, client_ids_of, plan_group, tenants_of};
 use crate::rows::{EVENT_COLUMNS, EventColumns, db_error, details_text, hash_from_column, seq_to_db, tags_text};
 use crate::sequencer::{GroupWriter, Sequencer};
 
@@ -164,7 +164,7 @@ impl GroupWriter for SqliteWriter {
                 .map_err(db_error)?;
             if let Some(row) = head {
                 let frontier: Vec<u8> = row.try_get("frontier").map_err(db_error)?;
-                heads.insert(tenant.clone(), TreeState::from_parts(decode_head(&row)?, &frontier)?);
+                heads.insert(tenant.clone(), crate::plan::tree_head_from_parts(decode_head(&row)?, &frontier)?);
             }
             for ids in client_ids_of(requests, &tenant).chunks(LOOKUP_CHUNK) {
                 let mut query = QueryBuilder::<Sqlite>::new(
@@ -352,7 +352,7 @@ impl EventLog for SqliteStore {
             .transpose()
     }
 
-    async fn frontier(&self, tenant: &TenantId) -> Result<Option<Frontier>, StoreError> {
+    async fn tree_head(&self, tenant: &TenantId) -> Result<Option<TreeHead>, StoreError> {
         let row = sqlx::query("SELECT next_seq, head_hash, frontier FROM chain_heads WHERE tenant = ?")
             .bind(tenant.as_str())
             .fetch_optional(&self.read_pool)
@@ -360,7 +360,7 @@ impl EventLog for SqliteStore {
             .map_err(db_error)?;
         row.map(|row| {
             let frontier: Vec<u8> = row.try_get("frontier").map_err(db_error)?;
-            Ok(TreeState::from_parts(decode_head(&row)?, &frontier)?.frontier)
+            crate::plan::tree_head_from_parts(decode_head(&row)?, &frontier)
         })
         .transpose()
     }
@@ -518,6 +518,24 @@ fn decode_key(row: &SqliteRow) -> Result<ApiKey, StoreError> {
 
 #[async_trait]
 impl CheckpointStore for SqliteStore {
+    async fn checkpoints_after(
+        &self,
+        tenant: &TenantId,
+        after_size: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        sqlx::query("SELECT tree_size, root_hash, note, created_at FROM checkpoints WHERE tenant = ? AND tree_size > ? ORDER BY tree_size LIMIT ?")
+            .bind(tenant.as_str())
+            .bind(seq_to_db(after_size))
+            .bind(i64::from(limit))
+            .fetch_all(&self.read_pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(decode_checkpoint)
+            .collect()
+    }
+
     async fn save_checkpoint(&self, tenant: &TenantId, checkpoint: &StoredCheckpoint) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO checkpoints (tenant, tree_size, root_hash, note, created_at) VALUES (?, ?, ?, ?, ?) \

@@ -326,7 +326,7 @@ async fn merkle_tree_heads_and_proofs_come_from_stored_nodes() {
         let leaves: Vec<_> = events.iter().map(|event| leaf_hash(&canonical_event_bytes(event))).collect();
         let total = leaves.len() as u64;
         assert_eq!(total, 37);
-        let frontier = store.events.frontier(&acme).await.expect("frontier").expect("has tree");
+        let frontier = store.events.tree_head(&acme).await.expect("tree head").expect("has tree").frontier;
         assert_eq!(frontier.size(), total);
         assert_eq!(frontier.root(), root_of(&leaves));
         for size in 1..=total {

@@ -17,8 +17,18 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    // An integrity failure is reported here but does not make the server unready: refusing new
+    // audit events would only lose more evidence. It is alerted and logged at ERROR instead.
+    let integrity = state.integrity.status();
+    let integrity = json!({
+        "status": integrity.status,
+        "last_run": integrity.last_run.as_ref().map(veritrail_core::event::format_time),
+        "failures": integrity.failures.len(),
+    });
     match state.readiness.check_ready().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "checks": {"database": "ok"}}))),
+        Ok(()) => {
+            (StatusCode::OK, Json(json!({"status": "ready", "checks": {"database": "ok", "integrity": integrity}})))
+        }
         Err(err) => {
             tracing::warn!(error = %err, "not ready");
             (

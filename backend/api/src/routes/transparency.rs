@@ -29,6 +29,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/v1/proofs/inclusion", get(inclusion_proof))
         .route("/api/v1/proofs/consistency", get(consistency_proof))
         .route("/api/v1/admin/jobs/checkpoint/run", post(run_checkpoint_job))
+        .route("/api/v1/admin/jobs/integrity-check/run", post(run_integrity_job))
         .route("/api/v1/export/bundle", post(export_bundle))
 }
 
@@ -279,4 +280,33 @@ async fn export_bundle(
         bytes,
     )
         .into_response())
+}
+
+/// `POST /api/v1/admin/jobs/integrity-check/run`: the continuous verification, now.
+/// `?full=true` starts over from seq 0 instead of checking only what is new.
+async fn run_integrity_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scopes::ADMIN)?;
+    reject_unknown(&params, &["full"])?;
+    let full = match params.get("full").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::new(ErrorCode::InvalidQuery, format!("full={other:?} must be true or false")));
+        }
+    };
+    let status = state
+        .integrity
+        .run_job(state.events.as_ref(), state.checkpoints.as_ref(), &state.log, full, chrono::Utc::now())
+        .await?;
+    let own: Vec<_> = status.failures.iter().filter(|failure| &failure.tenant == caller.tenant()).collect();
+    Ok(Json(json!({
+        "job": "integrity-check",
+        "status": if own.is_empty() { "ok" } else { "failed" },
+        "failures": own,
+        "events_checked": status.events_checked,
+    })))
 }

@@ -3,5 +3,6 @@
 mod bad_input;
 mod events;
 mod helpers;
+mod integrity;
 mod security;
 mod transparency;
