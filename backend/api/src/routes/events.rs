@@ -21,6 +21,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode, validation_error};
 use crate::extract::JsonBody;
+use crate::routes::params::{flag, reject_unknown};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -127,16 +128,8 @@ async fn get_event(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     caller.require(Scopes::READ)?;
-    if let Some(unknown) = params.keys().find(|key| key.as_str() != "proof") {
-        return Err(ApiError::new(ErrorCode::InvalidQuery, format!("unknown query parameter {unknown:?}; use proof")));
-    }
-    let with_proof = match params.get("proof").map(String::as_str) {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
-        Some(other) => {
-            return Err(ApiError::new(ErrorCode::InvalidQuery, format!("proof={other:?} must be true or false")));
-        }
-    };
+    reject_unknown(&params, &["proof"])?;
+    let with_proof = flag(&params, "proof")?;
     let event = state
         .events
         .get(caller.tenant(), &id)
@@ -205,12 +198,7 @@ async fn list_events(
 }
 
 fn parse_list_query(params: &HashMap<String, String>, state: &AppState) -> Result<EventQuery, ApiError> {
-    if let Some(unknown) = params.keys().find(|key| !LIST_PARAMS.contains(&key.as_str())) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            format!("unknown query parameter {unknown:?}; use {}", LIST_PARAMS.join(", ")),
-        ));
-    }
+    reject_unknown(params, LIST_PARAMS)?;
     let text = |name: &str| params.get(name).filter(|value| !value.is_empty()).cloned();
     let time = |name: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
         text(name)

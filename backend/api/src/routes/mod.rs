@@ -2,5 +2,6 @@
 
 pub(crate) mod events;
 pub(crate) mod health;
+mod params;
 pub(crate) mod transparency;
 pub(crate) mod verify;

@@ -1,8 +1,6 @@
 //! The transparency-log API: the log key, signed checkpoints, inclusion and consistency proofs,
 //! and publishing a checkpoint on demand. Hashes are lowercase hex.
 
-use std::collections::HashMap;
-
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,6 +18,7 @@ use veritrail_core::transparency::publish_checkpoints;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
+use crate::routes::params::{Params, flag, number, reject_unknown};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -94,32 +93,10 @@ async fn latest_checkpoint(State(state): State<AppState>, caller: Caller) -> Res
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no checkpoint has been published for this tenant yet"))
 }
 
-fn number(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
-    params
-        .get(name)
-        .filter(|value| !value.is_empty())
-        .map(|value| {
-            value.parse::<u64>().map_err(|_| {
-                ApiError::new(ErrorCode::InvalidQuery, format!("{name}={value:?} must be a non-negative integer"))
-            })
-        })
-        .transpose()
-}
-
-fn reject_unknown(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
-    match params.keys().find(|key| !known.contains(&key.as_str())) {
-        Some(unknown) => Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            format!("unknown query parameter {unknown:?}; use {}", known.join(", ")),
-        )),
-        None => Ok(()),
-    }
-}
-
 async fn checkpoint_at(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query<Params>,
 ) -> Result<Json<CheckpointBody>, ApiError> {
     caller.require(Scopes::READ)?;
     reject_unknown(&params, &["tree_size"])?;
@@ -161,7 +138,7 @@ pub(crate) async fn build_inclusion(
 async fn inclusion_proof(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query<Params>,
 ) -> Result<Json<InclusionBody>, ApiError> {
     caller.require(Scopes::READ)?;
     reject_unknown(&params, &["seq", "id", "tree_size"])?;
@@ -187,7 +164,7 @@ async fn inclusion_proof(
 async fn consistency_proof(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scopes::READ)?;
     reject_unknown(&params, &["first", "second"])?;
@@ -287,17 +264,11 @@ async fn export_bundle(
 async fn run_integrity_job(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scopes::ADMIN)?;
     reject_unknown(&params, &["full"])?;
-    let full = match params.get("full").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(ApiError::new(ErrorCode::InvalidQuery, format!("full={other:?} must be true or false")));
-        }
-    };
+    let full = flag(&params, "full")?;
     let status = state
         .integrity
         .run_job(state.events.as_ref(), state.checkpoints.as_ref(), &state.log, full, chrono::Utc::now())
