@@ -44,7 +44,8 @@ pub fn is_exact_number(number: &Number) -> bool {
     number.as_f64().is_some_and(f64::is_finite)
 }
 
-fn write_value(out: &mut Vec<u8>, value: &Value) {
+/// Appends the canonical form of `value` to `out`.
+pub fn write_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -65,7 +66,8 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-fn write_object(out: &mut Vec<u8>, members: &Map<String, Value>) {
+/// Appends the canonical form of a JSON object to `out`.
+pub fn write_object(out: &mut Vec<u8>, members: &Map<String, Value>) {
     let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
     sorted.sort_by(|(left, _), (right, _)| left.encode_utf16().cmp(right.encode_utf16()));
     out.push(b'{');
@@ -93,7 +95,8 @@ fn write_number(out: &mut Vec<u8>, number: &Number) {
     out.extend_from_slice(buffer.format(double).as_bytes());
 }
 
-fn write_string(out: &mut Vec<u8>, text: &str) {
+/// Appends a JSON string with RFC 8785 escaping to `out`.
+pub fn write_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let mut start = 0;
     for (idx, byte) in text.bytes().enumerate() {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::canonical::to_canonical_bytes;
+use crate::canonical::{write_object, write_string};
 use crate::event::{StoredEvent, format_time};
 
 /// The version of the canonical encoding and chaining rules written by this build.
@@ -115,8 +115,66 @@ pub fn canonical_event(event: &StoredEvent) -> Value {
 }
 
 /// Returns the canonical bytes of `event` (what the leaf hash covers).
+///
+/// Writes the JCS form of [`canonical_event`] directly, members in their sorted order, without
+/// building a JSON tree first: verification and ingest run this for every event. A property test
+/// (`tests/canonical_fast_path.rs`) checks it against the general encoder.
 pub fn canonical_event_bytes(event: &StoredEvent) -> Vec<u8> {
-    to_canonical_bytes(&canonical_event(event))
+    let mut out = Vec::with_capacity(512);
+    let optional = |out: &mut Vec<u8>, value: &Option<String>| match value {
+        Some(text) => write_string(out, text),
+        None => out.extend_from_slice(b"null"),
+    };
+    out.extend_from_slice(b"{\"action\":");
+    write_string(&mut out, &event.action);
+    out.extend_from_slice(b",\"actor\":{\"id\":");
+    write_string(&mut out, &event.actor.id);
+    out.extend_from_slice(b",\"ip\":");
+    optional(&mut out, &event.actor.ip);
+    out.extend_from_slice(b",\"name\":");
+    optional(&mut out, &event.actor.name);
+    out.extend_from_slice(b",\"type\":");
+    write_string(&mut out, &event.actor.kind);
+    out.extend_from_slice(b",\"user_agent\":");
+    optional(&mut out, &event.actor.user_agent);
+    out.extend_from_slice(b"},\"details\":");
+    write_object(&mut out, &event.details);
+    out.extend_from_slice(b",\"id\":");
+    write_string(&mut out, &event.id);
+    out.extend_from_slice(b",\"occurred_at\":");
+    write_string(&mut out, &format_time(&event.occurred_at));
+    out.extend_from_slice(b",\"outcome\":");
+    write_string(&mut out, event.outcome.as_str());
+    out.extend_from_slice(b",\"received_at\":");
+    write_string(&mut out, &format_time(&event.received_at));
+    out.extend_from_slice(b",\"resource\":");
+    match &event.resource {
+        Some(resource) => {
+            out.extend_from_slice(b"{\"id\":");
+            write_string(&mut out, &resource.id);
+            out.extend_from_slice(b",\"name\":");
+            optional(&mut out, &resource.name);
+            out.extend_from_slice(b",\"type\":");
+            write_string(&mut out, &resource.kind);
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"seq\":");
+    out.extend_from_slice(event.seq.to_string().as_bytes());
+    out.extend_from_slice(b",\"severity\":");
+    write_string(&mut out, event.severity.as_str());
+    out.extend_from_slice(b",\"tags\":[");
+    for (idx, tag) in event.tags.iter().enumerate() {
+        if idx > 0 {
+            out.push(b',');
+        }
+        write_string(&mut out, tag);
+    }
+    out.extend_from_slice(b"],\"tenant\":");
+    write_string(&mut out, event.tenant.as_str());
+    out.extend_from_slice(format!(",\"v\":{FORMAT_VERSION}}}").as_bytes());
+    out
 }
 
 /// Returns the RFC 6962 leaf hash `SHA-256(0x00 || canonical)`.

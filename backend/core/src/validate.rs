@@ -271,8 +271,16 @@ fn parse_details(raw: Option<&Value>, limits: &Limits) -> Result<Map<String, Val
         Some(Value::Object(object)) => object,
         Some(_) => return Err(ValidationError::invalid("details", "details must be a JSON object")),
     };
-    check_json_tree(&Value::Object(details.clone()), "details", 0, limits)?;
-    let size = to_canonical_bytes(&Value::Object(details.clone())).len();
+    for (key, member) in details {
+        let member_path = format!("details.{key}");
+        if key.contains('\0') {
+            return Err(ValidationError::invalid(&member_path, "a key in details contains a NUL character"));
+        }
+        check_json_tree(member, &member_path, 1, limits)?;
+    }
+    let mut canonical = Vec::new();
+    crate::canonical::write_object(&mut canonical, details);
+    let size = canonical.len();
     if size > limits.max_details_bytes {
         return Err(ValidationError {
             code: "details_too_large",

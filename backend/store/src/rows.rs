@@ -84,7 +84,10 @@ pub(crate) fn hash_from_column(bytes: &[u8]) -> Option<Hash> {
 
 /// Returns the JSON text stored for `details` (canonical, so identical content stores identically).
 pub(crate) fn details_text(details: &Map<String, Value>) -> String {
-    veritrail_core::canonical::to_canonical_string(&Value::Object(details.clone()))
+    let mut out = Vec::with_capacity(256);
+    veritrail_core::canonical::write_object(&mut out, details);
+    // The canonical writer emits only UTF-8 copied from `str`s and ASCII.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Returns the JSON text stored for `tags`.
