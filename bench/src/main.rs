@@ -1,1 +1,412 @@
-fn main() {}
+//! `veritrail-bench`: measures the real `veritrail` server, with a baseline measured in the same
+//! run on the same machine, and writes what it found as Markdown and JSON. Not a test: nothing is
+//! asserted about timings. See bench/README.md.
+
+mod cpu;
+mod db;
+mod load;
+mod report;
+mod server;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::cpu::CpuSample;
+use crate::db::{Backend, BaselineRun, DatabaseRef, FreshDatabase};
+use crate::load::Target;
+use crate::report::{BackendReport, Report, Warmup};
+use crate::server::ServerProcess;
+use crate::workload::Workload;
+
+#[derive(Debug, Parser)]
+#[command(name = "veritrail-bench", version, about = "Benchmarks of the real veritrail server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Ingest throughput and latency of `veritrail serve` against a raw-INSERT baseline.
+    Ingest(IngestArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendChoice {
+    Sqlite,
+    Postgres,
+    All,
+}
+
+#[derive(Debug, Clone, Args)]
+struct IngestArgs {
+    /// The `veritrail` binary [default: target/release/veritrail of the workspace, or
+    /// $CARGO_TARGET_DIR/release/veritrail].
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = BackendChoice::All)]
+    backend: BackendChoice,
+    /// A PostgreSQL server to create (and drop) scratch databases on, e.g. the URL
+    /// `scripts/pg.sh start DIR` prints. The user needs CREATEDB.
+    #[arg(long, env = "VERITRAIL_BENCH_PG_URL")]
+    pg_url: Option<String>,
+    /// Events sent in the batched phase (the baseline inserts as many rows).
+    #[arg(long, default_value_t = 200_000)]
+    batched_events: u64,
+    /// Events per batch request (the server accepts at most 1000 by default).
+    #[arg(long, default_value_t = 1000)]
+    batch_size: u64,
+    /// Concurrent clients in the batched phase.
+    #[arg(long, default_value_t = 4)]
+    batch_concurrency: usize,
+    /// Duration of the single-event phase, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    single_seconds: f64,
+    /// Concurrent clients in the single-event phase.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Untimed single-event load before the timed phase, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    warmup_seconds: f64,
+    /// Send events without ids (the server generates UUIDv7s and skips the idempotency lookup).
+    #[arg(long)]
+    no_client_ids: bool,
+    /// Fill the baseline's hash columns with pseudo-random bytes instead of one fixed value.
+    #[arg(long)]
+    baseline_random_hashes: bool,
+    /// Markdown report [default: bench/results/ingest-<UTC date>.md]; the JSON goes next to it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Everything the phases share.
+struct Bench {
+    args: IngestArgs,
+    server_bin: PathBuf,
+    workload: Arc<Workload>,
+    ticks_per_second: u64,
+}
+
+fn main() -> ExitCode {
+    // sqlx is built with rustls; one crypto provider for the process, as the server does.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("veritrail-bench: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Ingest(args) => runtime.block_on(ingest(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("veritrail-bench: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace this binary was built from, if it is still there; else the current directory.
+fn workspace_root() -> PathBuf {
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf);
+    match built_from {
+        Some(root) if root.join("Cargo.toml").is_file() => root,
+        _ => PathBuf::from("."),
+    }
+}
+
+async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    let started = Utc::now();
+    let root = workspace_root();
+    let server_bin = args.server_bin.clone().unwrap_or_else(|| db::default_server_bin(&root));
+    if !server_bin.is_file() {
+        bail!(
+            "no server binary at {}: build it with `cargo build --release -p veritrail-server` or pass --server-bin",
+            server_bin.display()
+        );
+    }
+    let backends = match args.backend {
+        BackendChoice::Sqlite => vec![Backend::Sqlite],
+        BackendChoice::Postgres => vec![Backend::Postgres],
+        BackendChoice::All => vec![Backend::Sqlite, Backend::Postgres],
+    };
+    let pg_url = args.pg_url.clone().filter(|url| !url.trim().is_empty());
+    if backends.contains(&Backend::Postgres) {
+        let Some(url) = &pg_url else {
+            bail!(
+                "--backend {} includes PostgreSQL, but no PostgreSQL URL was given: pass --pg-url URL or set \
+                 VERITRAIL_BENCH_PG_URL (`scripts/pg.sh start DIR` starts one and prints its URL), or run with \
+                 --backend sqlite",
+                if args.backend == BackendChoice::All { "all" } else { "postgres" }
+            );
+        };
+        // Fail now, not after the SQLite half has run.
+        use sqlx::Connection;
+        let conn = sqlx::PgConnection::connect(url)
+            .await
+            .with_context(|| format!("connect to PostgreSQL at {}", db::redact(url)))?;
+        conn.close().await.ok();
+    }
+    anyhow::ensure!(args.batch_size > 0 && args.batched_events > 0, "--batch-size and --batched-events must be > 0");
+    anyhow::ensure!(args.single_seconds > 0.0 && args.warmup_seconds >= 0.0, "durations must be positive");
+    if args.batch_size > 1000 {
+        eprintln!("warning: the server refuses batches over 1000 events unless configured otherwise");
+    }
+
+    let out_md = args.out.clone().unwrap_or_else(|| {
+        root.join("bench").join("results").join(format!("ingest-{}.md", started.format("%Y-%m-%d")))
+    });
+    let out_json = out_md.with_extension("json");
+    if let Some(parent) = out_md.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    }
+
+    let mut machine = report::Machine::probe();
+    let server_build = report::ServerBuild::probe(&server_bin, server::version(&server_bin)?);
+    if server_build.profile != "release" {
+        eprintln!("warning: {} does not look like a release build; its numbers say little", server_bin.display());
+    }
+    let git = report::Git::probe(&root);
+    let workload = Arc::new(Workload::new(4096, !args.no_client_ids));
+    let parameters = report::Parameters {
+        batched_events: args.batched_events,
+        batch_size: args.batch_size,
+        batch_concurrency: args.batch_concurrency.max(1),
+        single_seconds: args.single_seconds,
+        single_concurrency: args.concurrency.max(1),
+        warmup_seconds: args.warmup_seconds,
+        client_ids: workload.client_ids(),
+        mean_event_bytes: workload.mean_event_bytes(),
+        event_templates: workload.template_count(),
+        baseline_rows: args.batched_events,
+        baseline_hash_values: if args.baseline_random_hashes { "pseudo-random" } else { "fixed" }.to_owned(),
+    };
+    eprintln!(
+        "veritrail-bench ingest: server {} ({}), {} CPUs, backends {:?}; events ~{:.0} bytes",
+        server_bin.display(),
+        server_build.version,
+        machine.cpus,
+        backends,
+        parameters.mean_event_bytes
+    );
+
+    let ctx = Arc::new(Bench { args, server_bin, workload, ticks_per_second: cpu::clock_ticks() });
+    let mut reports = Vec::new();
+    for backend in backends {
+        reports.push(run_backend(&ctx, backend, pg_url.as_deref()).await?);
+    }
+
+    machine.load_average_end = report::load_average();
+    let report = Report {
+        benchmark: "veritrail-bench ingest".to_owned(),
+        started_utc: started.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        finished_utc: Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        machine,
+        server: server_build,
+        git,
+        parameters,
+        goals: report::goal_checks(&reports),
+        backends: reports,
+    };
+    std::fs::write(&out_json, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("write {}", out_json.display()))?;
+    std::fs::write(&out_md, report::markdown(&report)).with_context(|| format!("write {}", out_md.display()))?;
+
+    println!("{}", report::summary_table(&report));
+    println!("{}", report::goals_table(&report));
+    println!("wrote {} and {}", out_md.display(), out_json.display());
+    Ok(())
+}
+
+async fn run_backend(ctx: &Arc<Bench>, backend: Backend, pg_url: Option<&str>) -> anyhow::Result<BackendReport> {
+    eprintln!("== {} ==", backend.label());
+    let before = baseline(ctx, backend, pg_url, "before").await?;
+    let phases = server_phases(ctx, backend, pg_url).await?;
+    let after = baseline(ctx, backend, pg_url, "after").await?;
+    let baseline_rows_per_second = (before.rows_per_second + after.rows_per_second) / 2.0;
+    let ratio = |value: f64| if baseline_rows_per_second > 0.0 { value / baseline_rows_per_second } else { 0.0 };
+    Ok(BackendReport {
+        backend,
+        baseline_runs: vec![before, after],
+        baseline_rows_per_second,
+        batched_vs_baseline: ratio(phases.batched.events_per_second),
+        single_vs_baseline: ratio(phases.single.requests_per_second),
+        batched: phases.batched,
+        batched_cpu: phases.batched_cpu,
+        single: phases.single,
+        single_cpu: phases.single_cpu,
+        warmup: phases.warmup,
+        events_expected: phases.events_expected,
+        events_stored: phases.events_stored,
+        server_stderr_lines: phases.stderr.lines,
+        server_stderr_tail: phases.stderr.tail,
+    })
+}
+
+/// Runs `work` on a task, so that a panic inside it still lets the caller drop the database.
+async fn guarded<T: Send + 'static>(
+    db: FreshDatabase,
+    work: impl Future<Output = anyhow::Result<T>> + Send + 'static,
+) -> anyhow::Result<T> {
+    let outcome = match tokio::spawn(work).await {
+        Ok(result) => result,
+        Err(err) => Err(anyhow::anyhow!("benchmark task failed: {err}")),
+    };
+    let removed = db.remove().await;
+    let value = outcome?;
+    removed.context("remove the scratch database")?;
+    Ok(value)
+}
+
+async fn baseline(
+    ctx: &Arc<Bench>,
+    backend: Backend,
+    pg_url: Option<&str>,
+    when: &'static str,
+) -> anyhow::Result<BaselineRun> {
+    let db = FreshDatabase::create(backend, pg_url, "baseline").await?;
+    let handle = db.handle();
+    let ctx = ctx.clone();
+    guarded(db, async move {
+        db::migrate_with_server(&ctx.server_bin, &handle)?;
+        eprintln!("  baseline ({when}): raw INSERT of {} rows", ctx.args.batched_events);
+        let run = db::run_baseline(
+            &handle,
+            &ctx.workload,
+            ctx.args.batched_events,
+            ctx.args.baseline_random_hashes,
+            when,
+            ctx.ticks_per_second,
+        )
+        .await?;
+        eprintln!("    {:.0} rows/s ({:.2} s)", run.rows_per_second, run.seconds);
+        Ok(run)
+    })
+    .await
+}
+
+struct ServerPhases {
+    batched: load::BatchedResult,
+    batched_cpu: cpu::CpuUsage,
+    single: load::SingleResult,
+    single_cpu: cpu::CpuUsage,
+    warmup: Warmup,
+    events_expected: u64,
+    events_stored: i64,
+    stderr: server::StderrSummary,
+}
+
+async fn server_phases(ctx: &Arc<Bench>, backend: Backend, pg_url: Option<&str>) -> anyhow::Result<ServerPhases> {
+    let db = FreshDatabase::create(backend, pg_url, "server").await?;
+    let handle = db.handle();
+    let ctx = ctx.clone();
+    guarded(db, async move { drive_server(&ctx, &handle).await }).await
+}
+
+/// The batch bodies for events `0..total`, `size` per request, ids `{prefix}-{n}`.
+fn batch_bodies(workload: &Workload, offset: u64, total: u64, size: u64, prefix: &str) -> Vec<(Vec<u8>, u64)> {
+    (0..total.div_ceil(size))
+        .map(|idx| {
+            let first = idx * size;
+            let count = size.min(total - first);
+            (workload.batch_body(offset + first, count, prefix), count)
+        })
+        .collect()
+}
+
+async fn drive_server(ctx: &Bench, db: &DatabaseRef) -> anyhow::Result<ServerPhases> {
+    let args = &ctx.args;
+    let secret = db::random_secret()?;
+    let server = ServerProcess::start(&ctx.server_bin, &db.data_dir, &db.url, &secret).await?;
+    eprintln!("  server pid {} on {}", server.pid, server.base_url);
+    let target = Target::new(&server.base_url, &secret, args.concurrency.max(args.batch_concurrency) + 8)?;
+    let batch_concurrency = args.batch_concurrency.max(1);
+    let concurrency = args.concurrency.max(1);
+
+    // Warm-up: connections, key cache, the server's statement caches. Untimed.
+    let warm_events = args.batch_size * batch_concurrency as u64;
+    let warm = load::run_batched(
+        &target,
+        batch_bodies(&ctx.workload, 0, warm_events, args.batch_size, "warm"),
+        batch_concurrency,
+    )
+    .await;
+    if warm.batch_outcomes.errors() > 0 {
+        eprintln!("  warning: warm-up batches failed: {}", warm.batch_outcomes.describe_errors());
+    }
+
+    let bodies = batch_bodies(&ctx.workload, warm_events, args.batched_events, args.batch_size, "bat");
+    eprintln!("  batched: {} events in {} requests, {} clients", args.batched_events, bodies.len(), batch_concurrency);
+    let cpu_before = CpuSample::take(Some(server.pid));
+    let batched = load::run_batched(&target, bodies, batch_concurrency).await;
+    let batched_cpu = cpu_before.usage_until(&CpuSample::take(Some(server.pid)), ctx.ticks_per_second);
+    eprintln!(
+        "    {:.0} events/s ({:.2} s), errors {}",
+        batched.events_per_second,
+        batched.seconds,
+        batched.batch_outcomes.describe_errors()
+    );
+
+    let mut single_warm_created = 0;
+    if args.warmup_seconds > 0.0 {
+        let warm_single = load::run_single(
+            &target,
+            ctx.workload.clone(),
+            concurrency,
+            Duration::from_secs_f64(args.warmup_seconds),
+            "warm1",
+        )
+        .await;
+        single_warm_created = warm_single.outcomes.created;
+    }
+    eprintln!("  single: {concurrency} clients for {} s", args.single_seconds);
+    let cpu_before = CpuSample::take(Some(server.pid));
+    let single = load::run_single(
+        &target,
+        ctx.workload.clone(),
+        concurrency,
+        Duration::from_secs_f64(args.single_seconds),
+        "one",
+    )
+    .await;
+    let single_cpu = cpu_before.usage_until(&CpuSample::take(Some(server.pid)), ctx.ticks_per_second);
+    eprintln!(
+        "    {:.0} requests/s, p50 {:.1} ms, p99 {:.1} ms, errors {}",
+        single.requests_per_second,
+        single.latency.p50_ms,
+        single.latency.p99_ms,
+        single.outcomes.describe_errors()
+    );
+
+    drop(target);
+    let stderr = server.stop().await?;
+    if stderr.lines > 0 {
+        eprintln!("  the server wrote {} lines to stderr; last: {:?}", stderr.lines, stderr.tail.last());
+    }
+    let events_stored = db.count_events().await?;
+    let events_expected = warm.events_created + batched.events_created + single_warm_created + single.outcomes.created;
+    if u64::try_from(events_stored).ok() != Some(events_expected) {
+        eprintln!("  warning: {events_stored} events stored, {events_expected} expected from the 201 answers");
+    }
+    Ok(ServerPhases {
+        batched,
+        batched_cpu,
+        single,
+        single_cpu,
+        warmup: Warmup { batch_events_created: warm.events_created, single_events_created: single_warm_created },
+        events_expected,
+        events_stored,
+        stderr,
+    })
+}
