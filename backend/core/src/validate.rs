@@ -6,9 +6,9 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::canonical::{is_exact_number, to_canonical_bytes};
+use crate::canonical::is_exact_number;
 use crate::chain::sha256;
 use crate::event::{Actor, NewEvent, Outcome, Resource, Severity, format_time, normalize_time};
 
@@ -99,17 +99,17 @@ pub fn validate_event(
     let details = parse_details(object.get("details"), limits)?;
     let tags = parse_tags(object.get("tags"), limits)?;
 
-    let request_hash = sha256(&to_canonical_bytes(&json!({
-        "id": client_id,
-        "occurred_at": occurred_at.as_ref().map(format_time),
-        "actor": actor_json(&actor),
-        "action": action,
-        "resource": resource.as_ref().map(resource_json),
-        "outcome": outcome.as_str(),
-        "severity": severity.as_str(),
-        "details": details,
-        "tags": tags,
-    })));
+    let request_hash = sha256(&request_canonical_bytes(&RequestContent {
+        id: client_id.as_deref(),
+        occurred_at: occurred_at.as_ref(),
+        actor: &actor,
+        action: &action,
+        resource: resource.as_ref(),
+        outcome,
+        severity,
+        details: &details,
+        tags: &tags,
+    }));
 
     Ok(NewEvent {
         id_from_client: client_id.is_some(),
@@ -126,12 +126,72 @@ pub fn validate_event(
     })
 }
 
-fn actor_json(actor: &Actor) -> Value {
-    json!({"id": actor.id, "type": actor.kind, "name": actor.name, "ip": actor.ip, "user_agent": actor.user_agent})
+/// What a client submitted, as the idempotency fingerprint covers it (`id` and `occurred_at` as
+/// given, so a retry without them matches itself).
+struct RequestContent<'a> {
+    id: Option<&'a str>,
+    occurred_at: Option<&'a DateTime<Utc>>,
+    actor: &'a Actor,
+    action: &'a str,
+    resource: Option<&'a Resource>,
+    outcome: Outcome,
+    severity: Severity,
+    details: &'a Map<String, Value>,
+    tags: &'a [String],
 }
 
-fn resource_json(resource: &Resource) -> Value {
-    json!({"type": resource.kind, "id": resource.id, "name": resource.name})
+/// Returns the RFC 8785 form of the request content, written directly (members in sorted order).
+fn request_canonical_bytes(content: &RequestContent<'_>) -> Vec<u8> {
+    use crate::canonical::{write_object, write_string};
+    let mut out = Vec::with_capacity(512);
+    let optional = |out: &mut Vec<u8>, value: Option<&str>| match value {
+        Some(text) => write_string(out, text),
+        None => out.extend_from_slice(b"null"),
+    };
+    out.extend_from_slice(b"{\"action\":");
+    write_string(&mut out, content.action);
+    out.extend_from_slice(b",\"actor\":{\"id\":");
+    write_string(&mut out, &content.actor.id);
+    out.extend_from_slice(b",\"ip\":");
+    optional(&mut out, content.actor.ip.as_deref());
+    out.extend_from_slice(b",\"name\":");
+    optional(&mut out, content.actor.name.as_deref());
+    out.extend_from_slice(b",\"type\":");
+    write_string(&mut out, &content.actor.kind);
+    out.extend_from_slice(b",\"user_agent\":");
+    optional(&mut out, content.actor.user_agent.as_deref());
+    out.extend_from_slice(b"},\"details\":");
+    write_object(&mut out, content.details);
+    out.extend_from_slice(b",\"id\":");
+    optional(&mut out, content.id);
+    out.extend_from_slice(b",\"occurred_at\":");
+    optional(&mut out, content.occurred_at.map(format_time).as_deref());
+    out.extend_from_slice(b",\"outcome\":");
+    write_string(&mut out, content.outcome.as_str());
+    out.extend_from_slice(b",\"resource\":");
+    match content.resource {
+        Some(resource) => {
+            out.extend_from_slice(b"{\"id\":");
+            write_string(&mut out, &resource.id);
+            out.extend_from_slice(b",\"name\":");
+            optional(&mut out, resource.name.as_deref());
+            out.extend_from_slice(b",\"type\":");
+            write_string(&mut out, &resource.kind);
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"severity\":");
+    write_string(&mut out, content.severity.as_str());
+    out.extend_from_slice(b",\"tags\":[");
+    for (idx, tag) in content.tags.iter().enumerate() {
+        if idx > 0 {
+            out.push(b',');
+        }
+        write_string(&mut out, tag);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 fn reject_unknown_fields(object: &Map<String, Value>, known: &[&str], prefix: &str) -> Result<(), ValidationError> {
@@ -357,6 +417,7 @@ fn parse_tags(raw: Option<&Value>, limits: &Limits) -> Result<Vec<String>, Valid
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn validate(raw: Value) -> Result<NewEvent, ValidationError> {
         validate_event(&raw, &Limits::default(), || "generated".to_owned())
@@ -373,6 +434,28 @@ mod tests {
         assert_eq!(event.severity, Severity::Info);
         assert!(event.occurred_at.is_none());
         assert!(event.details.is_empty());
+    }
+
+    #[test]
+    fn request_fingerprint_is_the_canonical_json_of_the_request() {
+        let mut raw = minimal();
+        raw["details"] = json!({"z": [1, "two"], "a": {"b": null}});
+        raw["resource"] = json!({"type": "repo", "id": "r1"});
+        raw["tags"] = json!(["x", "y"]);
+        raw["occurred_at"] = json!("2026-01-01T00:00:00Z");
+        let event = validate(raw).expect("valid");
+        let expected = crate::canonical::to_canonical_bytes(&json!({
+            "id": null,
+            "occurred_at": "2026-01-01T00:00:00.000000Z",
+            "actor": {"id": "alice", "type": "user", "name": null, "ip": null, "user_agent": null},
+            "action": "repo.delete",
+            "resource": {"type": "repo", "id": "r1", "name": null},
+            "outcome": "success",
+            "severity": "info",
+            "details": {"z": [1, "two"], "a": {"b": null}},
+            "tags": ["x", "y"],
+        }));
+        assert_eq!(event.request_hash, sha256(&expected));
     }
 
     #[test]

@@ -27,8 +27,6 @@ use crate::plan::{AppendRequest, AppendResult, ExistingEvent, client_ids_of, pla
 use crate::rows::{EVENT_COLUMNS, EventColumns, db_error, details_text, hash_from_column, seq_to_db, tags_text};
 use crate::sequencer::{GroupWriter, Sequencer};
 
-/// Rows per UNNEST insert: bounds the size of one statement's arrays.
-const INSERT_CHUNK: usize = 5_000;
 /// Arbitrary constant naming the advisory lock that serialises migrations across servers.
 const MIGRATION_LOCK: i64 = 0x7665_7269_7472_6169;
 /// Advisory lock serialising the creation of the first API key.
@@ -142,21 +140,7 @@ impl GroupWriter for PostgresWriter {
         let mut heads = BTreeMap::new();
         let mut existing = HashMap::new();
         for tenant in tenants_of(requests) {
-            sqlx::query(
-                "INSERT INTO chain_heads (tenant, next_seq, head_hash, frontier, updated_at) \
-                 VALUES ($1, 0, $2, '', now()) ON CONFLICT (tenant) DO NOTHING",
-            )
-            .bind(tenant.as_str())
-            .bind(Hash::GENESIS.as_bytes().to_vec())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            let head =
-                sqlx::query("SELECT next_seq, head_hash, frontier FROM chain_heads WHERE tenant = $1 FOR UPDATE")
-                    .bind(tenant.as_str())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+            let head = lock_head(&mut tx, &tenant).await?;
             let frontier: Vec<u8> = head.try_get("frontier").map_err(db_error)?;
             heads.insert(tenant.clone(), crate::plan::tree_head_from_parts(decode_head(&head)?, &frontier)?);
             let client_ids = client_ids_of(requests, &tenant);
@@ -178,43 +162,62 @@ impl GroupWriter for PostgresWriter {
         }
         let received_at = normalize_time(Utc::now());
         let plan = plan_group(requests, heads, &existing, received_at);
-        for chunk in plan.rows.chunks(INSERT_CHUNK) {
-            insert_rows(&mut tx, chunk).await?;
-        }
-        for chunk in plan.nodes.chunks(INSERT_CHUNK) {
-            insert_nodes(&mut tx, chunk).await?;
-        }
-        for (tenant, state) in &plan.heads {
-            sqlx::query(
-                "UPDATE chain_heads SET next_seq = $2, head_hash = $3, frontier = $4, updated_at = $5 WHERE tenant = $1",
-            )
-            .bind(tenant.as_str())
-            .bind(seq_to_db(state.head.next_seq))
-            .bind(state.head.head_hash.as_bytes().to_vec())
-            .bind(state.frontier.to_bytes())
-            .bind(received_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+        if !plan.rows.is_empty() {
+            write_plan(&mut tx, &plan, received_at).await?;
         }
         tx.commit().await.map_err(db_error)?;
         Ok(plan.results)
     }
 }
 
-/// Inserts rows with one UNNEST statement: one round trip, one plan, for any number of rows.
-async fn insert_rows(tx: &mut sqlx::PgConnection, rows: &[crate::plan::NewRow]) -> Result<(), StoreError> {
-    let events = rows.iter().map(|row| &row.event);
+/// Locks the tenant's chain head for this transaction, creating it on the tenant's first append.
+async fn lock_head(tx: &mut sqlx::PgConnection, tenant: &TenantId) -> Result<PgRow, StoreError> {
+    const LOCK: &str = "SELECT next_seq, head_hash, frontier FROM chain_heads WHERE tenant = $1 FOR UPDATE";
+    if let Some(head) = sqlx::query(LOCK).bind(tenant.as_str()).fetch_optional(&mut *tx).await.map_err(db_error)? {
+        return Ok(head);
+    }
+    sqlx::query(
+        "INSERT INTO chain_heads (tenant, next_seq, head_hash, frontier, updated_at) \
+         VALUES ($1, 0, $2, '', now()) ON CONFLICT (tenant) DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(Hash::GENESIS.as_bytes().to_vec())
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    sqlx::query(LOCK).bind(tenant.as_str()).fetch_one(&mut *tx).await.map_err(db_error)
+}
+
+/// Writes a group's events, Merkle nodes and new chain heads in one statement (one round trip):
+/// two UNNEST inserts and the head update as data-modifying CTEs of a single query.
+async fn write_plan(
+    tx: &mut sqlx::PgConnection,
+    plan: &crate::plan::GroupPlan,
+    received_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let events = plan.rows.iter().map(|row| &row.event);
     let column =
         |f: &dyn Fn(&StoredEvent) -> Option<String>| -> Vec<Option<String>> { events.clone().map(f).collect() };
     let text = |f: &dyn Fn(&StoredEvent) -> String| -> Vec<String> { events.clone().map(f).collect() };
+    let nodes = &plan.nodes;
+    let heads = &plan.heads;
     sqlx::query(
-        "INSERT INTO events (tenant, seq, id, occurred_at, received_at, actor_id, actor_type, actor_name, actor_ip, \
-         actor_user_agent, action, resource_type, resource_id, resource_name, outcome, severity, details, tags, \
-         prev_hash, hash, request_hash) \
-         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], \
-         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
-         $15::text[], $16::text[], $17::text[], $18::text[], $19::bytea[], $20::bytea[], $21::bytea[])",
+        "WITH new_events AS ( \
+           INSERT INTO events (tenant, seq, id, occurred_at, received_at, actor_id, actor_type, actor_name, actor_ip, \
+             actor_user_agent, action, resource_type, resource_id, resource_name, outcome, severity, details, tags, \
+             prev_hash, hash, request_hash) \
+           SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[], \
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
+             $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::bytea[], $20::bytea[], \
+             $21::bytea[])), \
+         new_nodes AS ( \
+           INSERT INTO merkle_nodes (tenant, level, idx, hash) \
+           SELECT * FROM UNNEST($22::text[], $23::bigint[], $24::bigint[], $25::bytea[])) \
+         UPDATE chain_heads SET next_seq = new_head.next_seq, head_hash = new_head.head_hash, \
+           frontier = new_head.frontier, updated_at = $30 \
+         FROM UNNEST($26::text[], $27::bigint[], $28::bytea[], $29::bytea[]) \
+           AS new_head(tenant, next_seq, head_hash, frontier) \
+         WHERE chain_heads.tenant = new_head.tenant",
     )
     .bind(text(&|event| event.tenant.to_string()))
     .bind(events.clone().map(|event| seq_to_db(event.seq)).collect::<Vec<i64>>())
@@ -236,23 +239,16 @@ async fn insert_rows(tx: &mut sqlx::PgConnection, rows: &[crate::plan::NewRow]) 
     .bind(text(&|event| tags_text(&event.tags)))
     .bind(events.clone().map(|event| event.prev_hash.as_bytes().to_vec()).collect::<Vec<Vec<u8>>>())
     .bind(events.clone().map(|event| event.hash.as_bytes().to_vec()).collect::<Vec<Vec<u8>>>())
-    .bind(rows.iter().map(|row| row.request_hash.as_bytes().to_vec()).collect::<Vec<Vec<u8>>>())
-    .execute(&mut *tx)
-    .await
-    .map_err(db_error)?;
-    Ok(())
-}
-
-/// Inserts Merkle nodes with one UNNEST statement.
-async fn insert_nodes(tx: &mut sqlx::PgConnection, nodes: &[crate::plan::NewNode]) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO merkle_nodes (tenant, level, idx, hash) \
-         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bytea[])",
-    )
+    .bind(plan.rows.iter().map(|row| row.request_hash.as_bytes().to_vec()).collect::<Vec<Vec<u8>>>())
     .bind(nodes.iter().map(|node| node.tenant.to_string()).collect::<Vec<String>>())
     .bind(nodes.iter().map(|node| i64::from(node.id.level)).collect::<Vec<i64>>())
     .bind(nodes.iter().map(|node| seq_to_db(node.id.index)).collect::<Vec<i64>>())
     .bind(nodes.iter().map(|node| node.hash.as_bytes().to_vec()).collect::<Vec<Vec<u8>>>())
+    .bind(heads.keys().map(TenantId::to_string).collect::<Vec<String>>())
+    .bind(heads.values().map(|state| seq_to_db(state.head.next_seq)).collect::<Vec<i64>>())
+    .bind(heads.values().map(|state| state.head.head_hash.as_bytes().to_vec()).collect::<Vec<Vec<u8>>>())
+    .bind(heads.values().map(|state| state.frontier.to_bytes()).collect::<Vec<Vec<u8>>>())
+    .bind(received_at)
     .execute(&mut *tx)
     .await
     .map_err(db_error)?;
