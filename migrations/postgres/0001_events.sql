@@ -106,6 +106,28 @@ CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
 CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
     FOR EACH ROW EXECUTE FUNCTION veritrail_refuse_change();
 
+-- Background jobs: which replica may run a job now (a lease that expires, so a crashed runner
+-- never blocks a job for long), and every run with its outcome.
+CREATE TABLE job_leases (
+    job        TEXT        PRIMARY KEY,
+    holder     TEXT        NOT NULL,  -- the replica (process) holding the lease
+    expires_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE job_runs (
+    id          TEXT        PRIMARY KEY,  -- UUIDv7, so ids sort by start time
+    job         TEXT        NOT NULL,
+    trigger     TEXT        NOT NULL,     -- schedule | manual
+    holder      TEXT        NOT NULL,
+    started_at  TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    outcome     TEXT        NOT NULL,     -- success | failure
+    error       TEXT,
+    details     TEXT        NOT NULL      -- JSON: counts and findings of the run
+);
+
+CREATE INDEX job_runs_by_job ON job_runs (job, id);
+
 -- API keys. Only SHA-256 of the secret is stored.
 CREATE TABLE api_keys (
     id          TEXT        PRIMARY KEY,  -- public id: first 12 hex digits of key_hash

@@ -107,6 +107,28 @@ BEGIN
     SELECT RAISE(ABORT, 'veritrail: checkpoints are append-only (delete refused)');
 END;
 
+-- Background jobs: which replica may run a job now (a lease that expires, so a crashed runner
+-- never blocks a job for long), and every run with its outcome.
+CREATE TABLE job_leases (
+    job        TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,  -- the replica (process) holding the lease
+    expires_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE job_runs (
+    id          TEXT PRIMARY KEY,  -- UUIDv7, so ids sort by start time
+    job         TEXT NOT NULL,
+    trigger     TEXT NOT NULL,     -- schedule | manual
+    holder      TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    outcome     TEXT NOT NULL,     -- success | failure
+    error       TEXT,
+    details     TEXT NOT NULL      -- JSON: counts and findings of the run
+) STRICT;
+
+CREATE INDEX job_runs_by_job ON job_runs (job, id);
+
 -- API keys. Only SHA-256 of the secret is stored.
 CREATE TABLE api_keys (
     id          TEXT PRIMARY KEY,  -- public id: first 12 hex digits of key_hash

@@ -1,3 +1,226 @@
-//! `veritrail-scheduler`: *when* Veritrail's background jobs run (cron expressions, leases so only
-//! one replica runs a job, run history). *What* a job does stays in plain async functions that
-//! the API, the CLI and tests call too.
+//! `veritrail-scheduler`: *when* Veritrail's background jobs run — cron expressions, a lease so
+//! only one replica runs a job at a time, and a record of every run. *What* a job does stays in
+//! plain async functions (see [`Job`]) that the API, the CLI and tests call too.
+//!
+//! Deterministic by construction: [`Scheduler::run_once`] is one step of the loop, and the clock is
+//! injectable ([`Clock`]), so tests drive runs and leases without waiting for a timer. The cron
+//! timer (tokio-cron-scheduler, six-field expressions with seconds first) only calls `run_once`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use veritrail_core::jobs::{JobError, JobRun, JobRunner, JobStatus, JobStore};
+use veritrail_core::store::StoreError;
+
+/// A named piece of background work.
+#[async_trait]
+pub trait Job: Send + Sync {
+    /// The stable job name used in the API and the CLI (e.g. `checkpoint`).
+    fn name(&self) -> &'static str;
+
+    /// Does the work once; the returned JSON becomes the run record's `details`.
+    async fn run(&self) -> anyhow::Result<Value>;
+}
+
+/// The time, injectable so tests can move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// How a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Manual,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+/// A job and when it runs.
+pub struct Scheduled {
+    pub job: Arc<dyn Job>,
+    /// Six-field cron expression (seconds first); `None` runs the job only on demand.
+    pub cron: Option<String>,
+    /// Also run once right after [`Scheduler::start`] (a scheduled job only), so a restart does
+    /// not wait for the next cron tick.
+    pub run_at_start: bool,
+}
+
+/// Runs jobs: on their schedule, or now.
+pub struct Scheduler {
+    jobs: Vec<Scheduled>,
+    store: Arc<dyn JobStore>,
+    clock: Arc<dyn Clock>,
+    /// Identifies this replica in leases and run records.
+    holder: String,
+    /// How long a lease lasts; a runner that crashes blocks its job at most this long.
+    lease: Duration,
+    /// How long a manual run waits for a run elsewhere to finish.
+    manual_wait: Duration,
+    cron: tokio::sync::Mutex<Option<(tokio_cron_scheduler::JobScheduler, HashMap<&'static str, uuid::Uuid>)>>,
+}
+
+impl Scheduler {
+    /// Builds a scheduler; nothing runs until [`Scheduler::start`] or [`Scheduler::run_once`].
+    pub fn new(jobs: Vec<Scheduled>, store: Arc<dyn JobStore>, clock: Arc<dyn Clock>, holder: String) -> Self {
+        Self {
+            jobs,
+            store,
+            clock,
+            holder,
+            lease: Duration::from_secs(15 * 60),
+            manual_wait: Duration::from_secs(60),
+            cron: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Sets how long leases last (default 15 minutes).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Sets how long a manual run waits for a run elsewhere (default 60 s).
+    pub fn with_manual_wait(mut self, wait: Duration) -> Self {
+        self.manual_wait = wait;
+        self
+    }
+
+    fn find(&self, name: &str) -> Option<&Scheduled> {
+        self.jobs.iter().find(|scheduled| scheduled.job.name() == name)
+    }
+
+    /// One step: takes the job's lease, runs it, records the run and gives the lease back.
+    /// Returns `Ok(None)` when another replica holds the lease (a scheduled run is then skipped).
+    pub async fn run_once(&self, name: &str, trigger: Trigger) -> Result<Option<JobRun>, JobError> {
+        let scheduled = self.find(name).ok_or_else(|| JobError::Unknown(name.to_owned()))?;
+        let now = self.clock.now();
+        let until = now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::minutes(15));
+        if !self.store.acquire_lease(name, &self.holder, now, until).await? {
+            tracing::debug!(job = name, "lease held elsewhere; skipping this run");
+            return Ok(None);
+        }
+        let started_at = self.clock.now();
+        // A panicking job must neither take the scheduler down nor keep its lease: run it apart.
+        let job = scheduled.job.clone();
+        let result = match tokio::spawn(async move { job.run().await }).await {
+            Ok(result) => result,
+            Err(panic) => Err(anyhow::anyhow!("the job panicked: {panic}")),
+        };
+        let (outcome, error, details) = match result {
+            Ok(details) => ("success", None, details),
+            Err(err) => ("failure", Some(format!("{err:#}")), Value::Null),
+        };
+        let run = JobRun {
+            id: uuid::Uuid::now_v7().to_string(),
+            job: name.to_owned(),
+            trigger: trigger.as_str().to_owned(),
+            holder: self.holder.clone(),
+            started_at: veritrail_core::event::normalize_time(started_at),
+            finished_at: veritrail_core::event::normalize_time(self.clock.now()),
+            outcome: outcome.to_owned(),
+            error,
+            details,
+        };
+        if let Some(error) = &run.error {
+            tracing::error!(job = name, error = %error, "job run failed");
+        }
+        let recorded = self.store.record_run(&run).await;
+        let released = self.store.release_lease(name, &self.holder).await;
+        recorded?;
+        released?;
+        Ok(Some(run))
+    }
+
+    /// Registers every scheduled job with the cron timer and starts it.
+    pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
+        let timer = tokio_cron_scheduler::JobScheduler::new().await?;
+        let mut ids = HashMap::new();
+        for scheduled in &self.jobs {
+            let Some(cron) = &scheduled.cron else { continue };
+            let name = scheduled.job.name();
+            let scheduler = Arc::downgrade(self);
+            let cron_job = tokio_cron_scheduler::Job::new_async(cron.as_str(), move |_id, _timer| {
+                let scheduler = scheduler.clone();
+                Box::pin(async move {
+                    if let Some(scheduler) = scheduler.upgrade()
+                        && let Err(err) = scheduler.run_once(name, Trigger::Schedule).await
+                    {
+                        tracing::error!(job = name, error = %err, "scheduled run could not start");
+                    }
+                })
+            })
+            .map_err(|err| anyhow::anyhow!("job {name}: invalid cron expression {cron:?}: {err}"))?;
+            ids.insert(name, timer.add(cron_job).await?);
+        }
+        timer.start().await?;
+        *self.cron.lock().await = Some((timer, ids));
+        for scheduled in self.jobs.iter().filter(|scheduled| scheduled.run_at_start && scheduled.cron.is_some()) {
+            let name = scheduled.job.name();
+            let scheduler = Arc::downgrade(self);
+            tokio::spawn(async move {
+                if let Some(scheduler) = scheduler.upgrade()
+                    && let Err(err) = scheduler.run_once(name, Trigger::Schedule).await
+                {
+                    tracing::error!(job = name, error = %err, "start-up run could not start");
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl JobRunner for Scheduler {
+    async fn run_now(&self, name: &str) -> Result<JobRun, JobError> {
+        let deadline = tokio::time::Instant::now() + self.manual_wait;
+        loop {
+            if let Some(run) = self.run_once(name, Trigger::Manual).await? {
+                return Ok(run);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(JobError::Busy(name.to_owned()));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn status(&self) -> Result<Vec<JobStatus>, StoreError> {
+        let mut cron = self.cron.lock().await;
+        let mut statuses = Vec::with_capacity(self.jobs.len());
+        for scheduled in &self.jobs {
+            let name = scheduled.job.name();
+            let next_run = match cron.as_mut() {
+                Some((timer, ids)) => match ids.get(name) {
+                    Some(id) => timer.next_tick_for_job(*id).await.ok().flatten(),
+                    None => None,
+                },
+                None => None,
+            };
+            let last_run = self.store.recent_runs(name, 1).await?.into_iter().next();
+            statuses.push(JobStatus { name: name.to_owned(), schedule: scheduled.cron.clone(), next_run, last_run });
+        }
+        Ok(statuses)
+    }
+}

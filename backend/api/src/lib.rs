@@ -18,6 +18,7 @@ use axum::middleware;
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
 use veritrail_core::integrity::IntegrityMonitor;
+use veritrail_core::jobs::JobRunner;
 use veritrail_core::store::{ApiKeyStore, CheckpointStore, EventLog, Readiness};
 use veritrail_core::transparency::LogIdentity;
 use veritrail_core::validate::Limits;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub log: Arc<LogIdentity>,
     /// The continuous verification job's state, shared with the scheduled runs.
     pub integrity: Arc<IntegrityMonitor>,
+    /// Runs background jobs on demand.
+    pub jobs: Arc<dyn JobRunner>,
     pub limits: ApiLimits,
     pub key_cache: KeyCache,
 }
@@ -76,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::events::router())
         .merge(routes::verify::router())
         .merge(routes::transparency::router())
+        .merge(routes::jobs::router())
         .merge(routes::health::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(DefaultBodyLimit::max(body_limit))

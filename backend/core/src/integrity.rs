@@ -89,6 +89,8 @@ pub struct IntegrityStatus {
     #[serde(with = "crate::event::timestamp::option")]
     pub last_run: Option<DateTime<Utc>>,
     pub events_checked: u64,
+    /// Every tenant checked.
+    pub tenants: Vec<TenantId>,
     pub failures: Vec<IntegrityFailure>,
 }
 
@@ -147,9 +149,10 @@ impl IntegrityMonitor {
     ) -> Result<IntegrityStatus, StoreError> {
         let mut failures = Vec::new();
         let mut events_checked = 0;
-        for tenant in events.tenants().await? {
-            let cursor = self.cursors.lock().ok().and_then(|cursors| cursors.get(&tenant).cloned()).unwrap_or_default();
-            let (next, checked, failure) = check_tenant(events, checkpoints, verifier, &tenant, cursor).await?;
+        let tenants = events.tenants().await?;
+        for tenant in &tenants {
+            let cursor = self.cursors.lock().ok().and_then(|cursors| cursors.get(tenant).cloned()).unwrap_or_default();
+            let (next, checked, failure) = check_tenant(events, checkpoints, verifier, tenant, cursor).await?;
             events_checked += checked;
             if let Ok(mut cursors) = self.cursors.lock() {
                 cursors.insert(tenant.clone(), next);
@@ -163,6 +166,7 @@ impl IntegrityMonitor {
             status: if failures.is_empty() { "ok" } else { "failed" },
             last_run: Some(now),
             events_checked,
+            tenants,
             failures,
         };
         if let Ok(mut current) = self.status.lock() {

@@ -17,6 +17,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod event;
 pub mod integrity;
+pub mod jobs;
 pub mod merkle;
 pub mod store;
 pub mod transparency;

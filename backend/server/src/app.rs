@@ -2,16 +2,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use veritrail_api::AppState;
 use veritrail_api::auth::KeyCache;
 use veritrail_core::integrity::IntegrityMonitor;
-use veritrail_core::transparency::LogIdentity;
-
-use crate::jobs::Schedule;
+use veritrail_scheduler::Scheduler;
 use veritrail_store::Store;
 
 use crate::config::Config;
@@ -23,9 +20,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     store: Store,
-    log: Arc<LogIdentity>,
-    integrity: Arc<IntegrityMonitor>,
-    schedule: Schedule,
+    scheduler: Arc<Scheduler>,
 }
 
 impl Application {
@@ -36,6 +31,7 @@ impl Application {
         keys::bootstrap(&store, bootstrap_secret).await?;
         let log = Arc::new(crate::log_key::load_identity(config)?);
         let integrity = Arc::new(IntegrityMonitor::default());
+        let scheduler = Arc::new(crate::jobs::scheduler(config, &store, &log, &integrity));
         let listener =
             TcpListener::bind(&config.server.addr).await.with_context(|| format!("bind {}", config.server.addr))?;
         let router = veritrail_api::router(AppState {
@@ -45,15 +41,11 @@ impl Application {
             readiness: store.readiness.clone(),
             log: log.clone(),
             integrity: integrity.clone(),
+            jobs: scheduler.clone(),
             limits: config.limits.clone(),
             key_cache: KeyCache::default(),
         });
-        let schedule = Schedule {
-            checkpoint: Duration::from_secs(config.checkpoints.interval_secs),
-            integrity_check: Duration::from_secs(config.integrity.interval_secs),
-            integrity_full_every_runs: config.integrity.full_every_runs,
-        };
-        Ok(Self { listener, router, store, log, integrity, schedule })
+        Ok(Self { listener, router, store, scheduler })
     }
 
     /// Returns the address actually bound.
@@ -69,7 +61,7 @@ impl Application {
     /// Serves until `shutdown` completes, then lets in-flight requests finish. The scheduled
     /// `checkpoint` job runs alongside.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        crate::jobs::spawn(&self.store, &self.log, &self.integrity, &self.schedule);
+        self.scheduler.start().await.context("start the job scheduler")?;
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("serve")
     }
 }

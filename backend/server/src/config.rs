@@ -124,9 +124,9 @@ pub struct CheckpointConfig {
     /// Names the log: the signing key's name, and the prefix of every tenant's checkpoint origin
     /// (`<origin>/<tenant>`). No spaces or `+`.
     pub origin: String,
-    /// Seconds between runs of the `checkpoint` job (it publishes only when a tree grew); 0 turns
-    /// the schedule off (on-demand publishing still works).
-    pub interval_secs: u64,
+    /// When the `checkpoint` job runs (six-field cron, seconds first; it publishes only when a
+    /// tree grew). Empty: only on demand.
+    pub schedule: String,
     /// Base64 of the 32-byte Ed25519 seed. Empty: a key is generated on first start and kept in
     /// `<data_dir>/log-key.ed25519`. Replicas sharing one database must share this key. Secret.
     pub private_key: String,
@@ -134,7 +134,7 @@ pub struct CheckpointConfig {
 
 impl Default for CheckpointConfig {
     fn default() -> Self {
-        Self { origin: "veritrail.local".to_owned(), interval_secs: 60, private_key: String::new() }
+        Self { origin: "veritrail.local".to_owned(), schedule: "0 * * * * *".to_owned(), private_key: String::new() }
     }
 }
 
@@ -142,7 +142,7 @@ impl fmt::Debug for CheckpointConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CheckpointConfig")
             .field("origin", &self.origin)
-            .field("interval_secs", &self.interval_secs)
+            .field("schedule", &self.schedule)
             .field("private_key", &if self.private_key.is_empty() { "" } else { "[redacted]" })
             .finish()
     }
@@ -152,9 +152,9 @@ impl fmt::Debug for CheckpointConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IntegrityConfig {
-    /// Seconds between runs; each run checks what is new since the last one (the first run after
-    /// start-up checks everything). 0 turns the schedule off.
-    pub interval_secs: u64,
+    /// When the job runs (six-field cron, seconds first); each run checks what is new since the
+    /// last one (the first run after start-up checks everything). Empty: only on demand.
+    pub schedule: String,
     /// Every this many runs the check starts over from seq 0, so an old event changed after it
     /// was verified is found too (default: hourly at the default interval).
     pub full_every_runs: u64,
@@ -162,7 +162,7 @@ pub struct IntegrityConfig {
 
 impl Default for IntegrityConfig {
     fn default() -> Self {
-        Self { interval_secs: 300, full_every_runs: 12 }
+        Self { schedule: "30 */5 * * * *".to_owned(), full_every_runs: 12 }
     }
 }
 

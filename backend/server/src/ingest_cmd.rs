@@ -2,6 +2,8 @@
 //!
 //! The file is validated completely before the first write, so a bad line stores nothing. Events
 //! with an `id` are idempotent, so re-running after an interruption does not duplicate them.
+//! A regular file is read twice (validate, then write) so its size does not matter; anything else
+//! (`-` for standard input, a pipe) cannot be read twice and is held in memory.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -29,8 +31,9 @@ pub async fn ingest_file(
     batch_size: usize,
     show_progress: bool,
 ) -> anyhow::Result<IngestSummary> {
+    let source = Source::open(path)?;
     let mut total = 0;
-    for event in EventLines::open(path, limits)? {
+    for event in EventLines::new(path, source.reader()?, limits) {
         event?;
         total += 1;
     }
@@ -40,13 +43,15 @@ pub async fn ingest_file(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut summary = IngestSummary::default();
-    let mut lines = EventLines::open(path, limits)?;
+    let mut lines = EventLines::new(path, source.reader()?, limits);
+    let mut written = 0;
     loop {
         let batch: Vec<NewEvent> = lines.by_ref().take(batch_size.max(1)).collect::<anyhow::Result<_>>()?;
         if batch.is_empty() {
             break;
         }
         let n_events = batch.len() as u64;
+        written += n_events;
         let appended = store.events.append(tenant, batch).await?;
         let created = appended.iter().filter(|appended| appended.created).count() as u64;
         summary.created += created;
@@ -54,20 +59,55 @@ pub async fn ingest_file(
         progress.inc(n_events);
     }
     progress.finish();
+    anyhow::ensure!(
+        written == total,
+        "{} changed while it was being ingested: {total} events validated, {written} read afterwards",
+        path.display()
+    );
     Ok(summary)
 }
 
-/// The valid events of a JSON Lines file, in order; blank lines are skipped.
+/// Where the lines come from: a regular file (read twice) or a stream held in memory.
+enum Source {
+    File(PathBuf),
+    Memory(Vec<u8>),
+}
+
+impl Source {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        if path == Path::new("-") {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).context("read standard input")?;
+            return Ok(Self::Memory(bytes));
+        }
+        let metadata = std::fs::metadata(path).with_context(|| format!("open {}", path.display()))?;
+        if metadata.is_file() {
+            Ok(Self::File(path.to_owned()))
+        } else {
+            Ok(Self::Memory(std::fs::read(path).with_context(|| format!("read {}", path.display()))?))
+        }
+    }
+
+    fn reader(&self) -> anyhow::Result<Box<dyn BufRead + '_>> {
+        Ok(match self {
+            Self::File(path) => {
+                Box::new(BufReader::new(File::open(path).with_context(|| format!("open {}", path.display()))?))
+            }
+            Self::Memory(bytes) => Box::new(bytes.as_slice()),
+        })
+    }
+}
+
+/// The valid events of a JSON Lines source, in order; blank lines are skipped.
 struct EventLines<'a> {
     path: PathBuf,
-    lines: std::iter::Enumerate<std::io::Split<BufReader<File>>>,
+    lines: std::iter::Enumerate<std::io::Split<Box<dyn BufRead + 'a>>>,
     limits: &'a Limits,
 }
 
 impl<'a> EventLines<'a> {
-    fn open(path: &Path, limits: &'a Limits) -> anyhow::Result<Self> {
-        let file = File::open(path).with_context(|| format!("open {}", path.display()))?;
-        Ok(Self { path: path.to_owned(), lines: BufReader::new(file).split(b'\n').enumerate(), limits })
+    fn new(path: &Path, reader: Box<dyn BufRead + 'a>, limits: &'a Limits) -> Self {
+        Self { path: path.to_owned(), lines: reader.split(b'\n').enumerate(), limits }
     }
 
     fn parse(&self, line_no: usize, line: &[u8]) -> anyhow::Result<NewEvent> {

@@ -1,93 +1,124 @@
-//! The scheduled background jobs of `veritrail serve`: *when* they run. *What* they do lives in
-//! plain functions of `veritrail-core` that the API (`POST /api/v1/admin/jobs/{name}/run`) and
-//! tests call too.
+//! The background jobs of `veritrail serve` and what each one does, wired to the scheduler.
 //!
 //! - `checkpoint`: publish a signed checkpoint for each tenant whose tree grew;
-//! - `integrity-check`: verify what is new since the last run; failures are logged at ERROR,
-//!   shown on `/readyz` and recorded as `critical` events in the tenant's chain.
+//! - `integrity-check`: verify what is new since the last run (everything every N-th run);
+//!   failures are logged at ERROR, shown on `/readyz` and recorded as `critical` events.
+//!
+//! Per-tenant results go under `details.tenants.<tenant>` of the run record, so the API can show
+//! each caller only its own tenant.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
 use veritrail_core::integrity::IntegrityMonitor;
 use veritrail_core::transparency::{LogIdentity, publish_checkpoints};
+use veritrail_scheduler::{Job, Scheduled, Scheduler, SystemClock};
 use veritrail_store::Store;
 
-/// How often each job runs; zero turns a job's schedule off.
-#[derive(Debug, Clone, Copy)]
-pub struct Schedule {
-    pub checkpoint: Duration,
-    pub integrity_check: Duration,
-    /// Every this many runs, `integrity-check` re-verifies everything instead of only what is new.
-    pub integrity_full_every_runs: u64,
+use crate::config::Config;
+
+/// The `checkpoint` job.
+pub struct CheckpointJob {
+    pub store: Store,
+    pub log: Arc<LogIdentity>,
 }
 
-/// Starts the scheduled jobs on the current runtime.
-pub fn spawn(store: &Store, log: &Arc<LogIdentity>, integrity: &Arc<IntegrityMonitor>, schedule: &Schedule) {
-    if !schedule.checkpoint.is_zero() {
-        tokio::spawn(every(schedule.checkpoint, {
-            let (store, log) = (store.clone(), log.clone());
-            move || {
-                let (store, log) = (store.clone(), log.clone());
-                async move { run_checkpoint(&store, &log).await }
-            }
-        }));
+#[async_trait]
+impl Job for CheckpointJob {
+    fn name(&self) -> &'static str {
+        "checkpoint"
     }
-    if !schedule.integrity_check.is_zero() {
-        let full_every = schedule.integrity_full_every_runs.max(1);
-        let runs = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        tokio::spawn(every(schedule.integrity_check, {
-            let (store, log, integrity) = (store.clone(), log.clone(), integrity.clone());
-            move || {
-                let (store, log, integrity) = (store.clone(), log.clone(), integrity.clone());
-                // The first run after start-up is full anyway (no cursors yet).
-                let run = runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let full = run > 0 && run.is_multiple_of(full_every);
-                async move { run_integrity_check(&store, &log, &integrity, full).await }
-            }
-        }));
-    }
-}
 
-/// Runs `job` now and then every `interval`, never two runs at once.
-async fn every<F, Fut>(interval: Duration, job: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        job().await;
-    }
-}
-
-/// One run of the `checkpoint` job.
-pub async fn run_checkpoint(store: &Store, log: &LogIdentity) {
-    match publish_checkpoints(store.events.as_ref(), store.checkpoints.as_ref(), log, chrono::Utc::now()).await {
-        Ok(outcomes) => {
-            for outcome in outcomes {
-                if let Some(checkpoint) = outcome.published {
-                    tracing::info!(job = "checkpoint", tenant = %outcome.tenant, tree_size = checkpoint.tree_size, root = %checkpoint.root_hash, "published checkpoint");
-                }
+    async fn run(&self) -> anyhow::Result<Value> {
+        let outcomes = publish_checkpoints(
+            self.store.events.as_ref(),
+            self.store.checkpoints.as_ref(),
+            &self.log,
+            chrono::Utc::now(),
+        )
+        .await?;
+        let mut tenants = Map::new();
+        let mut published = 0;
+        for outcome in outcomes {
+            let latest = self.store.checkpoints.latest_checkpoint(&outcome.tenant).await?;
+            if let Some(checkpoint) = &outcome.published {
+                published += 1;
+                tracing::info!(job = "checkpoint", tenant = %outcome.tenant, tree_size = checkpoint.tree_size, root = %checkpoint.root_hash, "published checkpoint");
             }
+            tenants.insert(outcome.tenant.to_string(), json!({"published": outcome.published, "latest": latest}));
         }
-        Err(err) => tracing::error!(job = "checkpoint", error = %err, "checkpoint job failed"),
+        Ok(json!({"published": published, "tenants": tenants}))
     }
 }
 
-/// One run of the `integrity-check` job.
-pub async fn run_integrity_check(store: &Store, log: &LogIdentity, integrity: &IntegrityMonitor, full: bool) {
-    match integrity.run_job(store.events.as_ref(), store.checkpoints.as_ref(), log, full, chrono::Utc::now()).await {
-        Ok(status) => {
-            tracing::debug!(
-                job = "integrity-check",
-                events_checked = status.events_checked,
-                status = status.status,
-                "done"
-            );
-        }
-        Err(err) => tracing::error!(job = "integrity-check", error = %err, "integrity check could not run"),
+/// The `integrity-check` job.
+pub struct IntegrityJob {
+    pub store: Store,
+    pub log: Arc<LogIdentity>,
+    pub monitor: Arc<IntegrityMonitor>,
+    /// Every this many runs the check starts over from seq 0.
+    pub full_every_runs: u64,
+    runs: AtomicU64,
+}
+
+impl IntegrityJob {
+    pub fn new(store: Store, log: Arc<LogIdentity>, monitor: Arc<IntegrityMonitor>, full_every_runs: u64) -> Self {
+        Self { store, log, monitor, full_every_runs: full_every_runs.max(1), runs: AtomicU64::new(0) }
     }
+}
+
+#[async_trait]
+impl Job for IntegrityJob {
+    fn name(&self) -> &'static str {
+        "integrity-check"
+    }
+
+    async fn run(&self) -> anyhow::Result<Value> {
+        // The first run after start-up is full anyway: there are no cursors yet.
+        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        let full = run > 0 && run.is_multiple_of(self.full_every_runs);
+        let status = self
+            .monitor
+            .run_job(self.store.events.as_ref(), self.store.checkpoints.as_ref(), &self.log, full, chrono::Utc::now())
+            .await?;
+        let mut tenants = Map::new();
+        for tenant in &status.tenants {
+            let failures: Vec<_> = status.failures.iter().filter(|failure| &failure.tenant == tenant).collect();
+            let state = if failures.is_empty() { "ok" } else { "failed" };
+            tenants.insert(tenant.to_string(), json!({"status": state, "failures": failures}));
+        }
+        Ok(json!({
+            "status": status.status,
+            "full": full,
+            "events_checked": status.events_checked,
+            "tenants": tenants,
+        }))
+    }
+}
+
+/// Builds the scheduler with every job and its configured schedule (an empty schedule means on
+/// demand only).
+pub fn scheduler(config: &Config, store: &Store, log: &Arc<LogIdentity>, monitor: &Arc<IntegrityMonitor>) -> Scheduler {
+    let schedule = |cron: &str| (!cron.trim().is_empty()).then(|| cron.trim().to_owned());
+    let jobs = vec![
+        Scheduled {
+            job: Arc::new(CheckpointJob { store: store.clone(), log: log.clone() }),
+            cron: schedule(&config.checkpoints.schedule),
+            run_at_start: true,
+        },
+        Scheduled {
+            job: Arc::new(IntegrityJob::new(
+                store.clone(),
+                log.clone(),
+                monitor.clone(),
+                config.integrity.full_every_runs,
+            )),
+            cron: schedule(&config.integrity.schedule),
+            run_at_start: true,
+        },
+    ];
+    let holder = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+    Scheduler::new(jobs, store.jobs.clone(), Arc::new(SystemClock), holder)
 }

@@ -39,17 +39,25 @@ fn load_or_create_seed(path: &Path) -> anyhow::Result<[u8; 32]> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
             }
-            write_private(path, &STANDARD.encode(seed))?;
-            tracing::info!(path = %path.display(), "generated the log signing key");
-            Ok(seed)
+            if publish_private(path, &STANDARD.encode(seed))? {
+                tracing::info!(path = %path.display(), "generated the log signing key");
+                Ok(seed)
+            } else {
+                // Another process starting on the same data directory created it first.
+                load_or_create_seed(path)
+            }
         }
         Err(err) => bail!("read log key {}: {err}", path.display()),
     }
 }
 
-/// Writes a new file only its owner can read; never overwrites an existing key.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes `text` to a new file only its owner can read, appearing at `path` complete or not at
+/// all: written and synced under a temporary name, then hard-linked into place, which fails if
+/// `path` exists. Returns `false` when another process got there first; an existing key is never
+/// overwritten.
+fn publish_private(path: &Path, text: &str) -> anyhow::Result<bool> {
     use std::io::Write;
+    let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::now_v7().simple()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -57,10 +65,17 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("create log key {}", path.display()))?;
+    let mut file = options.open(&temporary).with_context(|| format!("create {}", temporary.display()))?;
     file.write_all(format!("{text}\n").as_bytes())?;
     file.sync_all()?;
-    Ok(())
+    drop(file);
+    let linked = std::fs::hard_link(&temporary, path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(err).with_context(|| format!("create log key {}", path.display())),
+    }
 }
 
 #[cfg(test)]

@@ -76,6 +76,13 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Run a background job now (checkpoint, integrity-check) or list the jobs.
+    Jobs {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(subcommand)]
+        action: JobsAction,
+    },
     /// Bulk-load events from a JSON Lines file (one event per line).
     Ingest {
         #[command(flatten)]
@@ -138,6 +145,19 @@ enum Command {
         #[arg(long)]
         addr: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsAction {
+    /// Run one job now, wait for it, and print its run record (JSON).
+    Run {
+        name: String,
+        /// integrity-check only: re-verify everything, not only what is new.
+        #[arg(long)]
+        full: bool,
+    },
+    /// List the jobs with their schedule and last run (JSON).
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,6 +286,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 KeysAction::Revoke { id } => {
                     anyhow::ensure!(store.keys.revoke_key(&id).await?, "no active key with id {id:?}");
                     println!("revoked key {id}");
+                }
+            }
+        }
+        Command::Jobs { data, action } => {
+            use veritrail_core::jobs::JobRunner;
+            let config = load_config(config_file, &data, None)?;
+            let store = open_store(&config).await?;
+            let log = std::sync::Arc::new(veritrail_server::log_key::load_identity(&config)?);
+            let monitor = std::sync::Arc::new(veritrail_core::integrity::IntegrityMonitor::default());
+            let scheduler = veritrail_server::jobs::scheduler(&config, &store, &log, &monitor);
+            match action {
+                JobsAction::Run { name, full } => {
+                    // A fresh monitor has no cursors: an integrity check from the CLI is always full.
+                    anyhow::ensure!(!full || name == "integrity-check", "--full applies to integrity-check only");
+                    let run = scheduler.run_now(&name).await?;
+                    println!("{}", serde_json::to_string_pretty(&run)?);
+                    if run.outcome != "success" {
+                        return Ok(ExitCode::from(1));
+                    }
+                }
+                JobsAction::List => {
+                    println!("{}", serde_json::to_string_pretty(&scheduler.status().await?)?);
                 }
             }
         }

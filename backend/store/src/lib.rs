@@ -16,6 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use veritrail_core::chain::FORMAT_VERSION;
+use veritrail_core::jobs::JobStore;
 use veritrail_core::store::{ApiKeyStore, CheckpointStore, EventLog, Readiness, StoreError};
 
 /// Tuning of the storage layer.
@@ -67,6 +68,7 @@ pub struct Store {
     pub events: Arc<dyn EventLog>,
     pub keys: Arc<dyn ApiKeyStore>,
     pub checkpoints: Arc<dyn CheckpointStore>,
+    pub jobs: Arc<dyn JobStore>,
     pub readiness: Arc<dyn Readiness>,
 }
 
@@ -86,6 +88,7 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
                 events: store.clone(),
                 keys: store.clone(),
                 checkpoints: store.clone(),
+                jobs: store.clone(),
                 readiness: store,
             })
         }
@@ -96,6 +99,7 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
                 events: store.clone(),
                 keys: store.clone(),
                 checkpoints: store.clone(),
+                jobs: store.clone(),
                 readiness: store,
             })
         }

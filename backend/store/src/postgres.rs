@@ -15,6 +15,7 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use veritrail_core::auth::ApiKey;
 use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, Receipt, StoredEvent, TenantId, normalize_time};
+use veritrail_core::jobs::{JobRun, JobStore};
 use veritrail_core::merkle::NodeId;
 use veritrail_core::store::{
     ApiKeyStore, AppendError, Appended, ChainHead, CheckpointStore, EventLog, EventQuery, Readiness, StoreError,
@@ -592,6 +593,84 @@ fn decode_checkpoint(row: &PgRow) -> Result<StoredCheckpoint, StoreError> {
         row.try_get("note").map_err(db_error)?,
         row.try_get("created_at").map_err(db_error)?,
     )
+}
+
+#[async_trait]
+impl JobStore for PostgresStore {
+    async fn acquire_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT INTO job_leases (job, holder, expires_at) VALUES ($1, $2, $3) ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at WHERE job_leases.expires_at < $4 OR job_leases.holder = excluded.holder")
+            .bind(job)
+            .bind(holder)
+            .bind(until)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE job_leases SET expires_at = $1 WHERE job = $2 AND holder = $3")
+            .bind(DateTime::<Utc>::UNIX_EPOCH)
+            .bind(job)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn record_run(&self, run: &JobRun) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO job_runs (id, job, trigger, holder, started_at, finished_at, outcome, error, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(&run.id)
+            .bind(&run.job)
+            .bind(&run.trigger)
+            .bind(&run.holder)
+            .bind(run.started_at)
+            .bind(run.finished_at)
+            .bind(&run.outcome)
+            .bind(run.error.as_deref())
+            .bind(run.details.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn recent_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError> {
+        sqlx::query("SELECT id, job, trigger, holder, started_at, finished_at, outcome, error, details FROM job_runs WHERE job = $1 ORDER BY id DESC LIMIT $2")
+            .bind(job)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(decode_job_run)
+            .collect()
+    }
+}
+
+fn decode_job_run(row: &PgRow) -> Result<JobRun, StoreError> {
+    let time = |column: &str| -> Result<DateTime<Utc>, StoreError> { row.try_get(column).map_err(db_error) };
+    let details: String = row.try_get("details").map_err(db_error)?;
+    Ok(JobRun {
+        id: row.try_get("id").map_err(db_error)?,
+        job: row.try_get("job").map_err(db_error)?,
+        trigger: row.try_get("trigger").map_err(db_error)?,
+        holder: row.try_get("holder").map_err(db_error)?,
+        started_at: time("started_at")?,
+        finished_at: time("finished_at")?,
+        outcome: row.try_get("outcome").map_err(db_error)?,
+        error: row.try_get("error").map_err(db_error)?,
+        details: serde_json::from_str(&details)
+            .map_err(|err| StoreError::Corrupt(format!("job run details: {err}")))?,
+    })
 }
 
 #[async_trait]

@@ -19,6 +19,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use veritrail_core::auth::ApiKey;
 use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, StoredEvent, TenantId, format_time, normalize_time};
+use veritrail_core::jobs::{JobRun, JobStore};
 use veritrail_core::merkle::NodeId;
 use veritrail_core::store::{
     ApiKeyStore, AppendError, Appended, ChainHead, CheckpointStore, EventLog, EventQuery, Readiness, StoreError,
@@ -589,6 +590,89 @@ fn decode_checkpoint(row: &SqliteRow) -> Result<StoredCheckpoint, StoreError> {
             .map_err(|err| StoreError::Corrupt(format!("checkpoint time {created_at:?}: {err}")))?
             .with_timezone(&Utc),
     )
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn acquire_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT INTO job_leases (job, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at WHERE job_leases.expires_at < ? OR job_leases.holder = excluded.holder")
+            .bind(job)
+            .bind(holder)
+            .bind(format_time(&until))
+            .bind(format_time(&now))
+            .execute(&self.write_pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE job_leases SET expires_at = ? WHERE job = ? AND holder = ?")
+            .bind(format_time(&DateTime::<Utc>::UNIX_EPOCH))
+            .bind(job)
+            .bind(holder)
+            .execute(&self.write_pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn record_run(&self, run: &JobRun) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO job_runs (id, job, trigger, holder, started_at, finished_at, outcome, error, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&run.id)
+            .bind(&run.job)
+            .bind(&run.trigger)
+            .bind(&run.holder)
+            .bind(format_time(&run.started_at))
+            .bind(format_time(&run.finished_at))
+            .bind(&run.outcome)
+            .bind(run.error.as_deref())
+            .bind(run.details.to_string())
+            .execute(&self.write_pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn recent_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError> {
+        sqlx::query("SELECT id, job, trigger, holder, started_at, finished_at, outcome, error, details FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT ?")
+            .bind(job)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read_pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(decode_job_run)
+            .collect()
+    }
+}
+
+fn decode_job_run(row: &SqliteRow) -> Result<JobRun, StoreError> {
+    let time = |column: &str| -> Result<DateTime<Utc>, StoreError> {
+        let text: String = row.try_get(column).map_err(db_error)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|time| time.with_timezone(&Utc))
+            .map_err(|err| StoreError::Corrupt(format!("job run {column} {text:?}: {err}")))
+    };
+    let details: String = row.try_get("details").map_err(db_error)?;
+    Ok(JobRun {
+        id: row.try_get("id").map_err(db_error)?,
+        job: row.try_get("job").map_err(db_error)?,
+        trigger: row.try_get("trigger").map_err(db_error)?,
+        holder: row.try_get("holder").map_err(db_error)?,
+        started_at: time("started_at")?,
+        finished_at: time("finished_at")?,
+        outcome: row.try_get("outcome").map_err(db_error)?,
+        error: row.try_get("error").map_err(db_error)?,
+        details: serde_json::from_str(&details)
+            .map_err(|err| StoreError::Corrupt(format!("job run details: {err}")))?,
+    })
 }
 
 #[async_trait]

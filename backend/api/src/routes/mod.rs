@@ -2,6 +2,7 @@
 
 pub(crate) mod events;
 pub(crate) mod health;
+pub(crate) mod jobs;
 mod params;
 pub(crate) mod transparency;
 pub(crate) mod verify;

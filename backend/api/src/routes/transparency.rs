@@ -13,12 +13,11 @@ use veritrail_core::chain::Hash;
 use veritrail_core::event::TenantId;
 use veritrail_core::merkle::NodeId;
 use veritrail_core::store::{ProofError, StoredCheckpoint};
-use veritrail_core::transparency::publish_checkpoints;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
-use crate::routes::params::{Params, flag, number, reject_unknown};
+use crate::routes::params::{Params, number, reject_unknown};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -27,8 +26,6 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/v1/checkpoints", get(checkpoint_at))
         .route("/api/v1/proofs/inclusion", get(inclusion_proof))
         .route("/api/v1/proofs/consistency", get(consistency_proof))
-        .route("/api/v1/admin/jobs/checkpoint/run", post(run_checkpoint_job))
-        .route("/api/v1/admin/jobs/integrity-check/run", post(run_integrity_job))
         .route("/api/v1/export/bundle", post(export_bundle))
 }
 
@@ -185,24 +182,6 @@ async fn consistency_proof(
     })))
 }
 
-async fn run_checkpoint_job(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::ADMIN)?;
-    let outcomes =
-        publish_checkpoints(state.events.as_ref(), state.checkpoints.as_ref(), &state.log, chrono::Utc::now())
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "checkpoint job failed");
-                ApiError::internal(err)
-            })?;
-    let published = outcomes
-        .into_iter()
-        .find(|outcome| &outcome.tenant == caller.tenant())
-        .and_then(|outcome| outcome.published)
-        .map(CheckpointBody::from);
-    let latest = state.checkpoints.latest_checkpoint(caller.tenant()).await?.map(CheckpointBody::from);
-    Ok(Json(json!({"job": "checkpoint", "published": published, "latest": latest})))
-}
-
 /// `POST /api/v1/export/bundle` `{"since"?, "until"?}`: the evidence bundle (a tar file), the same
 /// file `veritrail export-bundle` writes.
 async fn export_bundle(
@@ -257,27 +236,4 @@ async fn export_bundle(
         bytes,
     )
         .into_response())
-}
-
-/// `POST /api/v1/admin/jobs/integrity-check/run`: the continuous verification, now.
-/// `?full=true` starts over from seq 0 instead of checking only what is new.
-async fn run_integrity_job(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::ADMIN)?;
-    reject_unknown(&params, &["full"])?;
-    let full = flag(&params, "full")?;
-    let status = state
-        .integrity
-        .run_job(state.events.as_ref(), state.checkpoints.as_ref(), &state.log, full, chrono::Utc::now())
-        .await?;
-    let own: Vec<_> = status.failures.iter().filter(|failure| &failure.tenant == caller.tenant()).collect();
-    Ok(Json(json!({
-        "job": "integrity-check",
-        "status": if own.is_empty() { "ok" } else { "failed" },
-        "failures": own,
-        "events_checked": status.events_checked,
-    })))
 }

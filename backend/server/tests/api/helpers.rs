@@ -38,8 +38,8 @@ pub async fn spawn_app_with(db: TestDatabase, tweak: impl FnOnce(&mut Config)) -
     config.server.addr = "127.0.0.1:0".to_owned();
     // Tests run the jobs themselves (POST /api/v1/admin/jobs/{name}/run), so results never depend
     // on when a scheduled run happens to fire.
-    config.checkpoints.interval_secs = 0;
-    config.integrity.interval_secs = 0;
+    config.checkpoints.schedule = String::new();
+    config.integrity.schedule = String::new();
     tweak(&mut config);
     let app = Application::build(&config, Some(ADMIN_KEY.to_owned())).await.expect("build app");
     let base = format!("http://{}", app.local_addr().expect("addr"));

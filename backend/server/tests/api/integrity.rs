@@ -29,13 +29,20 @@ async fn incremental_runs_check_only_what_is_new() {
         fill(&app, "a", 10).await;
         run_job(&app, "/api/v1/admin/jobs/checkpoint/run").await;
         let first = check(&app).await;
-        assert_eq!((first["status"].as_str(), first["events_checked"].as_u64()), (Some("ok"), Some(10)), "{first}");
+        let summary =
+            |run: &Value| (run["details"]["tenant"]["status"].clone(), run["details"]["events_checked"].clone());
+        assert_eq!(summary(&first), (json!("ok"), json!(10)), "{first}");
         fill(&app, "b", 4).await;
         run_job(&app, "/api/v1/admin/jobs/checkpoint/run").await;
         let second = check(&app).await;
-        assert_eq!((second["status"].as_str(), second["events_checked"].as_u64()), (Some("ok"), Some(4)), "{second}");
+        assert_eq!(summary(&second), (json!("ok"), json!(4)), "{second}");
         let full = run_job(&app, "/api/v1/admin/jobs/integrity-check/run?full=true").await;
-        assert_eq!(full["events_checked"], json!(14));
+        assert_eq!(full["details"]["events_checked"], json!(14));
+        let jobs = app.get_json("/api/v1/admin/jobs").await;
+        let names: Vec<&str> =
+            jobs["jobs"].as_array().expect("jobs").iter().filter_map(|job| job["name"].as_str()).collect();
+        assert_eq!(names, vec!["checkpoint", "integrity-check"]);
+        assert_eq!(jobs["jobs"][1]["last_run"]["id"], full["id"], "{jobs}");
         let ready: Value = app.send(Method::GET, "/readyz", None, None, Vec::new()).await.json().await.expect("json");
         assert_eq!(ready["checks"]["integrity"]["status"], json!("ok"), "{ready}");
     }
@@ -66,12 +73,13 @@ async fn every_tamper_scenario_is_caught_and_alerted() {
             let backend = db.backend;
             let app = spawn_app_on(db).await;
             fill(&app, "t", 10).await;
-            assert_eq!(check(&app).await["status"], json!("ok"));
+            assert_eq!(check(&app).await["details"]["tenant"]["status"], json!("ok"));
             app.db.tamper(statements).await;
             // The tampering lies behind the incremental cursor: a full run finds it.
             let report = run_job(&app, "/api/v1/admin/jobs/integrity-check/run?full=true").await;
-            assert_eq!(report["status"], json!("failed"), "{backend:?} {name}: {report}");
-            assert_eq!(report["failures"][0]["first_bad_seq"], json!(bad_seq), "{backend:?} {name}: {report}");
+            let tenant = &report["details"]["tenant"];
+            assert_eq!(tenant["status"], json!("failed"), "{backend:?} {name}: {report}");
+            assert_eq!(tenant["failures"][0]["first_bad_seq"], json!(bad_seq), "{backend:?} {name}: {report}");
 
             let ready: Value =
                 app.send(Method::GET, "/readyz", None, None, Vec::new()).await.json().await.expect("json");
@@ -100,11 +108,11 @@ async fn every_tamper_scenario_is_caught_and_alerted() {
 async fn new_events_changed_after_a_run_are_caught_by_the_next_incremental_run() {
     let app = crate::helpers::spawn_app().await;
     fill(&app, "first", 5).await;
-    assert_eq!(check(&app).await["status"], json!("ok"));
+    assert_eq!(check(&app).await["details"]["tenant"]["status"], json!("ok"));
     fill(&app, "second", 5).await;
     app.db.tamper(&["UPDATE events SET action = 'x.y' WHERE seq = 7"]).await;
     let report = check(&app).await;
-    assert_eq!(report["failures"][0]["first_bad_seq"], json!(7), "{report}");
+    assert_eq!(report["details"]["tenant"]["failures"][0]["first_bad_seq"], json!(7), "{report}");
     // Changing the last verified event breaks the link into the new ones.
     let app = crate::helpers::spawn_app().await;
     fill(&app, "first", 5).await;
@@ -112,7 +120,7 @@ async fn new_events_changed_after_a_run_are_caught_by_the_next_incremental_run()
     app.db.tamper(&["UPDATE events SET hash = prev_hash WHERE seq = 4"]).await;
     fill(&app, "second", 2).await;
     let report = check(&app).await;
-    assert_eq!(report["failures"][0]["first_bad_seq"], json!(4), "{report}");
+    assert_eq!(report["details"]["tenant"]["failures"][0]["first_bad_seq"], json!(4), "{report}");
 }
 
 #[tokio::test]
@@ -129,7 +137,7 @@ async fn a_rewritten_tree_behind_published_checkpoints_is_caught() {
         // would do.
         app.db.tamper(&[&format!("UPDATE merkle_nodes SET hash = {forged} WHERE level = 3 AND idx = 0")]).await;
         let report = check(&app).await;
-        assert_eq!(report["status"], json!("failed"), "{report}");
-        assert_eq!(report["failures"][0]["kind"], json!("tree_rewritten"), "{report}");
+        assert_eq!(report["details"]["tenant"]["status"], json!("failed"), "{report}");
+        assert_eq!(report["details"]["tenant"]["failures"][0]["kind"], json!("tree_rewritten"), "{report}");
     }
 }

@@ -42,7 +42,8 @@ async fn checkpoints_and_proofs_verify_offline() {
         let events: Vec<Value> = (0..10).map(|idx| event(&format!("step.{idx}"))).collect();
         app.post_batch(events).await;
         let job = publish(&app).await;
-        assert_eq!(job["published"]["tree_size"], json!(10));
+        assert_eq!((job["job"].as_str(), job["outcome"].as_str()), (Some("checkpoint"), Some("success")), "{job}");
+        assert_eq!(job["details"]["tenant"]["published"]["tree_size"], json!(10), "{job}");
         let verifier = verifier(&app).await;
 
         let latest = app.get_json("/api/v1/checkpoints/latest").await;
@@ -54,8 +55,8 @@ async fn checkpoints_and_proofs_verify_offline() {
 
         // Nothing new: the job publishes nothing and the latest stays.
         let again = publish(&app).await;
-        assert_eq!(again["published"], Value::Null);
-        assert_eq!(again["latest"]["tree_size"], json!(10));
+        assert_eq!(again["details"]["tenant"]["published"], Value::Null);
+        assert_eq!(again["details"]["tenant"]["latest"]["tree_size"], json!(10));
 
         let listed = app.get_json("/api/v1/events?limit=100").await;
         let stored: Vec<StoredEvent> = serde_json::from_value(listed["events"].clone()).expect("events");
@@ -73,7 +74,7 @@ async fn checkpoints_and_proofs_verify_offline() {
         // The log grows; the new checkpoint provably extends the old one.
         app.post_batch((0..5).map(|idx| event(&format!("more.{idx}"))).collect()).await;
         let grown = verifier
-            .verify(publish(&app).await["published"]["note"].as_str().expect("note"))
+            .verify(publish(&app).await["details"]["tenant"]["published"]["note"].as_str().expect("note"))
             .expect("new checkpoint verifies");
         assert_eq!(grown.tree_size, 15);
         let consistency = app.get_json("/api/v1/proofs/consistency?first=10&second=15").await;
@@ -140,8 +141,9 @@ async fn a_rewritten_history_is_never_signed() {
             veritrail_store::Backend::Postgres => "decode(repeat('00', 32), 'hex')",
         };
         app.db.tamper(&[&format!("UPDATE merkle_nodes SET hash = {forged} WHERE level = 3 AND idx = 0")]).await;
-        let response = app.post_json("/api/v1/admin/jobs/checkpoint/run", ADMIN_KEY, &json!({})).await;
-        assert_error(response, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+        let run = publish(&app).await;
+        assert_eq!(run["outcome"], json!("failure"), "{run}");
+        assert!(run["error"].as_str().is_some_and(|error| error.contains("not consistent")), "{run}");
         let latest = app.get_json("/api/v1/checkpoints/latest").await;
         assert_eq!(latest["tree_size"], json!(10), "{:?}: nothing was signed over the rewritten tree", app.db.backend);
     }

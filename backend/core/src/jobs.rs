@@ -1,0 +1,84 @@
+//! Background jobs as the rest of Veritrail sees them: run records, leases, and the port through
+//! which the API and the CLI run a job now. *When* jobs run is the scheduler crate's business.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::store::StoreError;
+
+/// One run of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRun {
+    pub id: String,
+    pub job: String,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    /// The replica that ran it.
+    pub holder: String,
+    #[serde(with = "crate::event::timestamp")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "crate::event::timestamp")]
+    pub finished_at: DateTime<Utc>,
+    /// `success` or `failure` (the job itself failed; findings of a successful run are in
+    /// `details`).
+    pub outcome: String,
+    pub error: Option<String>,
+    /// Counts and findings; per-tenant parts live under `details.tenants.<tenant>`.
+    pub details: Value,
+}
+
+/// A job as listed by `GET /api/v1/admin/jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobStatus {
+    pub name: String,
+    /// Six-field cron expression (seconds first), or `None` when the job runs only on demand.
+    pub schedule: Option<String>,
+    #[serde(with = "crate::event::timestamp::option")]
+    pub next_run: Option<DateTime<Utc>>,
+    pub last_run: Option<JobRun>,
+}
+
+/// Why a job could not be run now.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("there is no job named {0:?}")]
+    Unknown(String),
+    #[error("job {0:?} is running elsewhere; try again when it has finished")]
+    Busy(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Leases and run history, kept in the database so every replica sees them.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Takes the job's lease until `until` if it is free, expired, or already `holder`'s.
+    async fn acquire_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease back early.
+    async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Records a finished run.
+    async fn record_run(&self, run: &JobRun) -> Result<(), StoreError>;
+
+    /// Returns the job's latest runs, newest first.
+    async fn recent_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError>;
+}
+
+/// Runs jobs on demand and reports on them (implemented by the scheduler).
+#[async_trait]
+pub trait JobRunner: Send + Sync {
+    /// Runs the job now, waiting for a run elsewhere to finish first, and returns its record.
+    async fn run_now(&self, name: &str) -> Result<JobRun, JobError>;
+
+    /// Returns every job with its schedule, next and last run.
+    async fn status(&self) -> Result<Vec<JobStatus>, StoreError>;
+}

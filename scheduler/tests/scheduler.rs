@@ -1,0 +1,140 @@
+//! The scheduler, stepped by hand with a movable clock, on both backends: runs are recorded,
+//! failures too (and retried on the next tick), and a lease keeps a job to one replica at a time.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use veritrail_core::jobs::{JobRunner, JobStore};
+use veritrail_scheduler::{Clock, Job, Scheduled, Scheduler, Trigger};
+use veritrail_store::testing::TestDatabase;
+
+/// A clock tests move by hand.
+struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    fn advance(&self, by: Duration) {
+        if let Ok(mut now) = self.0.lock() {
+            *now += by;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().map(|now| *now).unwrap_or_default()
+    }
+}
+
+/// Fails its first `failures` runs, then succeeds; counts its runs.
+struct Flaky {
+    failures: u32,
+    runs: AtomicU32,
+}
+
+#[async_trait]
+impl Job for Flaky {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+
+    async fn run(&self) -> anyhow::Result<Value> {
+        let run = self.runs.fetch_add(1, Ordering::SeqCst);
+        anyhow::ensure!(run >= self.failures, "planned failure {run}");
+        Ok(json!({"run": run}))
+    }
+}
+
+struct Panics;
+
+#[async_trait]
+impl Job for Panics {
+    fn name(&self) -> &'static str {
+        "panics"
+    }
+
+    async fn run(&self) -> anyhow::Result<Value> {
+        panic!("planned panic")
+    }
+}
+
+fn scheduler(store: Arc<dyn JobStore>, clock: Arc<ManualClock>, holder: &str, flaky: Arc<Flaky>) -> Scheduler {
+    let jobs = vec![
+        Scheduled { job: flaky, cron: Some("0 * * * * *".to_owned()), run_at_start: false },
+        Scheduled { job: Arc::new(Panics), cron: None, run_at_start: false },
+    ];
+    Scheduler::new(jobs, store, clock, holder.to_owned())
+        .with_lease(std::time::Duration::from_secs(60))
+        .with_manual_wait(std::time::Duration::from_millis(300))
+}
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock(Mutex::new(DateTime::parse_from_rfc3339("2026-05-01T10:00:00Z").expect("time").into())))
+}
+
+#[tokio::test]
+async fn failed_runs_are_recorded_and_the_next_tick_retries() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let flaky = Arc::new(Flaky { failures: 1, runs: AtomicU32::new(0) });
+        let scheduler = scheduler(store.jobs.clone(), clock(), "replica-a", flaky.clone());
+
+        let failed = scheduler.run_once("flaky", Trigger::Schedule).await.expect("ran").expect("not skipped");
+        assert_eq!((failed.outcome.as_str(), failed.trigger.as_str()), ("failure", "schedule"));
+        assert!(failed.error.as_deref().is_some_and(|error| error.contains("planned failure 0")), "{failed:?}");
+        let retried = scheduler.run_once("flaky", Trigger::Schedule).await.expect("ran").expect("not skipped");
+        assert_eq!(retried.outcome, "success");
+        assert_eq!(retried.details, json!({"run": 1}));
+
+        let history = store.jobs.recent_runs("flaky", 10).await.expect("history");
+        assert_eq!(history.iter().map(|run| run.outcome.as_str()).collect::<Vec<_>>(), vec!["success", "failure"]);
+        let status = scheduler.status().await.expect("status");
+        assert_eq!(status[0].name, "flaky");
+        assert_eq!(status[0].schedule.as_deref(), Some("0 * * * * *"));
+        assert_eq!(status[0].last_run.as_ref().map(|run| run.id.clone()), Some(retried.id));
+        assert!(status[1].last_run.is_none() && status[1].schedule.is_none());
+        assert!(scheduler.run_now("no-such-job").await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn a_lease_keeps_a_job_to_one_replica_until_it_expires() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let clock = clock();
+        let flaky = Arc::new(Flaky { failures: 0, runs: AtomicU32::new(0) });
+        let replica_b = scheduler(store.jobs.clone(), clock.clone(), "replica-b", flaky.clone());
+
+        // Replica A crashed in the middle of a run: its lease is still there.
+        let now = clock.now();
+        assert!(store.jobs.acquire_lease("flaky", "replica-a", now, now + Duration::seconds(60)).await.expect("lease"));
+        assert!(
+            !store.jobs.acquire_lease("flaky", "replica-c", now, now + Duration::seconds(60)).await.expect("lease")
+        );
+        let skipped = replica_b.run_once("flaky", Trigger::Schedule).await.expect("no error");
+        assert!(skipped.is_none(), "{:?}: ran while another replica held the lease", db.backend);
+        assert!(replica_b.run_now("flaky").await.is_err(), "a manual run waits, then says the job is busy");
+        assert_eq!(flaky.runs.load(Ordering::SeqCst), 0);
+
+        clock.advance(Duration::seconds(61));
+        let run = replica_b.run_once("flaky", Trigger::Schedule).await.expect("ran").expect("lease expired");
+        assert_eq!(run.holder, "replica-b");
+        // The lease is given back after the run, so the next tick (or another replica) runs at once.
+        assert!(replica_b.run_now("flaky").await.is_ok());
+        assert_eq!(flaky.runs.load(Ordering::SeqCst), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_job_is_a_recorded_failure_that_frees_its_lease() {
+    let db = TestDatabase::sqlite();
+    let store = db.connect().await;
+    let scheduler =
+        scheduler(store.jobs.clone(), clock(), "replica-a", Arc::new(Flaky { failures: 0, runs: AtomicU32::new(0) }));
+    let run = scheduler.run_now("panics").await.expect("recorded");
+    assert_eq!(run.outcome, "failure");
+    assert!(run.error.as_deref().is_some_and(|error| error.contains("panicked")), "{run:?}");
+    assert!(scheduler.run_now("panics").await.is_ok(), "the lease was released");
+}
