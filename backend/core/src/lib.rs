@@ -15,6 +15,7 @@ pub mod bundle;
 pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
+pub mod cloudtrail;
 pub mod event;
 pub mod integrity;
 pub mod jobs;

@@ -76,6 +76,18 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Import logs in a native format (`--format cloudtrail`: CloudTrail delivery files).
+    Import {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The input format; `cloudtrail` is supported.
+        #[arg(long)]
+        format: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Run a background job now (checkpoint, integrity-check) or list the jobs.
     Jobs {
         #[command(flatten)]
@@ -288,6 +300,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("revoked key {id}");
                 }
             }
+        }
+        Command::Import { data, format, tenant, files } => {
+            anyhow::ensure!(format == "cloudtrail", "unknown --format {format:?}: the supported format is cloudtrail");
+            let config = load_config(config_file, &data, None)?;
+            let store = open_store(&config).await?;
+            let tenant = parse_tenant(&tenant)?;
+            let summary = ingest_cmd::import_cloudtrail(&store, &tenant, &files, &config.limits.event).await?;
+            println!(
+                "imported {} new events from {} CloudTrail files into tenant {tenant} ({} already present)",
+                summary.created,
+                files.len(),
+                summary.duplicates
+            );
         }
         Command::Jobs { data, action } => {
             use veritrail_core::jobs::JobRunner;

@@ -1008,3 +1008,48 @@ async fn witness_accepts_growth_and_alarms_on_rewritten_history() {
     // The honest log is still accepted: the alarms did not overwrite what the witness trusts.
     assert_success("witness (honest again)", &witness(honest.base.clone()).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_imports_cloudtrail_files_once_and_refuses_bad_ones_whole() {
+    let db = TestDatabase::sqlite();
+    let work = tempfile::tempdir().expect("work dir");
+    let url = db.url.as_str();
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/invictus-aws-stratus/raw/CloudTrail");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("the shared data set is beside the repository")
+        .filter_map(|entry| entry.ok().map(|entry| entry.path().to_string_lossy().into_owned()))
+        .filter(|path| path.ends_with(".json"))
+        .collect();
+    files.sort();
+    let mut args = vec!["import", "--format", "cloudtrail", "--tenant", "aws", "--database-url", url];
+    args.extend(files.iter().map(String::as_str));
+    let first = assert_success("import", &run_cli(work.path(), &args, &[]).await);
+    assert!(first.contains("imported 2900 new events from 55 CloudTrail files"), "{first}");
+    let second = assert_success("import again", &run_cli(work.path(), &args, &[]).await);
+    assert!(second.contains("imported 0 new events") && second.contains("2900 already present"), "{second}");
+
+    let bad = work.path().join("bad.json");
+    std::fs::write(&bad, r#"{"Records": [{"eventID": "x", "eventSource": "s3.amazonaws.com"}]}"#).expect("write");
+    let output = run_cli(
+        work.path(),
+        &[
+            "import",
+            "--format",
+            "cloudtrail",
+            "--tenant",
+            "other",
+            "--database-url",
+            url,
+            files[0].as_str(),
+            bad.to_str().expect("path"),
+        ],
+        &[],
+    )
+    .await;
+    assert!(!output.status.success());
+    assert!(stderr_of(&output).contains("Records[0]"), "{}", stderr_of(&output));
+    assert_eq!(db.count_events().await, 2900, "nothing of the refused import was stored");
+    let output = run_cli(work.path(), &["verify", "--tenant", "aws", "--database-url", url], &[]).await;
+    assert!(assert_success("verify", &output).contains("ok, 2900 events checked"));
+}

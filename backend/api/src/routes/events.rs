@@ -36,6 +36,10 @@ pub(crate) fn router() -> Router<AppState> {
                 .get(get_batch_named_event)
                 .fallback(|| async { ApiError::method_not_allowed("GET, HEAD, POST") }),
         )
+        .route(
+            "/api/v1/ingest/cloudtrail",
+            post(ingest_cloudtrail).fallback(|| async { ApiError::method_not_allowed("POST") }),
+        )
         .route("/api/v1/events/{id}", get(get_event).fallback(|| async { ApiError::method_not_allowed("GET, HEAD") }))
 }
 
@@ -104,12 +108,37 @@ async fn create_batch(
             format!("a batch holds at most {} events, this one has {}", state.limits.max_batch_events, items.len()),
         ));
     }
+    append_all(&state, &caller, items, "events").await
+}
+
+/// `POST /api/v1/ingest/cloudtrail`: a native CloudTrail file (`{"Records": [...]}`), mapped as
+/// `veritrail_core::cloudtrail` documents, stored all or nothing like a batch.
+async fn ingest_cloudtrail(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    caller.require(Scopes::INGEST)?;
+    let items = veritrail_core::cloudtrail::events_from_document(&body)
+        .map_err(|err| ApiError::new(ErrorCode::InvalidField, err.to_string()))?;
+    if items.len() > state.limits.max_batch_events {
+        return Err(ApiError::new(
+            ErrorCode::BatchTooLarge,
+            format!("at most {} records per request, this file has {}", state.limits.max_batch_events, items.len()),
+        ));
+    }
+    append_all(&state, &caller, &items, "Records").await
+}
+
+/// Validates every item, then appends them all as one request: `201` with receipts, or `200` when
+/// every event was stored before.
+async fn append_all(state: &AppState, caller: &Caller, items: &[Value], what: &str) -> Result<Response, ApiError> {
     let events: Vec<NewEvent> = items
         .iter()
         .enumerate()
         .map(|(idx, item)| {
             validate_event(item, &state.limits.event, new_id)
-                .map_err(|err| validation_error(err, &format!("events[{idx}].")))
+                .map_err(|err| validation_error(err, &format!("{what}[{idx}].")))
         })
         .collect::<Result<_, _>>()?;
     let appended = state.events.append(caller.tenant(), events).await?;

@@ -1,6 +1,7 @@
 //! API tests: the real app on port 0 against a fresh database, one test binary.
 
 mod bad_input;
+mod cloudtrail;
 mod events;
 mod helpers;
 mod integrity;
