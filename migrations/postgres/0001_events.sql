@@ -74,9 +74,10 @@ CREATE TABLE chain_heads (
 );
 
 -- The tenant's RFC 6962 Merkle tree over the events' leaf hashes: the root of every complete,
--- aligned subtree. Node (level, idx) covers seqs idx * 2^level .. (idx + 1) * 2^level - 1; level 0
--- holds the leaf hashes. Written in the same transaction as the events, so any proof is answered
--- from O(log^2 n) rows, never by reading the events.
+-- aligned subtree of two or more leaves. Node (level, idx) covers seqs idx * 2^level ..
+-- (idx + 1) * 2^level - 1, level >= 1; a leaf (level 0) is the hash of its event row, which is
+-- not stored twice. Written in the same transaction as the events, so any proof is answered from
+-- O(log^2 n) rows and at most two events, never by reading the log.
 CREATE TABLE merkle_nodes (
     tenant TEXT   NOT NULL,
     level  BIGINT NOT NULL,

@@ -132,8 +132,41 @@ pub trait EventLog: Send + Sync {
     /// they always describe the same number of events.
     async fn tree_head(&self, tenant: &TenantId) -> Result<Option<TreeHead>, StoreError>;
 
-    /// Returns the stored Merkle nodes in the order asked; a missing node is [`StoreError::Corrupt`].
-    async fn tree_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError>;
+    /// Returns stored interior Merkle nodes (level 1 and up) in the order asked; a missing node is
+    /// [`StoreError::Corrupt`].
+    async fn interior_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError>;
+
+    /// Returns the events with these seqs (in seq order; missing ones are simply absent).
+    async fn events_at(&self, tenant: &TenantId, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Returns Merkle nodes in the order asked: interior nodes from storage, leaves hashed from
+    /// their events (a proof needs at most two).
+    async fn tree_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        let interior: Vec<NodeId> = ids.iter().copied().filter(|id| id.level > 0).collect();
+        let leaves: Vec<u64> = ids.iter().filter(|id| id.level == 0).map(|id| id.index).collect();
+        let mut interior_hashes = self.interior_nodes(tenant, &interior).await?.into_iter();
+        let leaf_hashes: std::collections::HashMap<u64, Hash> = if leaves.is_empty() {
+            std::collections::HashMap::new()
+        } else {
+            self.events_at(tenant, &leaves)
+                .await?
+                .iter()
+                .map(|event| (event.seq, crate::chain::leaf_hash(&crate::chain::canonical_event_bytes(event))))
+                .collect()
+        };
+        ids.iter()
+            .map(|id| {
+                if id.level > 0 {
+                    interior_hashes.next().ok_or_else(|| StoreError::Corrupt("merkle node missing".into()))
+                } else {
+                    leaf_hashes
+                        .get(&id.index)
+                        .copied()
+                        .ok_or_else(|| StoreError::Corrupt(format!("event seq {} is missing from the tree", id.index)))
+                }
+            })
+            .collect()
+    }
 
     /// Returns the roots of the ranges `[start, end)`, each from at most `log2(n)` stored nodes,
     /// all read in one query.

@@ -177,7 +177,13 @@ fn plan_request(
         let leaf = leaf_hash(&canonical_event_bytes(&stored));
         stored.hash = chain_hash(&stored.prev_hash, &leaf);
         state.head = ChainHead { next_seq: state.head.next_seq + 1, head_hash: stored.hash };
-        state.frontier.append_with(leaf, |id, hash| nodes.push(NewNode { tenant: request.tenant.clone(), id, hash }));
+        // Leaves (level 0) are not stored as nodes: each is the hash of its event row, which the
+        // log keeps anyway; storing them again would add a row per event to every append.
+        state.frontier.append_with(leaf, |id, hash| {
+            if id.level > 0 {
+                nodes.push(NewNode { tenant: request.tenant.clone(), id, hash });
+            }
+        });
         appended.push(Appended { receipt: stored.receipt(), created: true });
         rows.push(NewRow { event: stored, request_hash: event.request_hash });
     }

@@ -364,7 +364,20 @@ impl EventLog for PostgresStore {
         .transpose()
     }
 
-    async fn tree_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+    async fn events_at(&self, tenant: &TenantId, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant = $1 AND seq = ANY($2) ORDER BY seq");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(seqs.iter().map(|seq| seq_to_db(*seq)).collect::<Vec<i64>>())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(decode_event)
+            .collect()
+    }
+
+    async fn interior_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
         let rows = sqlx::query(
             "SELECT n.level, n.idx, n.hash FROM merkle_nodes n \
              JOIN UNNEST($2::bigint[], $3::bigint[]) AS wanted(level, idx) \

@@ -366,7 +366,24 @@ impl EventLog for SqliteStore {
         .transpose()
     }
 
-    async fn tree_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+    async fn events_at(&self, tenant: &TenantId, seqs: &[u64]) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut events = Vec::with_capacity(seqs.len());
+        for chunk in seqs.chunks(LOOKUP_CHUNK) {
+            let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant = "));
+            query.push_bind(tenant.as_str()).push(" AND seq IN (");
+            let mut separated = query.separated(", ");
+            for seq in chunk {
+                separated.push_bind(seq_to_db(*seq));
+            }
+            query.push(") ORDER BY seq");
+            for row in query.build().fetch_all(&self.read_pool).await.map_err(db_error)? {
+                events.push(decode_event(&row)?);
+            }
+        }
+        Ok(events)
+    }
+
+    async fn interior_nodes(&self, tenant: &TenantId, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
         let mut found: HashMap<NodeId, Hash> = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(LOOKUP_CHUNK) {
             let mut query = QueryBuilder::<Sqlite>::new("SELECT level, idx, hash FROM merkle_nodes WHERE tenant = ");
