@@ -20,6 +20,7 @@ pub mod event;
 pub mod integrity;
 pub mod jobs;
 pub mod merkle;
+pub mod query;
 pub mod store;
 pub mod transparency;
 pub mod validate;
