@@ -391,7 +391,8 @@ mod tests {
 
     #[test]
     fn time_expressions() {
-        let cases: &[(&str, Option<DateTime<Utc>>, Option<DateTime<Utc>>)] = &[
+        type Case = (&'static str, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+        let cases: &[Case] = &[
             ("logins today", time("2026-07-08T00:00:00Z"), None),
             ("logins yesterday", time("2026-07-07T00:00:00Z"), time("2026-07-08T00:00:00Z")),
             ("deletes last week", time("2026-06-29T00:00:00Z"), time("2026-07-06T00:00:00Z")),
