@@ -1,10 +1,18 @@
 //! `veritrail-bench`: measures the real `veritrail` server, with a baseline measured in the same
 //! run on the same machine, and writes what it found as Markdown and JSON. Not a test: nothing is
 //! asserted about timings. See bench/README.md.
+//!
+//! - `ingest`: ingest throughput and latency against raw INSERTs;
+//! - `integrity`: verification speed and proof latency against SHA-256 and raw reads.
 
 mod cpu;
 mod db;
+mod hashrate;
+mod integrity;
+mod integrity_report;
 mod load;
+mod profile;
+mod proofs;
 mod report;
 mod server;
 mod workload;
@@ -25,6 +33,11 @@ use crate::report::{BackendReport, Report, Warmup};
 use crate::server::ServerProcess;
 use crate::workload::Workload;
 
+/// The allocator of the `veritrail` binary, so that what this process measures in-process (SQLite
+/// inside it, decoding rows into events, canonical encoding) allocates as the server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "veritrail-bench", version, about = "Benchmarks of the real veritrail server")]
 struct Cli {
@@ -36,6 +49,9 @@ struct Cli {
 enum Command {
     /// Ingest throughput and latency of `veritrail serve` against a raw-INSERT baseline.
     Ingest(IngestArgs),
+    /// Verification speed (hash-only and end-to-end) and Merkle proof latency at 1M events, against
+    /// SHA-256 and raw-read baselines.
+    Integrity(integrity::IntegrityArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,6 +123,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Ingest(args) => runtime.block_on(ingest(args)),
+        Command::Integrity(args) => runtime.block_on(integrity::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

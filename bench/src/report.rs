@@ -238,16 +238,16 @@ pub fn int(value: f64) -> String {
     if value < -0.5 { format!("-{out}") } else { out }
 }
 
-fn ms(value: f64) -> String {
+pub(crate) fn ms(value: f64) -> String {
     if value >= 100.0 { format!("{value:.0}") } else { format!("{value:.1}") }
 }
 
-fn cores(value: f64) -> String {
+pub(crate) fn cores(value: f64) -> String {
     format!("{value:.2}")
 }
 
 /// E.g. `rustc 0.81, cargo 0.10`, busiest first.
-fn other_processes(cpu: &CpuUsage) -> String {
+pub(crate) fn other_processes(cpu: &CpuUsage) -> String {
     let mut busiest: Vec<(&String, &f64)> = cpu.other_processes.iter().collect();
     busiest.sort_by(|a, b| b.1.total_cmp(a.1));
     let parts: Vec<String> = busiest.iter().map(|(comm, used)| format!("{comm} {}", cores(**used))).collect();

@@ -28,6 +28,18 @@ pub struct StderrSummary {
 impl ServerProcess {
     /// Starts `bin serve` on a free port and waits until it listens.
     pub async fn start(bin: &Path, data_dir: &Path, database_url: &str, secret: &str) -> anyhow::Result<Self> {
+        Self::start_with_env(bin, data_dir, database_url, secret, &[("RUST_LOG", "warn")]).await
+    }
+
+    /// As [`ServerProcess::start`], with these environment variables (e.g. `RUST_LOG`, or
+    /// `VERITRAIL__SECTION__KEY` settings).
+    pub async fn start_with_env(
+        bin: &Path,
+        data_dir: &Path,
+        database_url: &str,
+        secret: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let stderr_path = data_dir.join("server.stderr.log");
         let stderr = std::fs::File::create(&stderr_path)?;
         let mut child = Command::new(bin)
@@ -39,7 +51,7 @@ impl ServerProcess {
             .arg("--addr")
             .arg("127.0.0.1:0")
             .env("VERITRAIL_BOOTSTRAP_KEY", secret)
-            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
