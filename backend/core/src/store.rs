@@ -260,19 +260,30 @@ pub trait EventLog: Send + Sync {
             }
         };
         let checked_start = verifier.checked();
+        let mut page = self.scan(tenant, cursor, VERIFY_PAGE).await?;
         loop {
-            let page = self.scan(tenant, cursor, VERIFY_PAGE).await?;
-            let page_len = page.len();
-            for event in page.iter().take_while(|event| event.seq <= to_seq) {
-                if let Err(chain_break) = verifier.check(event) {
-                    let refined = self.explain(tenant, event, chain_break).await?;
-                    return Ok(VerifyReport::new(verifier.checked() - checked_start, head_pair, Err(refined)));
-                }
-            }
             let last_seq = page.last().map(|event| event.seq);
-            match last_seq {
-                Some(last) if last < to_seq && page_len == VERIFY_PAGE as usize => cursor = last + 1,
-                _ => break,
+            let more = matches!(last_seq, Some(last) if last < to_seq && page.len() == VERIFY_PAGE as usize);
+            let next_cursor = last_seq.map_or(cursor, |last| last + 1);
+            // Read the next page while this one is checked: the database works while this thread
+            // encodes and hashes, instead of the two taking turns.
+            let fetch = async { if more { Some(self.scan(tenant, next_cursor, VERIFY_PAGE).await) } else { None } };
+            let check = async {
+                page.iter()
+                    .take_while(|event| event.seq <= to_seq)
+                    .find_map(|event| verifier.check(event).err().map(|chain_break| (event.clone(), chain_break)))
+            };
+            let (next, broken) = futures::join!(fetch, check);
+            if let Some((event, chain_break)) = broken {
+                let refined = self.explain(tenant, &event, chain_break).await?;
+                return Ok(VerifyReport::new(verifier.checked() - checked_start, head_pair, Err(refined)));
+            }
+            match next {
+                Some(next) => {
+                    page = next?;
+                    cursor = next_cursor;
+                }
+                None => break,
             }
         }
         let checked = verifier.checked() - checked_start;
