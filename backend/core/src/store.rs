@@ -309,14 +309,12 @@ pub trait EventLog: Send + Sync {
         if let Some(rebuilt) = verifier.tree_root().filter(|_| to_seq == head_seq)
             && frontier.root() != rebuilt
         {
-            {
-                let mismatch = ChainBreak {
-                    seq: head_seq,
-                    kind: crate::verify::BreakKind::HeadMismatch,
-                    reason: "the Merkle tree recorded with the chain head does not match the events".to_owned(),
-                };
-                return Ok(VerifyReport::new(checked, head_pair, Err(mismatch)));
-            }
+            let mismatch = ChainBreak {
+                seq: head_seq,
+                kind: crate::verify::BreakKind::HeadMismatch,
+                reason: "the Merkle tree recorded with the chain head does not match the events".to_owned(),
+            };
+            return Ok(VerifyReport::new(checked, head_pair, Err(mismatch)));
         }
         // Rows the application never wrote past the head. Reading max_seq before the head again
         // means a concurrent append (row and head commit together) is never mistaken for one.
