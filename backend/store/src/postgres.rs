@@ -433,18 +433,7 @@ impl EventLog for PostgresStore {
 #[async_trait]
 impl ApiKeyStore for PostgresStore {
     async fn create_key(&self, key: &ApiKey, key_hash: &Hash) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_keys (id, tenant, name, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&key.id)
-        .bind(key.tenant.as_str())
-        .bind(&key.name)
-        .bind(key_hash.as_bytes().to_vec())
-        .bind(key.scopes.to_string())
-        .bind(key.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db_error)?;
+        insert_key(&mut *self.pool.acquire().await.map_err(db_error)?, key, key_hash).await?;
         Ok(())
     }
 
@@ -461,18 +450,7 @@ impl ApiKeyStore for PostgresStore {
         if count > 0 {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO api_keys (id, tenant, name, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&key.id)
-        .bind(key.tenant.as_str())
-        .bind(&key.name)
-        .bind(key_hash.as_bytes().to_vec())
-        .bind(key.scopes.to_string())
-        .bind(key.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        insert_key(&mut tx, key, key_hash).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
@@ -519,6 +497,23 @@ impl ApiKeyStore for PostgresStore {
             sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&self.pool).await.map_err(db_error)?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
+}
+
+/// Inserts an API key record (only the hash of its secret).
+async fn insert_key(conn: &mut sqlx::PgConnection, key: &ApiKey, key_hash: &Hash) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, tenant, name, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&key.id)
+    .bind(key.tenant.as_str())
+    .bind(&key.name)
+    .bind(key_hash.as_bytes().to_vec())
+    .bind(key.scopes.to_string())
+    .bind(key.created_at)
+    .execute(conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }
 
 fn decode_key(row: &PgRow) -> Result<ApiKey, StoreError> {

@@ -438,16 +438,7 @@ impl EventLog for SqliteStore {
 #[async_trait]
 impl ApiKeyStore for SqliteStore {
     async fn create_key(&self, key: &ApiKey, key_hash: &Hash) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_keys (id, tenant, name, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&key.id)
-            .bind(key.tenant.as_str())
-            .bind(&key.name)
-            .bind(key_hash.as_bytes().to_vec())
-            .bind(key.scopes.to_string())
-            .bind(format_time(&key.created_at))
-            .execute(&self.write_pool)
-            .await
-            .map_err(db_error)?;
+        insert_key(&mut *self.write_pool.acquire().await.map_err(db_error)?, key, key_hash).await?;
         Ok(())
     }
 
@@ -459,16 +450,7 @@ impl ApiKeyStore for SqliteStore {
         if count > 0 {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO api_keys (id, tenant, name, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&key.id)
-            .bind(key.tenant.as_str())
-            .bind(&key.name)
-            .bind(key_hash.as_bytes().to_vec())
-            .bind(key.scopes.to_string())
-            .bind(format_time(&key.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+        insert_key(&mut tx, key, key_hash).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
@@ -513,6 +495,21 @@ impl ApiKeyStore for SqliteStore {
             sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&self.read_pool).await.map_err(db_error)?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
+}
+
+/// Inserts an API key record (only the hash of its secret).
+async fn insert_key(conn: &mut sqlx::SqliteConnection, key: &ApiKey, key_hash: &Hash) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO api_keys (id, tenant, name, key_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(&key.id)
+        .bind(key.tenant.as_str())
+        .bind(&key.name)
+        .bind(key_hash.as_bytes().to_vec())
+        .bind(key.scopes.to_string())
+        .bind(format_time(&key.created_at))
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
 fn decode_key(row: &SqliteRow) -> Result<ApiKey, StoreError> {
