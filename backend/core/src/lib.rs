@@ -6,10 +6,14 @@
 //! - [`chain`]: leaf and chain hashes, format version 1;
 //! - [`verify`]: finding the first bad seq of a chain;
 //! - [`store`]: the storage traits the backends implement;
-//! - [`auth`]: API keys and scopes.
+//! - [`auth`]: API keys and scopes;
+//! - [`anomalies`], [`alerting`]: anomalies with their feedback, alert channels, rules and the
+//!   delivery outbox, and their storage traits.
 //!
 //! Architecture invariant: this crate knows nothing about HTTP, SQL or an async runtime.
 
+pub mod alerting;
+pub mod anomalies;
 pub mod auth;
 pub mod bundle;
 pub mod canonical;
@@ -21,6 +25,8 @@ pub mod integrity;
 pub mod jobs;
 pub mod merkle;
 pub mod query;
+pub mod render;
+pub mod search;
 pub mod store;
 pub mod transparency;
 pub mod validate;

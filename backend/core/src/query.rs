@@ -36,6 +36,10 @@ pub struct Interpretation {
     pub ips: Vec<String>,
     /// The words left once the filters are taken out: the semantic part.
     pub text: String,
+    /// The question without the words that became filters, stop words kept: what a sentence
+    /// model embeds best ("someone tried to stop CloudTrail logging").
+    #[serde(skip)]
+    pub phrase: String,
 }
 
 const STOP_WORDS: &[&str] = &[
@@ -53,10 +57,15 @@ pub fn interpret(question: &str, now: DateTime<Utc>, vocabulary: &Vocabulary) ->
     take_time(&mut tokens, now, &mut interpretation);
     take_outcome(&mut tokens, &mut interpretation);
     take_addresses(&mut tokens, &mut interpretation);
-    take_vocabulary(&mut tokens, &vocabulary.actors, &mut interpretation.actors);
-    take_vocabulary(&mut tokens, &vocabulary.actions, &mut interpretation.actions);
-    take_vocabulary(&mut tokens, &vocabulary.resource_types, &mut interpretation.resource_types);
+    take_vocabulary(&mut tokens, &vocabulary.actors, &mut interpretation.actors, true);
+    // One ordinary word ("role", "delete") is not enough to name an action or a resource type:
+    // as a filter it would drop every event that says the same thing differently. Such words stay
+    // in the text for full-text and semantic retrieval instead.
+    take_vocabulary(&mut tokens, &vocabulary.actions, &mut interpretation.actions, false);
+    take_vocabulary(&mut tokens, &vocabulary.resource_types, &mut interpretation.resource_types, false);
 
+    interpretation.phrase =
+        tokens.iter().filter(|token| !token.used).map(|token| token.text.as_str()).collect::<Vec<_>>().join(" ");
     interpretation.text = tokens
         .iter()
         .filter(|token| !token.used && !STOP_WORDS.contains(&token.text.as_str()))
@@ -339,7 +348,7 @@ fn entry_words(entry: &str) -> Vec<String> {
 }
 
 /// Marks the vocabulary entries whose words appear in a row in the question (longest first).
-fn take_vocabulary(tokens: &mut [Token], vocabulary: &[String], found: &mut Vec<String>) {
+fn take_vocabulary(tokens: &mut [Token], vocabulary: &[String], found: &mut Vec<String>, single_words: bool) {
     let mut entries: Vec<(&String, Vec<String>)> = vocabulary.iter().map(|entry| (entry, entry_words(entry))).collect();
     // A one-word entry that is also a stop word ("a", "me") would match ordinary prose.
     entries.retain(|(_, words)| match words.as_slice() {
@@ -349,6 +358,17 @@ fn take_vocabulary(tokens: &mut [Token], vocabulary: &[String], found: &mut Vec<
     });
     entries.sort_by_key(|(_, words)| std::cmp::Reverse(words.len()));
     for (entry, words) in entries {
+        let joined = words.concat();
+        // The identifier itself, as stored ("repo.delete", "aws::s3::bucket"), always names it.
+        let full = entry.to_lowercase();
+        if let Some(token) = tokens.iter_mut().find(|token| !token.used && token.text == full) {
+            token.used = true;
+            found.push(entry.clone());
+            continue;
+        }
+        if words.len() == 1 && !single_words {
+            continue;
+        }
         let matches = |start: usize| {
             words.iter().enumerate().all(|(offset, word)| {
                 tokens.get(start + offset).is_some_and(|token| {
@@ -356,7 +376,7 @@ fn take_vocabulary(tokens: &mut [Token], vocabulary: &[String], found: &mut Vec<
                 })
             })
         };
-        let joined = words.concat();
+
         for start in 0..tokens.len() {
             if matches(start) {
                 mark(tokens, start, words.len());
@@ -441,14 +461,20 @@ mod tests {
             resource_types: vec!["AWS::S3::Bucket".into(), "repository".into()],
         };
         let interpretation =
-            interpret("did bert-jan stop logging or create access keys on a repository?", now(), &vocabulary);
+            interpret("did bert-jan stop logging or create access keys on a bucket?", now(), &vocabulary);
         assert_eq!(interpretation.actors, vec!["arn:aws:iam::1:user/bert-jan"]);
         assert_eq!(
             interpretation.actions,
             vec!["iam.amazonaws.com:CreateAccessKey", "cloudtrail.amazonaws.com:StopLogging"]
         );
-        assert_eq!(interpretation.resource_types, vec!["repository"]);
-        assert_eq!(interpretation.text, "");
+        assert!(interpretation.resource_types.is_empty(), "one ordinary word is not a filter: {interpretation:?}");
+        assert_eq!(interpretation.text, "bucket");
+        let exact = interpret("deletes of a repository", now(), &vocabulary);
+        assert_eq!(exact.resource_types, vec!["repository"], "an entry that is exactly the word is named");
+        let named = interpret("repo.delete by benjamin on aws::s3::bucket", now(), &vocabulary);
+        assert_eq!(named.actions, vec!["repo.delete"]);
+        assert_eq!(named.resource_types, vec!["AWS::S3::Bucket"]);
+        assert_eq!(named.actors, vec!["arn:aws:iam::1:user/benjamin"]);
         let joined = interpret("any StopLogging calls", now(), &vocabulary);
         assert_eq!(joined.actions, vec!["cloudtrail.amazonaws.com:StopLogging"]);
         assert_eq!(joined.text, "calls");

@@ -11,8 +11,11 @@ use veritrail_core::integrity::IntegrityMonitor;
 use veritrail_scheduler::Scheduler;
 use veritrail_store::Store;
 
+use veritrail_search::SearchEngine;
+
 use crate::config::Config;
 use crate::keys;
+use crate::search_setup::SearchModels;
 
 /// A bound, ready-to-serve Veritrail. Binding happens in [`Application::build`], so tests that
 /// use port 0 know the real port before the server runs and never need to wait or retry.
@@ -31,7 +34,10 @@ impl Application {
         keys::bootstrap(&store, bootstrap_secret).await?;
         let log = Arc::new(crate::log_key::load_identity(config)?);
         let integrity = Arc::new(IntegrityMonitor::default());
-        let scheduler = Arc::new(crate::jobs::scheduler(config, &store, &log, &integrity));
+        let models = SearchModels::from_config(config)?;
+        let scheduler = Arc::new(crate::jobs::scheduler(config, &store, &log, &integrity, &models));
+        let search =
+            SearchEngine::new(store.events.clone(), store.search.clone(), models.embedder.clone(), models.chat.clone());
         let listener =
             TcpListener::bind(&config.server.addr).await.with_context(|| format!("bind {}", config.server.addr))?;
         let router = veritrail_api::router(AppState {
@@ -42,6 +48,11 @@ impl Application {
             log: log.clone(),
             integrity: integrity.clone(),
             jobs: scheduler.clone(),
+            search,
+            anomalies: store.anomalies.clone(),
+            false_positive_suppression: chrono::Duration::hours(
+                config.anomalies.false_positive_suppression_hours.max(1),
+            ),
             limits: config.limits.clone(),
             key_cache: KeyCache::default(),
         });

@@ -22,6 +22,8 @@ pub struct Config {
     pub log: LogConfig,
     pub checkpoints: CheckpointConfig,
     pub integrity: IntegrityConfig,
+    pub search: SearchConfig,
+    pub anomalies: AnomaliesConfig,
 }
 
 impl Default for Config {
@@ -35,6 +37,8 @@ impl Default for Config {
             log: LogConfig::default(),
             checkpoints: CheckpointConfig::default(),
             integrity: IntegrityConfig::default(),
+            search: SearchConfig::default(),
+            anomalies: AnomaliesConfig::default(),
         }
     }
 }
@@ -166,6 +170,160 @@ impl Default for IntegrityConfig {
     }
 }
 
+/// The `anomaly-detection` job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnomaliesConfig {
+    /// When the job runs (six-field cron). Empty: only on demand.
+    pub schedule: String,
+    /// Window length in minutes (60 by default; 5 also works well).
+    pub window_minutes: i64,
+    /// How far back each actor's usual behaviour is taken from, in days.
+    pub history_days: i64,
+    /// Anomalies scoring below this (0..1) are not reported.
+    pub min_score: f64,
+    /// How long a false positive suppresses the same subject and reason, in hours.
+    pub false_positive_suppression_hours: i64,
+}
+
+impl Default for AnomaliesConfig {
+    fn default() -> Self {
+        Self {
+            schedule: "15 */5 * * * *".to_owned(),
+            window_minutes: 60,
+            history_days: 14,
+            min_score: 0.5,
+            false_positive_suppression_hours: 7 * 24,
+        }
+    }
+}
+
+impl AnomaliesConfig {
+    /// The detector's configuration.
+    pub fn detector(&self) -> veritrail_models::anomaly::AnomalyConfig {
+        let mut detector = veritrail_models::anomaly::AnomalyConfig::with_window(chrono::Duration::minutes(
+            self.window_minutes.max(1),
+        ));
+        detector.history = chrono::Duration::days(self.history_days.max(1));
+        detector.min_score = self.min_score;
+        detector
+    }
+}
+
+/// Natural-language search: the `embed-backfill` job, the embedding model and the optional chat
+/// model for generated answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// When the `embed-backfill` job runs (six-field cron). Empty: only on demand.
+    pub schedule: String,
+    pub embedding: EmbeddingConfig,
+    pub chat: ChatConfig,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            schedule: "*/5 * * * * *".to_owned(),
+            embedding: EmbeddingConfig::default(),
+            chat: ChatConfig::default(),
+        }
+    }
+}
+
+/// Where embeddings come from.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    /// `local` (all-MiniLM-L6-v2 in-process, the default), `openai` (any OpenAI-compatible
+    /// endpoint) or `none` (keyword search only).
+    pub provider: EmbeddingProvider,
+    /// Local model directory; empty: `$VERITRAIL_MODEL_DIR`, else the user's cache directory
+    /// (`veritrail models fetch` puts the files there).
+    pub model_dir: String,
+    /// OpenAI-compatible endpoint, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`.
+    pub base_url: String,
+    /// Secret. Empty: no `Authorization` header (local servers).
+    pub api_key: String,
+    /// Remote model name, e.g. `text-embedding-3-small`.
+    pub model: String,
+    /// Send `dimensions: 384` with each request (OpenAI's `text-embedding-3-*` can shorten their
+    /// vectors; turn off for endpoints that refuse the field and serve a 384-dimension model).
+    pub request_dimensions: bool,
+    pub timeout_seconds: u64,
+    pub max_retries: u32,
+}
+
+impl Default for EmbeddingConfig {
+    fn default() -> Self {
+        Self {
+            provider: EmbeddingProvider::Local,
+            model_dir: String::new(),
+            base_url: "https://api.openai.com/v1".to_owned(),
+            api_key: String::new(),
+            model: "text-embedding-3-small".to_owned(),
+            request_dimensions: true,
+            timeout_seconds: 30,
+            max_retries: 3,
+        }
+    }
+}
+
+impl fmt::Debug for EmbeddingConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddingConfig")
+            .field("provider", &self.provider)
+            .field("model_dir", &self.model_dir)
+            .field("base_url", &self.base_url)
+            .field("api_key", &if self.api_key.is_empty() { "" } else { "[redacted]" })
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingProvider {
+    Local,
+    Openai,
+    None,
+}
+
+/// An optional OpenAI-compatible chat model that writes cited answers.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Empty: answers are extractive.
+    pub base_url: String,
+    /// Secret.
+    pub api_key: String,
+    pub model: String,
+    pub timeout_seconds: u64,
+    pub max_retries: u32,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            base_url: String::new(),
+            api_key: String::new(),
+            model: "gpt-4o-mini".to_owned(),
+            timeout_seconds: 30,
+            max_retries: 2,
+        }
+    }
+}
+
+impl fmt::Debug for ChatConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &if self.api_key.is_empty() { "" } else { "[redacted]" })
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -217,8 +375,12 @@ impl Config {
     pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
         let mut shown = self.clone();
         shown.database.url = veritrail_store::redact_url(&self.database.url);
-        if !shown.checkpoints.private_key.is_empty() {
-            shown.checkpoints.private_key = "[redacted]".to_owned();
+        for secret in
+            [&mut shown.checkpoints.private_key, &mut shown.search.embedding.api_key, &mut shown.search.chat.api_key]
+        {
+            if !secret.is_empty() {
+                *secret = "[redacted]".to_owned();
+            }
         }
         toml::to_string_pretty(&shown).context("encode configuration")
     }

@@ -4,6 +4,11 @@
 //! - `integrity-check`: verify what is new since the last run (everything every N-th run);
 //!   failures are logged at ERROR, shown on `/readyz` and recorded as `critical` events.
 //!
+//! - `anomaly-detection`: score the windows completed since the last run and store what is
+//!   unusual, with its narrative and events;
+//! - `embed-backfill`: search documents for new events and vectors for texts without one
+//!   (loading the local model first if its files have appeared since start-up).
+//!
 //! Per-tenant results go under `details.tenants.<tenant>` of the run record, so the API can show
 //! each caller only its own tenant.
 
@@ -15,9 +20,11 @@ use serde_json::{Map, Value, json};
 use veritrail_core::integrity::IntegrityMonitor;
 use veritrail_core::transparency::{LogIdentity, publish_checkpoints};
 use veritrail_scheduler::{Job, Scheduled, Scheduler, SystemClock};
+use veritrail_search::indexer::{Indexer, IndexerSettings};
 use veritrail_store::Store;
 
 use crate::config::Config;
+use crate::search_setup::SearchModels;
 
 /// The `checkpoint` job.
 pub struct CheckpointJob {
@@ -98,9 +105,71 @@ impl Job for IntegrityJob {
     }
 }
 
+/// The `embed-backfill` job.
+pub struct EmbedBackfillJob {
+    pub indexer: Indexer,
+    pub models: SearchModels,
+}
+
+#[async_trait]
+impl Job for EmbedBackfillJob {
+    fn name(&self) -> &'static str {
+        "embed-backfill"
+    }
+
+    async fn run(&self) -> anyhow::Result<Value> {
+        self.models.load_if_appeared().await;
+        let mut tenants = Map::new();
+        let (mut documents, mut embedded) = (0u64, 0u64);
+        for (tenant, report) in self.indexer.run().await? {
+            documents += report.documents_added;
+            embedded += report.texts_embedded;
+            if report.texts_embedded > 0 {
+                tracing::info!(job = "embed-backfill", tenant = %tenant, texts = report.texts_embedded, seconds = report.embed_seconds, "embedded new texts");
+            }
+            tenants.insert(tenant.to_string(), serde_json::to_value(&report)?);
+        }
+        Ok(json!({
+            "documents_added": documents,
+            "texts_embedded": embedded,
+            "search": self.models.status(),
+            "tenants": tenants,
+        }))
+    }
+}
+
+/// The `anomaly-detection` job.
+pub struct AnomalyDetectionJob {
+    pub store: Store,
+    pub config: veritrail_models::anomaly::AnomalyConfig,
+}
+
+#[async_trait]
+impl Job for AnomalyDetectionJob {
+    fn name(&self) -> &'static str {
+        "anomaly-detection"
+    }
+
+    async fn run(&self) -> anyhow::Result<Value> {
+        let mut tenants = Map::new();
+        let mut found = 0;
+        for (tenant, report) in crate::anomaly_job::detect_all(&self.store, &self.config, chrono::Utc::now()).await? {
+            found += report.new_anomalies;
+            tenants.insert(tenant.to_string(), serde_json::to_value(&report)?);
+        }
+        Ok(json!({"new_anomalies": found, "tenants": tenants}))
+    }
+}
+
 /// Builds the scheduler with every job and its configured schedule (an empty schedule means on
 /// demand only).
-pub fn scheduler(config: &Config, store: &Store, log: &Arc<LogIdentity>, monitor: &Arc<IntegrityMonitor>) -> Scheduler {
+pub fn scheduler(
+    config: &Config,
+    store: &Store,
+    log: &Arc<LogIdentity>,
+    monitor: &Arc<IntegrityMonitor>,
+    models: &SearchModels,
+) -> Scheduler {
     let schedule = |cron: &str| (!cron.trim().is_empty()).then(|| cron.trim().to_owned());
     let jobs = vec![
         Scheduled {
@@ -117,6 +186,24 @@ pub fn scheduler(config: &Config, store: &Store, log: &Arc<LogIdentity>, monitor
             )),
             cron: schedule(&config.integrity.schedule),
             run_at_start: true,
+        },
+        Scheduled {
+            job: Arc::new(EmbedBackfillJob {
+                indexer: Indexer::new(
+                    store.events.clone(),
+                    store.search.clone(),
+                    models.embedder.clone(),
+                    IndexerSettings::default(),
+                ),
+                models: models.clone(),
+            }),
+            cron: schedule(&config.search.schedule),
+            run_at_start: true,
+        },
+        Scheduled {
+            job: Arc::new(AnomalyDetectionJob { store: store.clone(), config: config.anomalies.detector() }),
+            cron: schedule(&config.anomalies.schedule),
+            run_at_start: false,
         },
     ];
     let holder = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());

@@ -1,13 +1,18 @@
 //! `veritrail-server`: the `veritrail` binary's library half: configuration, wiring and the
 //! commands. `main.rs` only parses the command line and calls in here.
 
+pub mod anomaly_job;
 pub mod app;
 pub mod bundle_cmd;
 pub mod config;
+pub mod eval_anomalies;
+pub mod eval_search;
 pub mod ingest_cmd;
 pub mod jobs;
 pub mod keys;
 pub mod log_key;
+pub mod search_cmd;
+pub mod search_setup;
 pub mod telemetry;
 pub mod verify_cmd;
 pub mod witness;

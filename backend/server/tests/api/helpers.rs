@@ -40,6 +40,8 @@ pub async fn spawn_app_with(db: TestDatabase, tweak: impl FnOnce(&mut Config)) -
     // on when a scheduled run happens to fire.
     config.checkpoints.schedule = String::new();
     config.integrity.schedule = String::new();
+    config.search.schedule = String::new();
+    config.anomalies.schedule = String::new();
     tweak(&mut config);
     let app = Application::build(&config, Some(ADMIN_KEY.to_owned())).await.expect("build app");
     let base = format!("http://{}", app.local_addr().expect("addr"));
@@ -49,6 +51,38 @@ pub async fn spawn_app_with(db: TestDatabase, tweak: impl FnOnce(&mut Config)) -
 
 pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
     spawn_app_with(db, |_| {}).await
+}
+
+/// Imports every file of the invictus-aws-stratus CloudTrail capture (shared/data) through the
+/// API; returns the number of events created.
+pub async fn import_invictus(app: &TestApp) -> usize {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/invictus-aws-stratus/raw/CloudTrail");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("the shared data set must be beside the repository ({}): {err}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    let mut created = 0;
+    for file in &files {
+        let body = std::fs::read(file).expect("read capture file");
+        let response =
+            app.send(Method::POST, "/api/v1/ingest/cloudtrail", Some(ADMIN_KEY), Some("application/json"), body).await;
+        assert!(response.status().is_success(), "{}: {}", file.display(), response.status());
+        let answer: Value = response.json().await.expect("receipts");
+        created += answer["receipts"].as_array().map_or(0, Vec::len);
+    }
+    created
+}
+
+/// Runs a job through the API and returns its run record.
+pub async fn run_job(app: &TestApp, name: &str) -> Value {
+    let response = app.post_json(&format!("/api/v1/admin/jobs/{name}/run"), ADMIN_KEY, &json!({})).await;
+    assert_eq!(response.status(), StatusCode::OK, "run {name}");
+    let run: Value = response.json().await.expect("run record");
+    assert_eq!(run["outcome"], json!("success"), "{run}");
+    run
 }
 
 /// A minimal valid event.

@@ -1,9 +1,11 @@
 //! API tests: the real app on port 0 against a fresh database, one test binary.
 
+mod anomalies;
 mod bad_input;
 mod cloudtrail;
 mod events;
 mod helpers;
 mod integrity;
+mod search;
 mod security;
 mod transparency;

@@ -1,0 +1,135 @@
+//! Sending an alert e-mail through the channel's SMTP server.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::{DeliveryError, DeliveryOptions, DeliveryReceipt, error_chain, excerpt, tls_setup_refused};
+use crate::channel::{ResolvedEmail, TlsMode};
+use crate::message::AlertMessage;
+use crate::render;
+use crate::signature::DELIVERY_HEADER;
+use crate::ssrf::TargetPolicy;
+
+/// `X-Veritrail-Delivery`, so a mailbox rule or a script can tell retries of one alert apart.
+#[derive(Debug, Clone)]
+struct DeliveryId(String);
+
+impl Header for DeliveryId {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str(DELIVERY_HEADER)
+    }
+
+    fn parse(raw: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(raw.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+pub(super) async fn send(
+    email: &ResolvedEmail,
+    message: &AlertMessage,
+    delivery_id: &str,
+    policy: &TargetPolicy,
+    options: &DeliveryOptions,
+) -> Result<DeliveryReceipt, DeliveryError> {
+    let target = policy.check_host(&email.host, email.port).await?;
+    let mail = build(email, message, delivery_id)?;
+    let started = Instant::now();
+    let mut last_error = None;
+    for addr in &target.addrs {
+        let transport = transport(email, *addr, options)?;
+        match transport.send(mail.clone()).await {
+            Ok(response) => {
+                let text: Vec<&str> = response.message().collect();
+                return Ok(DeliveryReceipt {
+                    status: u16::from(response.code()),
+                    detail: excerpt(&text.join(" ")),
+                    remote_addr: Some(*addr),
+                    elapsed: started.elapsed(),
+                });
+            }
+            // Nothing was said yet: the next address of the host may be reachable.
+            Err(error) if could_not_connect(&error) => last_error = Some(classify(&error, *addr)),
+            Err(error) => return Err(classify(&error, *addr)),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| DeliveryError::transient(format!("{} has no address to try", email.host))))
+}
+
+fn build(email: &ResolvedEmail, message: &AlertMessage, delivery_id: &str) -> Result<Message, DeliveryError> {
+    let content = render::email::render(message);
+    let domain = email.from.email.domain().to_owned();
+    let id_part: String =
+        delivery_id.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+    let mut builder = Message::builder()
+        .from(email.from.clone())
+        .subject(content.subject)
+        // One Message-ID per delivery: a retry after a lost reply carries the same id.
+        .message_id(Some(format!("<{id_part}.alert@{domain}>")))
+        .header(DeliveryId(delivery_id.to_owned()));
+    for recipient in &email.to {
+        builder = builder.to(Mailbox::clone(recipient));
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(content.text, content.html))
+        .map_err(|error| DeliveryError::permanent(format!("cannot build the e-mail: {error}")))
+}
+
+fn transport(
+    email: &ResolvedEmail,
+    addr: SocketAddr,
+    options: &DeliveryOptions,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, DeliveryError> {
+    let tls = match email.tls {
+        TlsMode::None => Tls::None,
+        TlsMode::Starttls => Tls::Required(tls_parameters(email, options)?),
+        TlsMode::Tls => Tls::Wrapper(tls_parameters(email, options)?),
+    };
+    // Connect to the vetted address; the certificate is still checked against the host name.
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+        .port(addr.port())
+        .timeout(Some(options.timeout))
+        .tls(tls);
+    if let Some((user, password)) = &email.credentials {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    Ok(builder.build())
+}
+
+fn tls_parameters(email: &ResolvedEmail, options: &DeliveryOptions) -> Result<TlsParameters, DeliveryError> {
+    let mut builder = TlsParameters::builder(email.host.clone());
+    for pem in &options.extra_root_certs_pem {
+        let certificate = Certificate::from_pem(pem)
+            .map_err(|error| DeliveryError::permanent(format!("extra root certificate: {error}")))?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder.build().map_err(|error| DeliveryError::permanent(format!("TLS setup: {error}")))
+}
+
+/// Failed before any SMTP reply: connection refused, unreachable, reset during connect.
+fn could_not_connect(error: &lettre::transport::smtp::Error) -> bool {
+    !(error.is_response()
+        || error.is_client()
+        || error.is_transient()
+        || error.is_permanent()
+        || error.is_tls()
+        || error.is_timeout())
+        && error.status().is_none()
+}
+
+fn classify(error: &lettre::transport::smtp::Error, addr: SocketAddr) -> DeliveryError {
+    let status = error.status().map(u16::from);
+    let message = excerpt(&format!("SMTP server {addr}: {}", error_chain(error)));
+    // Everything else (4xx replies, time-outs, network failures, unreadable replies) may pass.
+    let permanent = error.is_permanent() || error.is_tls() || error.is_client() || tls_setup_refused(error);
+    DeliveryError { retryable: !permanent, retry_after: None, status, message }
+}

@@ -1,0 +1,251 @@
+//! A question in, ranked events and a cited answer out.
+//!
+//! 1. **Understand** the question against the tenant's own vocabulary
+//!    ([`veritrail_core::query::interpret`]): time range, outcome, actors, actions, resource types
+//!    and IPs become filters; the remaining words are the semantic part.
+//! 2. **Retrieve** candidates twice, both with the filters applied in the database: full-text
+//!    (BM25 / `ts_rank_cd`) over the words and nearest neighbours of the embedded words.
+//! 3. **Fuse** the two lists by reciprocal rank ([`crate::fusion`]). A question that is only
+//!    filters ("denied calls yesterday") lists the matching events, newest first.
+//! 4. **Answer** from the top results ([`crate::answer`]), citing event ids and seqs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use veritrail_core::event::{StoredEvent, TenantId};
+use veritrail_core::query::{Interpretation, Vocabulary, interpret};
+use veritrail_core::search::{IndexProgress, SearchFilter, SearchHit, SearchIndex};
+use veritrail_core::store::{EventLog, StoreError};
+use veritrail_models::chat::ChatModel;
+use veritrail_models::embed::EmbedError;
+
+use crate::answer::{Answer, answer};
+use crate::fusion::reciprocal_rank_fusion;
+use crate::slot::EmbedderSlot;
+
+/// How long a tenant's vocabulary is reused before it is read again.
+const VOCABULARY_TTL: Duration = Duration::from_secs(30);
+/// Most vocabulary entries of each kind.
+const VOCABULARY_LIMIT: u32 = 2_000;
+/// Candidates each retriever contributes, as a multiple of the requested results.
+const CANDIDATE_FACTOR: u32 = 4;
+const MIN_CANDIDATES: u32 = 50;
+
+/// Which retrievers to use. The API always uses [`Retrieval::Hybrid`]; the evaluation compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Retrieval {
+    Hybrid,
+    FullText,
+    Vector,
+}
+
+/// One search.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub query: String,
+    pub limit: u32,
+    /// The time relative expressions ("yesterday") refer to.
+    pub now: DateTime<Utc>,
+}
+
+/// One ranked event.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    pub event: StoredEvent,
+    pub score: f64,
+    /// Which retrievers found it (`fulltext`, `vector`) and whether filters applied (`filter`).
+    pub matched: Vec<&'static str>,
+}
+
+/// The answer to a search.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResponse {
+    pub interpretation: Interpretation,
+    pub results: Vec<SearchResult>,
+    pub answer: Answer,
+    /// `hybrid`, or `keyword` while no embedding model is loaded.
+    pub mode: &'static str,
+}
+
+/// Why a search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("embedding the question failed: {0}")]
+    Embed(#[from] EmbedError),
+}
+
+/// Searches one store.
+#[derive(Clone)]
+pub struct SearchEngine {
+    events: Arc<dyn EventLog>,
+    index: Arc<dyn SearchIndex>,
+    embedder: EmbedderSlot,
+    chat: Option<Arc<dyn ChatModel>>,
+    vocabularies: Arc<Mutex<VocabularyCache>>,
+}
+
+/// Each tenant's vocabulary and when it was read.
+type VocabularyCache = HashMap<TenantId, (Instant, Arc<Vocabulary>)>;
+
+impl SearchEngine {
+    pub fn new(
+        events: Arc<dyn EventLog>,
+        index: Arc<dyn SearchIndex>,
+        embedder: EmbedderSlot,
+        chat: Option<Arc<dyn ChatModel>>,
+    ) -> Self {
+        Self { events, index, embedder, chat, vocabularies: Arc::default() }
+    }
+
+    /// Whether semantic (vector) search is available.
+    pub fn semantic_enabled(&self) -> bool {
+        self.embedder.is_loaded()
+    }
+
+    /// The embedding model in use, if any.
+    pub fn model_id(&self) -> Option<String> {
+        self.embedder.get().map(|embedder| embedder.model_id().to_owned())
+    }
+
+    /// How far indexing has got for `tenant` (vectors counted for the model in use).
+    pub async fn progress(&self, tenant: &TenantId) -> Result<IndexProgress, StoreError> {
+        self.index.progress(tenant, self.model_id().as_deref().unwrap_or_default()).await
+    }
+
+    /// Answers `request` with hybrid retrieval.
+    pub async fn search(&self, tenant: &TenantId, request: &SearchRequest) -> Result<SearchResponse, SearchError> {
+        self.search_with(tenant, request, Retrieval::Hybrid).await
+    }
+
+    /// Answers `request` with the chosen retrievers.
+    pub async fn search_with(
+        &self,
+        tenant: &TenantId,
+        request: &SearchRequest,
+        retrieval: Retrieval,
+    ) -> Result<SearchResponse, SearchError> {
+        let vocabulary = self.vocabulary(tenant).await?;
+        let interpretation = interpret(&request.query, request.now, &vocabulary);
+        let filter = filter_of(&interpretation);
+        let filtered = filter != SearchFilter::default();
+        let terms = terms_of(&interpretation.text);
+        let limit = request.limit.max(1);
+        let candidates = (limit * CANDIDATE_FACTOR).max(MIN_CANDIDATES);
+        let embedder = self.embedder.get();
+        let mode = if embedder.is_some() { "hybrid" } else { "keyword" };
+
+        let use_fulltext = retrieval != Retrieval::Vector;
+        let use_vector = retrieval != Retrieval::FullText && embedder.is_some();
+        let mut lists: Vec<Vec<SearchHit>> = vec![Vec::new(), Vec::new()];
+        if !terms.is_empty() {
+            if use_fulltext {
+                lists[0] = self.index.fulltext(tenant, &terms, &filter, candidates).await?;
+            }
+            if let (true, Some(embedder)) = (use_vector, &embedder) {
+                let phrase =
+                    if interpretation.phrase.is_empty() { &interpretation.text } else { &interpretation.phrase };
+                let question = vec![phrase.clone()];
+                let vector = embedder.embed(&question).await?.pop().unwrap_or_default();
+                lists[1] = self.index.nearest(tenant, embedder.model_id(), &vector, &filter, candidates).await?;
+            }
+        }
+
+        let ranked: Vec<(u64, f64, Vec<&'static str>)> = if terms.is_empty() {
+            // Only filters (or nothing at all): the matching events, newest first.
+            self.index
+                .filtered(tenant, &filter, limit)
+                .await?
+                .into_iter()
+                .map(|hit| (hit.seq, hit.score, if filtered { vec!["filter"] } else { Vec::new() }))
+                .collect()
+        } else {
+            let keys: Vec<Vec<u64>> = lists.iter().map(|list| list.iter().map(|hit| hit.seq).collect()).collect();
+            reciprocal_rank_fusion(&keys, &[1.0, 1.0])
+                .into_iter()
+                .take(limit as usize)
+                .map(|item| {
+                    let mut matched: Vec<&'static str> =
+                        item.sources.iter().map(|&source| if source == 0 { "fulltext" } else { "vector" }).collect();
+                    matched.sort_unstable();
+                    if filtered {
+                        matched.push("filter");
+                    }
+                    (item.key, item.score, matched)
+                })
+                .collect()
+        };
+
+        let seqs: Vec<u64> = ranked.iter().map(|(seq, _, _)| *seq).collect();
+        let mut by_seq: HashMap<u64, StoredEvent> =
+            self.events.events_at(tenant, &seqs).await?.into_iter().map(|event| (event.seq, event)).collect();
+        let results: Vec<SearchResult> = ranked
+            .into_iter()
+            .filter_map(|(seq, score, matched)| by_seq.remove(&seq).map(|event| SearchResult { event, score, matched }))
+            .collect();
+        let answer = answer(&request.query, &interpretation, &results, self.chat.as_deref()).await;
+        Ok(SearchResponse { interpretation, results, answer, mode })
+    }
+
+    /// The tenant's vocabulary, read at most every [`VOCABULARY_TTL`].
+    async fn vocabulary(&self, tenant: &TenantId) -> Result<Arc<Vocabulary>, StoreError> {
+        let cached = self
+            .vocabularies
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(tenant)
+            .filter(|(read_at, _)| read_at.elapsed() < VOCABULARY_TTL)
+            .map(|(_, vocabulary)| vocabulary.clone());
+        if let Some(vocabulary) = cached {
+            return Ok(vocabulary);
+        }
+        let vocabulary = Arc::new(self.index.vocabulary(tenant, VOCABULARY_LIMIT).await?);
+        self.vocabularies
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(tenant.clone(), (Instant::now(), vocabulary.clone()));
+        Ok(vocabulary)
+    }
+}
+
+/// The database filters of an interpretation.
+pub fn filter_of(interpretation: &Interpretation) -> SearchFilter {
+    SearchFilter {
+        since: interpretation.since,
+        until: interpretation.until,
+        actors: interpretation.actors.clone(),
+        actions: interpretation.actions.clone(),
+        resource_types: interpretation.resource_types.clone(),
+        outcome: interpretation.outcome,
+        ips: interpretation.ips.clone(),
+    }
+}
+
+/// Lower-case words of the semantic part, for full-text search: letters and digits only, at
+/// least two characters, each once.
+pub fn terms_of(text: &str) -> Vec<String> {
+    let mut terms: Vec<String> = Vec::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        let word = word.to_lowercase();
+        if word.chars().count() >= 2 && !terms.contains(&word) {
+            terms.push(word);
+        }
+    }
+    terms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_are_plain_lower_case_words() {
+        assert_eq!(terms_of("Stop CloudTrail-logging, a \"NEAR\" x*"), ["stop", "cloudtrail", "logging", "near"]);
+        assert!(terms_of("  ? ").is_empty());
+    }
+}

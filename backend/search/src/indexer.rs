@@ -1,0 +1,165 @@
+//! The work of the `embed-backfill` job: make new events searchable.
+//!
+//! Two steps per tenant, both resumable because their progress is the index itself:
+//! 1. **Documents** for events past `indexed_until`, rendered by [`veritrail_core::render`]
+//!    (full-text search works from here on, model or not);
+//! 2. **Vectors** for distinct texts without one, in batches, when an embedder is loaded.
+//!
+//! Ingest never waits for any of this: the job reads the log after the fact.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use veritrail_core::event::{StoredEvent, TenantId};
+use veritrail_core::render::render;
+use veritrail_core::search::{INDEX_DIMENSIONS, IndexProgress, SearchDocument, SearchIndex, TextHash};
+use veritrail_core::store::{EventLog, StoreError};
+use veritrail_models::embed::EmbedError;
+
+use crate::slot::EmbedderSlot;
+
+/// Batch sizes of the indexer.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexerSettings {
+    /// Events read and documents written per round trip.
+    pub document_batch: u32,
+    /// Texts embedded per model call.
+    pub embed_batch: u32,
+}
+
+impl Default for IndexerSettings {
+    fn default() -> Self {
+        Self { document_batch: 2_000, embed_batch: 64 }
+    }
+}
+
+/// Why indexing stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("embedding failed: {0}")]
+    Embed(#[from] EmbedError),
+    #[error(
+        "the embedder {model:?} returns {got}-dimensional vectors; the index holds {expected} \
+         (configure the model to return {expected} dimensions)"
+    )]
+    Dimensions { model: String, expected: usize, got: usize },
+}
+
+/// What one tenant's indexing did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TenantIndexReport {
+    pub documents_added: u64,
+    pub texts_embedded: u64,
+    /// Model the vectors belong to; `None` when no embedder is loaded (keyword search only).
+    pub model: Option<String>,
+    pub embed_seconds: f64,
+    pub events: u64,
+    pub indexed: u64,
+    pub embedded: u64,
+}
+
+/// Fills the search index from the log.
+#[derive(Clone)]
+pub struct Indexer {
+    events: Arc<dyn EventLog>,
+    index: Arc<dyn SearchIndex>,
+    embedder: EmbedderSlot,
+    settings: IndexerSettings,
+}
+
+impl Indexer {
+    pub fn new(
+        events: Arc<dyn EventLog>,
+        index: Arc<dyn SearchIndex>,
+        embedder: EmbedderSlot,
+        settings: IndexerSettings,
+    ) -> Self {
+        Self { events, index, embedder, settings }
+    }
+
+    /// Indexes every tenant; returns each tenant's report.
+    pub async fn run(&self) -> Result<Vec<(TenantId, TenantIndexReport)>, IndexError> {
+        let mut reports = Vec::new();
+        for tenant in self.events.tenants().await? {
+            let report = self.index_tenant(&tenant).await?;
+            reports.push((tenant, report));
+        }
+        Ok(reports)
+    }
+
+    /// Writes the missing documents and vectors of one tenant.
+    pub async fn index_tenant(&self, tenant: &TenantId) -> Result<TenantIndexReport, IndexError> {
+        let mut report = TenantIndexReport { documents_added: self.add_documents(tenant).await?, ..Default::default() };
+        if let Some(embedder) = self.embedder.get() {
+            if embedder.dimensions() != INDEX_DIMENSIONS {
+                return Err(IndexError::Dimensions {
+                    model: embedder.model_id().to_owned(),
+                    expected: INDEX_DIMENSIONS,
+                    got: embedder.dimensions(),
+                });
+            }
+            let model = embedder.model_id().to_owned();
+            let started = Instant::now();
+            loop {
+                let pending = self.index.pending_texts(tenant, &model, self.settings.embed_batch).await?;
+                if pending.is_empty() {
+                    break;
+                }
+                let texts: Vec<String> = pending.iter().map(|text| text.text.clone()).collect();
+                let vectors = embedder.embed(&texts).await?;
+                if let Some(vector) = vectors.iter().find(|vector| vector.len() != INDEX_DIMENSIONS) {
+                    return Err(IndexError::Dimensions { model, expected: INDEX_DIMENSIONS, got: vector.len() });
+                }
+                let rows: Vec<(TextHash, Vec<f32>)> = pending.iter().map(|text| text.text_hash).zip(vectors).collect();
+                self.index.put_vectors(tenant, &model, &rows).await?;
+                report.texts_embedded += rows.len() as u64;
+            }
+            report.embed_seconds = started.elapsed().as_secs_f64();
+            report.model = Some(model);
+        }
+        let IndexProgress { events, indexed, embedded } =
+            self.index.progress(tenant, report.model.as_deref().unwrap_or_default()).await?;
+        (report.events, report.indexed, report.embedded) = (events, indexed, embedded);
+        Ok(report)
+    }
+
+    async fn add_documents(&self, tenant: &TenantId) -> Result<u64, IndexError> {
+        let mut added = 0;
+        loop {
+            let from = self.index.indexed_until(tenant).await?;
+            let events = self.events.scan(tenant, from, self.settings.document_batch).await?;
+            if events.is_empty() {
+                return Ok(added);
+            }
+            let documents: Vec<SearchDocument> = events.iter().map(document_of).collect();
+            self.index.put_documents(tenant, &documents).await?;
+            added += documents.len() as u64;
+        }
+    }
+}
+
+/// The search document of `event`.
+pub fn document_of(event: &StoredEvent) -> SearchDocument {
+    let text = render(event);
+    SearchDocument {
+        seq: event.seq,
+        occurred_at: event.occurred_at,
+        actor_id: event.actor.id.clone(),
+        actor_name: event.actor.name.clone(),
+        action: event.action.clone(),
+        resource_type: event.resource.as_ref().map(|resource| resource.kind.clone()),
+        outcome: event.outcome,
+        ip: event.actor.ip.clone(),
+        text_hash: text_hash(&text),
+        text,
+    }
+}
+
+/// SHA-256 of a rendering.
+pub fn text_hash(text: &str) -> TextHash {
+    Sha256::digest(text.as_bytes()).into()
+}

@@ -1,0 +1,328 @@
+//! Natural-language search over HTTP: the invictus capture imported, indexed by the
+//! `embed-backfill` job with the real local model, and questions answered on every backend; the
+//! no-model start-up path; and the OpenAI-compatible path against a local server speaking the
+//! OpenAI wire format.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::routing::post;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use veritrail_store::testing::TestDatabase;
+
+use crate::helpers::{ADMIN_KEY, TestApp, assert_error, import_invictus, run_job, spawn_app_with};
+
+/// The end of the capture's day: "today" in the questions below.
+const NOW: &str = "2023-07-10T18:00:00Z";
+
+async fn search(app: &TestApp, query: &str, limit: u32) -> Value {
+    let response =
+        app.post_json("/api/v1/search", ADMIN_KEY, &json!({"query": query, "limit": limit, "now": NOW})).await;
+    assert_eq!(response.status(), StatusCode::OK, "search {query:?}");
+    response.json().await.expect("search body")
+}
+
+fn result_ids(body: &Value) -> Vec<String> {
+    body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|result| result["event"]["id"].as_str().expect("event id").to_owned())
+        .collect()
+}
+
+/// The labelled relevant events of a query in the shared data set.
+fn relevant(query_id: &str) -> Vec<String> {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/invictus-aws-stratus/queries/queries.jsonl");
+    let text = std::fs::read_to_string(&path).expect("queries.jsonl");
+    let query: Value = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("query line"))
+        .find(|query| query["id"] == json!(query_id))
+        .unwrap_or_else(|| panic!("no query {query_id}"));
+    query["relevant"].as_array().expect("relevant").iter().map(|id| id.as_str().expect("id").to_owned()).collect()
+}
+
+async fn all_backends_with(tweak: fn(&mut veritrail_server::config::Config)) -> Vec<TestApp> {
+    let mut apps = Vec::new();
+    for db in TestDatabase::all().await {
+        apps.push(spawn_app_with(db, tweak).await);
+    }
+    apps
+}
+
+#[tokio::test]
+async fn questions_about_the_invictus_capture_find_the_right_events() {
+    for app in all_backends_with(|_| {}).await {
+        assert_eq!(import_invictus(&app).await, 2900);
+        let run = run_job(&app, "embed-backfill").await;
+        let tenant = &run["details"]["tenant"];
+        assert_eq!(tenant["indexed"], json!(2900), "{run}");
+        assert_eq!(tenant["documents_added"], json!(2900), "{run}");
+        assert!(tenant["texts_embedded"].as_u64().unwrap_or(0) > 100, "{run}");
+        assert_eq!(run["details"]["search"]["semantic"], json!("on"), "{run}");
+        run_job(&app, "checkpoint").await;
+
+        // Each question must find all of its labelled events within the first results.
+        for (query_id, question, within) in [
+            ("inv-01", "someone tried to stop CloudTrail logging", 5),
+            ("inv-05", "VPC flow logs were deleted", 3),
+            ("inv-06", "the account tried to leave its AWS Organization", 3),
+            ("inv-14", "security group rule opening SSH port 22 to the whole internet", 5),
+            ("inv-28", "IAM Roles Anywhere trust anchor created with an external certificate", 3),
+        ] {
+            let body = search(&app, question, 10).await;
+            let found = result_ids(&body);
+            for id in relevant(query_id) {
+                let rank = found.iter().position(|found| *found == id);
+                assert!(
+                    rank.is_some_and(|rank| rank < within),
+                    "{:?} {query_id} {question:?}: {id} at {rank:?}; got {found:?}",
+                    app.db.backend
+                );
+            }
+        }
+
+        // The whole response shape, on one question.
+        let body = search(&app, "someone tried to stop CloudTrail logging", 5).await;
+        assert_eq!(body["mode"], json!("hybrid"));
+        for field in ["since", "until", "actors", "actions", "outcome", "text"] {
+            assert!(body["interpretation"].get(field).is_some(), "interpretation.{field} missing: {body}");
+        }
+        let first = &body["results"][0];
+        assert!(first["score"].as_f64().is_some_and(|score| score > 0.0), "{first}");
+        let matched: Vec<&str> =
+            first["matched"].as_array().expect("matched").iter().filter_map(Value::as_str).collect();
+        assert!(matched.iter().all(|kind| ["fulltext", "vector", "filter"].contains(kind)), "{matched:?}");
+        assert!(!matched.is_empty());
+        let answer = &body["answer"];
+        assert!(answer["text"].as_str().is_some_and(|text| text.contains("matching event")), "{answer}");
+        let citations = answer["citations"].as_array().expect("citations");
+        assert!(!citations.is_empty(), "{answer}");
+        let ids = result_ids(&body);
+        for citation in citations {
+            let id = citation["id"].as_str().expect("id");
+            assert!(ids.iter().any(|result| result == id), "a citation outside the results: {citation}");
+            let seq = citation["seq"].as_u64().expect("seq");
+            assert_eq!(citation["proof"]["leaf_index"], json!(seq), "each citation carries its inclusion proof");
+            assert_eq!(citation["proof"]["tree_size"], json!(2900));
+        }
+
+        // Filters from the question: an outcome and a time range relative to `now`.
+        let denied = search(&app, "denied attempts to assume an IAM role today", 20).await;
+        assert_eq!(denied["interpretation"]["outcome"], json!("denied"), "{}", denied["interpretation"]);
+        assert!(denied["interpretation"]["since"].as_str().is_some_and(|since| since.starts_with("2023-07-10")));
+        let events = denied["results"].as_array().expect("results");
+        assert!(!events.is_empty());
+        assert!(events.iter().all(|result| result["event"]["outcome"] == json!("denied")));
+        assert!(events.iter().all(|result| result["matched"].as_array().expect("m").contains(&json!("filter"))));
+        let later = app
+            .post_json(
+                "/api/v1/search",
+                ADMIN_KEY,
+                &json!({"query": "denied attempts to assume an IAM role yesterday", "now": "2023-07-20T10:00:00Z"}),
+            )
+            .await;
+        let later: Value = later.json().await.expect("body");
+        assert_eq!(later["results"], json!([]), "nothing happened on 2023-07-19");
+        assert!(later["answer"]["text"].as_str().is_some_and(|text| text.starts_with("No matching events")));
+
+        let status = app.get_json("/api/v1/search/status").await;
+        assert_eq!(status["semantic"], json!("on"));
+        assert_eq!(status["events"], json!(2900));
+        assert_eq!(status["lag"], json!(0));
+    }
+}
+
+#[tokio::test]
+async fn search_requests_are_validated() {
+    let app = spawn_app_with(TestDatabase::sqlite(), |config| {
+        config.search.embedding.provider = veritrail_server::config::EmbeddingProvider::None;
+    })
+    .await;
+    for (body, fragment) in [
+        (json!({}), "query is required"),
+        (json!({"query": ""}), "must not be empty"),
+        (json!({"query": 5}), "must be a string"),
+        (json!({"query": "x", "limit": 0}), "limit"),
+        (json!({"query": "x", "limit": 101}), "limit"),
+        (json!({"query": "x", "limit": "ten"}), "limit"),
+        (json!({"query": "x", "now": "yesterday"}), "RFC 3339"),
+        (json!({"query": "x", "filters": {}}), "unknown field"),
+        (json!(["query"]), "must be an object"),
+        (json!({"query": "x".repeat(1001)}), "longer than"),
+    ] {
+        let message = assert_error(
+            app.post_json("/api/v1/search", ADMIN_KEY, &body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        )
+        .await;
+        assert!(message.contains(fragment), "{body}: {message}");
+    }
+    let reader = app.create_key("default", "ingest").await;
+    assert_error(
+        app.post_json("/api/v1/search", &reader, &json!({"query": "x"})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn without_a_model_search_is_keyword_only_until_the_model_appears() {
+    let model_dir = tempfile::tempdir().expect("model dir");
+    let dir = model_dir.path().to_owned();
+    let app = spawn_app_with(TestDatabase::sqlite(), move |config| {
+        config.search.embedding.model_dir = dir.display().to_string();
+    })
+    .await;
+    let ready = app.get_json("/readyz").await;
+    assert_eq!(ready["status"], json!("ready"), "no model must not make the server unready");
+    assert_eq!(ready["checks"]["search"]["semantic"], json!("off"), "{ready}");
+    assert!(ready["checks"]["search"]["reason"].as_str().is_some_and(|reason| reason.contains("models fetch")));
+
+    import_invictus(&app).await;
+    let run = run_job(&app, "embed-backfill").await;
+    assert_eq!(run["details"]["documents_added"], json!(2900));
+    assert_eq!(run["details"]["texts_embedded"], json!(0));
+    let body = search(&app, "someone tried to stop CloudTrail logging", 5).await;
+    assert_eq!(body["mode"], json!("keyword"));
+    let found = result_ids(&body);
+    for id in relevant("inv-01") {
+        assert!(found.contains(&id), "keyword search alone finds StopLogging: {found:?}");
+    }
+    assert!(body["results"].as_array().expect("results").iter().all(|result| result["matched"] == json!(["fulltext"])));
+
+    // The model appears (as `veritrail models fetch` would put it): the next run loads it and
+    // back-fills the vectors.
+    let installed = veritrail_models::fetch::default_model_dir();
+    assert!(
+        veritrail_models::fetch::model_present(&installed),
+        "model not found in {}: run `veritrail models fetch`",
+        installed.display()
+    );
+    for file in veritrail_models::fetch::MODEL_FILES {
+        std::fs::copy(installed.join(file.name), model_dir.path().join(file.name)).expect("copy model file");
+    }
+    let run = run_job(&app, "embed-backfill").await;
+    assert!(run["details"]["texts_embedded"].as_u64().unwrap_or(0) > 100, "{run}");
+    assert_eq!(app.get_json("/readyz").await["checks"]["search"]["semantic"], json!("on"));
+    assert_eq!(search(&app, "someone tried to stop CloudTrail logging", 5).await["mode"], json!("hybrid"));
+}
+
+/// A vector for `text`: word hashes folded into 384 dimensions, L2-normalised, so texts sharing
+/// words are near each other, like a (very small) real model.
+fn bag_of_words_vector(text: &str) -> Vec<f32> {
+    let mut vector = vec![0f32; 384];
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()) {
+        let hash = word
+            .to_lowercase()
+            .bytes()
+            .fold(1469598103934665603u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(1099511628211));
+        vector[(hash % 384) as usize] += 1.0;
+    }
+    let norm = vector.iter().map(|value| value * value).sum::<f32>().sqrt().max(1e-6);
+    vector.iter().map(|value| value / norm).collect()
+}
+
+/// A local server speaking the OpenAI embeddings and chat-completions wire format. The chat
+/// model cites the first event it was shown and one id that does not exist.
+async fn fake_openai() -> (String, std::sync::Arc<std::sync::Mutex<HashMap<String, usize>>>) {
+    let calls: std::sync::Arc<std::sync::Mutex<HashMap<String, usize>>> = Default::default();
+    let embed_calls = calls.clone();
+    let chat_calls = calls.clone();
+    let router = axum::Router::new()
+        .route(
+            "/v1/embeddings",
+            post(move |headers: axum::http::HeaderMap, Json(request): Json<Value>| {
+                let calls = embed_calls.clone();
+                async move {
+                    assert_eq!(headers["authorization"], "Bearer sk-test", "the key is sent as a bearer token");
+                    assert_eq!(request["model"], json!("text-embedding-3-small"));
+                    assert_eq!(request["dimensions"], json!(384));
+                    *calls.lock().expect("calls").entry("embeddings".to_owned()).or_default() += 1;
+                    let inputs: Vec<String> = match &request["input"] {
+                        Value::String(one) => vec![one.clone()],
+                        Value::Array(many) => many.iter().map(|text| text.as_str().unwrap_or("").to_owned()).collect(),
+                        other => panic!("unexpected input {other}"),
+                    };
+                    let data: Vec<Value> = inputs
+                        .iter()
+                        .enumerate()
+                        .map(|(index, text)| json!({"object": "embedding", "index": index, "embedding": bag_of_words_vector(text)}))
+                        .collect();
+                    Json(json!({"object": "list", "data": data, "model": "text-embedding-3-small",
+                        "usage": {"prompt_tokens": 1, "total_tokens": 1}}))
+                }
+            }),
+        )
+        .route(
+            "/v1/chat/completions",
+            post(move |Json(request): Json<Value>| {
+                let calls = chat_calls.clone();
+                async move {
+                    *calls.lock().expect("calls").entry("chat".to_owned()).or_default() += 1;
+                    let prompt = request["messages"]
+                        .as_array()
+                        .and_then(|messages| messages.last())
+                        .and_then(|message| message["content"].as_str())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let first_id = prompt
+                        .split('[')
+                        .nth(1)
+                        .and_then(|rest| rest.split(']').next())
+                        .unwrap_or("none")
+                        .to_owned();
+                    let content = format!(
+                        "The trail logging was targeted [{first_id}], and also [00000000-made-up-id-0000]."
+                    );
+                    Json(json!({
+                        "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000,
+                        "model": request["model"],
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+                    }))
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}/v1", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    (base, calls)
+}
+
+#[tokio::test]
+async fn openai_compatible_models_embed_and_answer_with_checked_citations() {
+    let (base, calls) = fake_openai().await;
+    let app = spawn_app_with(TestDatabase::sqlite(), move |config| {
+        config.search.embedding.provider = veritrail_server::config::EmbeddingProvider::Openai;
+        config.search.embedding.base_url = base.clone();
+        config.search.embedding.api_key = "sk-test".to_owned();
+        config.search.chat.base_url = base.clone();
+        config.search.chat.api_key = "sk-test".to_owned();
+        config.search.chat.model = "gpt-test".to_owned();
+    })
+    .await;
+    import_invictus(&app).await;
+    let run = run_job(&app, "embed-backfill").await;
+    assert_eq!(run["details"]["search"]["model"], json!("text-embedding-3-small"), "{run}");
+    assert!(run["details"]["texts_embedded"].as_u64().unwrap_or(0) > 100);
+
+    let body = search(&app, "someone tried to stop CloudTrail logging", 5).await;
+    assert_eq!(body["mode"], json!("hybrid"));
+    let answer = &body["answer"];
+    assert_eq!(answer["generated_by"], json!("gpt-test"));
+    let first = body["results"][0]["event"]["id"].as_str().expect("first id").to_owned();
+    assert_eq!(answer["citations"].as_array().map(Vec::len), Some(1), "{answer}");
+    assert_eq!(answer["citations"][0]["id"], json!(first));
+    let text = answer["text"].as_str().expect("text");
+    assert!(text.contains(&first), "{text}");
+    assert!(!text.contains("made-up"), "the invented citation is removed: {text}");
+    let calls = calls.lock().expect("calls").clone();
+    assert!(calls.get("embeddings").copied().unwrap_or(0) >= 2, "{calls:?}");
+    assert_eq!(calls.get("chat").copied(), Some(1), "{calls:?}");
+}

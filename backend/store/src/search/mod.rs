@@ -1,0 +1,250 @@
+//! The search index port (`veritrail_core::search::SearchIndex`) on both backends: search documents with filters, full
+//! text (FTS5 / `tsvector`) and vectors (in-memory scan / pgvector HNSW).
+//!
+//! Architecture invariant: the index is derived data. It is written only by the indexing job,
+//! never in an append's transaction, and never touches the `events` rows.
+//!
+//! `nearest` with a filter first counts (up to [`PREFILTER_MAX`]) the documents the filter lets
+//! through; when they are few it ranks exactly those, otherwise it widens from the most similar
+//! texts (see `vectors`).
+//!
+//! What the two backends share lives here and in the submodules: how filters become SQL
+//! (`filter`), vector arithmetic and the widening nearest-neighbour search (`vectors`), and the
+//! checks and bookkeeping of writes (below).
+//!
+//! `IndexProgress::embedded` is a watermark, not a count: every document below it has a vector for
+//! the model, and the document at it (if any) does not. It is kept per tenant and model and moved
+//! forward by `put_vectors` and `pending_texts`, so reading progress is three primary-key lookups.
+//! Each distinct text is also kept once with the seq of its first document (`search_texts`):
+//! pending texts are the texts after the watermark without a vector, in order of first use, so
+//! finding them walks distinct texts, never documents.
+
+mod filter;
+mod postgres;
+mod sqlite;
+mod vectors;
+
+use std::collections::{HashMap, HashSet};
+
+use veritrail_core::search::SearchDocument;
+use veritrail_core::store::StoreError;
+
+pub use postgres::PostgresSearch;
+pub use sqlite::SqliteSearch;
+
+/// Length of every stored and queried vector (all-MiniLM-L6-v2); PostgreSQL's column is
+/// `vector(384)`.
+pub const VECTOR_DIMENSIONS: usize = 384;
+
+/// Most search terms used from one question; the rest are ignored.
+const MAX_TERMS: usize = 32;
+
+/// A filtered nearest search that matches at most this many documents compares them all directly
+/// instead of widening from the most similar texts: exact, and fast when the filter is selective
+/// (a rare actor, one day) and the matching texts are far down the similarity list.
+const PREFILTER_MAX: i64 = 5_000;
+
+/// Refuses a vector the index cannot store or compare.
+fn check_vector(what: &str, vector: &[f32]) -> Result<(), StoreError> {
+    if vector.len() != VECTOR_DIMENSIONS {
+        return Err(StoreError::Database(format!(
+            "{what} has {} dimensions, but the search index stores {VECTOR_DIMENSIONS}-dimensional vectors",
+            vector.len()
+        )));
+    }
+    if vector.iter().any(|value| !value.is_finite()) {
+        return Err(StoreError::Database(format!("{what} contains a value that is not a finite number")));
+    }
+    Ok(())
+}
+
+/// Returns the search terms worth sending to the database: those with a letter or digit (others
+/// cannot match any token), at most [`MAX_TERMS`].
+fn usable_terms(terms: &[String]) -> Vec<&str> {
+    terms
+        .iter()
+        .map(|term| term.trim())
+        .filter(|term| term.chars().any(char::is_alphanumeric))
+        .take(MAX_TERMS)
+        .collect()
+}
+
+/// Lower-cases a filter field the same way for stored documents and for filters.
+fn fold(value: &str) -> String {
+    value.to_lowercase()
+}
+
+/// Checks that `documents` are consecutive and continue (or overlap) the tenant's documents, and
+/// returns the ones not stored yet together with the new `indexed_until`.
+///
+/// Documents below `indexed_until` already exist (the index is gap-free), so they are skipped
+/// rather than inserted again: that is what makes `put_documents` idempotent.
+fn documents_to_insert(
+    indexed_until: u64,
+    documents: &[SearchDocument],
+) -> Result<(&[SearchDocument], u64), StoreError> {
+    let Some(first) = documents.first() else {
+        return Ok((documents, indexed_until));
+    };
+    for (offset, document) in documents.iter().enumerate() {
+        if document.seq != first.seq + offset as u64 {
+            return Err(StoreError::Database(format!(
+                "search documents must have consecutive seqs: seq {} follows seq {}",
+                document.seq,
+                first.seq + offset as u64 - 1
+            )));
+        }
+    }
+    if first.seq > indexed_until {
+        return Err(StoreError::Database(format!(
+            "search documents must continue at seq {indexed_until}, the first event without one; got seq {}",
+            first.seq
+        )));
+    }
+    let skip = usize::try_from(indexed_until - first.seq).unwrap_or(usize::MAX).min(documents.len());
+    let fresh = &documents[skip..];
+    let until = fresh.last().map_or(indexed_until, |last| last.seq + 1);
+    Ok((fresh, until))
+}
+
+/// The distinct texts of `documents` with the seq of their first document, in order of first use.
+fn first_uses(documents: &[SearchDocument]) -> Vec<&SearchDocument> {
+    let mut seen = HashSet::new();
+    documents.iter().filter(|document| seen.insert(document.text_hash)).collect()
+}
+
+/// Where the embedding watermark can move: to the first use of the oldest text without a vector
+/// (`first_unembedded`), or, when every text is embedded, to `indexed_until` as read *before*
+/// looking, since documents written since then were not looked at.
+fn embedded_until(first_unembedded: Option<u64>, indexed_until: u64) -> u64 {
+    first_unembedded.map_or(indexed_until, |seq| seq.min(indexed_until))
+}
+
+/// Vocabulary kinds, as stored in `search_vocabulary.kind`.
+const KIND_ACTOR: &str = "actor";
+const KIND_ACTION: &str = "action";
+const KIND_RESOURCE_TYPE: &str = "resource_type";
+
+/// Counts how many of `documents` use each vocabulary value (a value counts once per document).
+fn vocabulary_uses(documents: &[SearchDocument]) -> Vec<(&'static str, String, i64)> {
+    let mut uses: HashMap<(&'static str, &str), i64> = HashMap::new();
+    for document in documents {
+        *uses.entry((KIND_ACTOR, document.actor_id.as_str())).or_default() += 1;
+        if let Some(name) = document.actor_name.as_deref().filter(|name| *name != document.actor_id) {
+            *uses.entry((KIND_ACTOR, name)).or_default() += 1;
+        }
+        *uses.entry((KIND_ACTION, document.action.as_str())).or_default() += 1;
+        if let Some(kind) = document.resource_type.as_deref() {
+            *uses.entry((KIND_RESOURCE_TYPE, kind)).or_default() += 1;
+        }
+    }
+    let mut rows: Vec<(&'static str, String, i64)> =
+        uses.into_iter().map(|((kind, value), count)| (kind, value.to_owned(), count)).collect();
+    // A fixed order, so concurrent writers touch rows in the same order.
+    rows.sort();
+    rows
+}
+
+/// Builds a vocabulary from `(kind, value)` rows already ordered by frequency.
+fn vocabulary_from_rows(rows: Vec<(String, String)>) -> veritrail_core::query::Vocabulary {
+    let mut vocabulary = veritrail_core::query::Vocabulary::default();
+    for (kind, value) in rows {
+        match kind.as_str() {
+            KIND_ACTOR => vocabulary.actors.push(value),
+            KIND_ACTION => vocabulary.actions.push(value),
+            KIND_RESOURCE_TYPE => vocabulary.resource_types.push(value),
+            _ => {}
+        }
+    }
+    vocabulary
+}
+
+/// Converts a seq read from the database.
+fn seq_from_db(seq: i64) -> Result<u64, StoreError> {
+    u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("search index holds a negative seq {seq}")))
+}
+
+/// Reads a 32-byte text hash column.
+fn text_hash_from_db(bytes: &[u8]) -> Result<veritrail_core::search::TextHash, StoreError> {
+    bytes.try_into().map_err(|_| StoreError::Corrupt(format!("text hash of {} bytes instead of 32", bytes.len())))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use veritrail_core::event::Outcome;
+
+    use super::*;
+
+    fn document(seq: u64) -> SearchDocument {
+        SearchDocument {
+            seq,
+            occurred_at: Utc::now(),
+            actor_id: "alice".into(),
+            actor_name: Some("Alice".into()),
+            action: "login".into(),
+            resource_type: None,
+            outcome: Outcome::Success,
+            ip: None,
+            text: "alice logged in".into(),
+            text_hash: [0; 32],
+        }
+    }
+
+    #[test]
+    fn documents_must_continue_the_index() {
+        let docs: Vec<SearchDocument> = (3..7).map(document).collect();
+        let (fresh, until) = documents_to_insert(5, &docs).expect("overlapping batch");
+        assert_eq!(fresh.iter().map(|doc| doc.seq).collect::<Vec<_>>(), vec![5, 6]);
+        assert_eq!(until, 7);
+        let (fresh, until) = documents_to_insert(9, &docs).expect("already stored batch");
+        assert!(fresh.is_empty());
+        assert_eq!(until, 9);
+        assert!(documents_to_insert(2, &docs).is_err(), "a gap before the batch");
+        let holey = vec![document(0), document(2)];
+        assert!(documents_to_insert(0, &holey).is_err(), "a gap inside the batch");
+        assert_eq!(documents_to_insert(4, &[]).expect("empty").1, 4);
+    }
+
+    #[test]
+    fn texts_are_listed_once_at_their_first_use() {
+        let mut docs: Vec<SearchDocument> = (0..4).map(document).collect();
+        docs[1].text_hash = [1; 32];
+        docs[3].text_hash = [1; 32];
+        let seqs: Vec<u64> = first_uses(&docs).iter().map(|doc| doc.seq).collect();
+        assert_eq!(seqs, vec![0, 1]);
+    }
+
+    #[test]
+    fn the_watermark_stops_at_the_first_unembedded_text() {
+        assert_eq!(embedded_until(Some(4), 10), 4);
+        assert_eq!(embedded_until(None, 10), 10);
+        assert_eq!(embedded_until(Some(12), 10), 10, "documents written after indexed_until was read");
+    }
+
+    #[test]
+    fn vocabulary_counts_each_value_once_per_document() {
+        let mut same_name = document(1);
+        same_name.actor_name = Some("alice".into());
+        let rows = vocabulary_uses(&[document(0), same_name]);
+        assert!(rows.contains(&(KIND_ACTOR, "alice".to_owned(), 2)));
+        assert!(rows.contains(&(KIND_ACTOR, "Alice".to_owned(), 1)));
+        assert!(rows.contains(&(KIND_ACTION, "login".to_owned(), 2)));
+    }
+
+    #[test]
+    fn terms_without_letters_or_digits_are_dropped() {
+        let terms: Vec<String> = ["\"", "*", "a:b", " login ", "&|!"].iter().map(|term| term.to_string()).collect();
+        assert_eq!(usable_terms(&terms), vec!["a:b", "login"]);
+    }
+
+    #[test]
+    fn vectors_of_other_lengths_are_refused() {
+        assert!(check_vector("v", &[0.0; VECTOR_DIMENSIONS]).is_ok());
+        let err = check_vector("v", &[0.0; 3]).expect_err("short");
+        assert!(err.to_string().contains("3 dimensions"), "{err}");
+        let mut nan = vec![0.0; VECTOR_DIMENSIONS];
+        nan[7] = f32::NAN;
+        assert!(check_vector("v", &nan).is_err());
+    }
+}

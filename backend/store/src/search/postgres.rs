@@ -1,0 +1,516 @@
+//! The search index on PostgreSQL: a generated `tsvector` column for full text, pgvector HNSW for
+//! vectors.
+//!
+//! Writers of one tenant serialise on its `search_progress` row (and writers of one tenant and
+//! model on its `search_embedding_progress` row), so several servers may run the indexing job.
+
+use async_trait::async_trait;
+use pgvector::Vector;
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use veritrail_core::event::{TenantId, normalize_time};
+use veritrail_core::query::Vocabulary;
+use veritrail_core::search::{
+    IndexProgress, PendingText, SearchDocument, SearchFilter, SearchHit, SearchIndex, TextHash,
+};
+use veritrail_core::store::StoreError;
+
+use super::filter::{FilterPlan, ip_key};
+use super::vectors::{NearestHits, round_sizes};
+use super::{
+    PREFILTER_MAX, check_vector, documents_to_insert, embedded_until, first_uses, fold, seq_from_db, text_hash_from_db,
+    usable_terms, vocabulary_from_rows, vocabulary_uses,
+};
+use crate::rows::{db_error, seq_to_db};
+
+/// Documents per `UNNEST` insert.
+const DOCUMENT_CHUNK: usize = 2_000;
+/// Vectors per `UNNEST` insert.
+const VECTOR_CHUNK: usize = 500;
+/// Candidate texts per document lookup of a nearest search.
+const TEXT_CHUNK: usize = 256;
+/// Larger candidate sets are read by an exact scan: the HNSW graph is for the top of the list.
+const HNSW_MAX_CANDIDATES: usize = 1_000;
+/// HNSW candidate list size: higher than pgvector's default 40 for recall.
+const EF_SEARCH: &str = "100";
+
+/// Search index over the store's PostgreSQL database.
+pub struct PostgresSearch {
+    pool: PgPool,
+}
+
+impl PostgresSearch {
+    /// Uses the store's connection pool.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn hit(row: &PgRow, score: f64) -> Result<SearchHit, StoreError> {
+    Ok(SearchHit { seq: seq_from_db(row.try_get(0).map_err(db_error)?)?, score })
+}
+
+async fn indexed_until_in(conn: &mut PgConnection, tenant: &TenantId) -> Result<u64, StoreError> {
+    let until: Option<i64> = sqlx::query_scalar("SELECT indexed_until FROM search_progress WHERE tenant = $1")
+        .bind(tenant.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(db_error)?;
+    until.map_or(Ok(0), seq_from_db)
+}
+
+async fn embedded_until_in(conn: &mut PgConnection, tenant: &TenantId, model: &str) -> Result<u64, StoreError> {
+    let until: Option<i64> =
+        sqlx::query_scalar("SELECT embedded_until FROM search_embedding_progress WHERE tenant = $1 AND model = $2")
+            .bind(tenant.as_str())
+            .bind(model)
+            .fetch_optional(conn)
+            .await
+            .map_err(db_error)?;
+    until.map_or(Ok(0), seq_from_db)
+}
+
+/// Moves the embedding watermark forward to `until` (never back).
+async fn raise_embedded_until(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    model: &str,
+    until: u64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO search_embedding_progress (tenant, model, embedded_until) VALUES ($1, $2, $3) \
+         ON CONFLICT (tenant, model) DO UPDATE \
+         SET embedded_until = GREATEST(search_embedding_progress.embedded_until, excluded.embedded_until)",
+    )
+    .bind(tenant.as_str())
+    .bind(model)
+    .bind(seq_to_db(until))
+    .execute(conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// The oldest `limit` distinct texts first used at or after seq `from` that have no vector for
+/// `model`, with the seq of their first use. Walks `search_texts` in order of first use, so it
+/// stops after `limit` misses.
+async fn unembedded_texts(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    model: &str,
+    from: u64,
+    limit: u32,
+) -> Result<Vec<(u64, TextHash, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT t.first_seq, t.text_hash, t.text FROM search_texts t WHERE t.tenant = $1 AND t.first_seq >= $2 \
+         AND NOT EXISTS (SELECT 1 FROM search_vectors v WHERE v.tenant = t.tenant AND v.model = $3 \
+         AND v.text_hash = t.text_hash) ORDER BY t.first_seq LIMIT $4",
+    )
+    .bind(tenant.as_str())
+    .bind(seq_to_db(from))
+    .bind(model)
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await
+    .map_err(db_error)?;
+    rows.iter()
+        .map(|row| {
+            let hash: Vec<u8> = row.try_get(1).map_err(db_error)?;
+            Ok((
+                seq_from_db(row.try_get(0).map_err(db_error)?)?,
+                text_hash_from_db(&hash)?,
+                row.try_get(2).map_err(db_error)?,
+            ))
+        })
+        .collect()
+}
+
+/// Locks the tenant's progress row (creating it), serialising writers of the tenant's documents.
+async fn lock_progress(conn: &mut PgConnection, tenant: &TenantId) -> Result<u64, StoreError> {
+    sqlx::query("INSERT INTO search_progress (tenant, indexed_until) VALUES ($1, 0) ON CONFLICT (tenant) DO NOTHING")
+        .bind(tenant.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let until: i64 = sqlx::query_scalar("SELECT indexed_until FROM search_progress WHERE tenant = $1 FOR UPDATE")
+        .bind(tenant.as_str())
+        .fetch_one(conn)
+        .await
+        .map_err(db_error)?;
+    seq_from_db(until)
+}
+
+/// Returns the `size` texts nearest to `query`, best first, by the HNSW index or by an exact scan.
+async fn nearest_texts(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    model: &str,
+    query: &Vector,
+    size: usize,
+    exact: bool,
+) -> Result<Vec<(TextHash, f64)>, StoreError> {
+    // The index can only order by `vector <=> constant`; adding 0 makes the planner scan exactly.
+    let sql = if exact {
+        "SELECT text_hash, 1 - (vector <=> $3) FROM search_vectors WHERE tenant = $1 AND model = $2 \
+         ORDER BY (vector <=> $3) + 0 LIMIT $4"
+    } else {
+        "SELECT text_hash, 1 - (vector <=> $3) FROM search_vectors WHERE tenant = $1 AND model = $2 \
+         ORDER BY vector <=> $3 LIMIT $4"
+    };
+    let rows = sqlx::query(sql)
+        .bind(tenant.as_str())
+        .bind(model)
+        .bind(query)
+        .bind(i64::try_from(size).unwrap_or(i64::MAX))
+        .fetch_all(conn)
+        .await
+        .map_err(db_error)?;
+    let mut texts = rows
+        .iter()
+        .map(|row| {
+            let hash: Vec<u8> = row.try_get(0).map_err(db_error)?;
+            Ok((text_hash_from_db(&hash)?, row.try_get::<f64, _>(1).map_err(db_error)?))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // Iterative index scans in relaxed order may return rows slightly out of order.
+    texts.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(texts)
+}
+
+/// Returns up to `per_text` newest documents passing `plan` of each candidate text, scored with the
+/// text's similarity.
+async fn newest_documents(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    candidates: &[(TextHash, f64)],
+    plan: &FilterPlan,
+    per_text: u32,
+) -> Result<Vec<SearchHit>, StoreError> {
+    let hashes: Vec<Vec<u8>> = candidates.iter().map(|(hash, _)| hash.to_vec()).collect();
+    let similarities: Vec<f64> = candidates.iter().map(|(_, similarity)| *similarity).collect();
+    let mut query = QueryBuilder::<Postgres>::new("SELECT d.seq, c.similarity FROM UNNEST(");
+    query.push_bind(hashes).push("::bytea[], ").push_bind(similarities).push("::float8[]) AS c (hash, similarity)");
+    // Per text, walk its index entries newest first and stop at `per_text` matches.
+    query.push(" CROSS JOIN LATERAL (SELECT x.seq FROM search_documents x WHERE x.tenant = ");
+    query.push_bind(tenant.as_str()).push(" AND x.text_hash = c.hash");
+    plan.push_conditions(&mut query, "x", tenant.as_str(), |time| *time);
+    query.push(" ORDER BY x.seq DESC LIMIT ").push_bind(i64::from(per_text)).push(") d");
+    let rows = query.build().fetch_all(conn).await.map_err(db_error)?;
+    rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
+}
+
+/// Counts the documents passing `plan`, stopping just above [`PREFILTER_MAX`].
+async fn count_matching(conn: &mut PgConnection, tenant: &TenantId, plan: &FilterPlan) -> Result<i64, StoreError> {
+    let mut query =
+        QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM (SELECT 1 FROM search_documents d WHERE d.tenant = ");
+    query.push_bind(tenant.as_str());
+    plan.push_conditions(&mut query, "d", tenant.as_str(), |time| *time);
+    query.push(" LIMIT ").push_bind(PREFILTER_MAX + 1).push(") matching");
+    query.build().fetch_one(conn).await.map_err(db_error)?.try_get(0).map_err(db_error)
+}
+
+/// Ranks every document passing `plan` by its text's similarity: for filters that let few
+/// documents through.
+async fn nearest_among_matching(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    model: &str,
+    query: &Vector,
+    plan: &FilterPlan,
+    limit: u32,
+) -> Result<Vec<SearchHit>, StoreError> {
+    let mut select = QueryBuilder::<Postgres>::new("SELECT d.seq, 1 - (v.vector <=> ");
+    select
+        .push_bind(query.clone())
+        .push(") AS similarity FROM search_documents d JOIN search_vectors v ON v.tenant = d.tenant AND v.model = ");
+    select
+        .push_bind(model.to_owned())
+        .push(" AND v.text_hash = d.text_hash WHERE d.tenant = ")
+        .push_bind(tenant.as_str());
+    plan.push_conditions(&mut select, "d", tenant.as_str(), |time| *time);
+    select.push(" ORDER BY similarity DESC, d.seq DESC LIMIT ").push_bind(i64::from(limit));
+    let rows = select.build().fetch_all(conn).await.map_err(db_error)?;
+    rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
+}
+
+#[async_trait]
+impl SearchIndex for PostgresSearch {
+    async fn indexed_until(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        indexed_until_in(&mut conn, tenant).await
+    }
+
+    async fn put_documents(&self, tenant: &TenantId, documents: &[SearchDocument]) -> Result<(), StoreError> {
+        if documents.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (fresh, until) = documents_to_insert(lock_progress(&mut tx, tenant).await?, documents)?;
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        for chunk in fresh.chunks(DOCUMENT_CHUNK) {
+            let seqs: Vec<i64> = chunk.iter().map(|document| seq_to_db(document.seq)).collect();
+            let times: Vec<_> = chunk.iter().map(|document| normalize_time(document.occurred_at)).collect();
+            let actors: Vec<String> = chunk.iter().map(|document| fold(&document.actor_id)).collect();
+            let names: Vec<Option<String>> =
+                chunk.iter().map(|document| document.actor_name.as_deref().map(fold)).collect();
+            let actions: Vec<String> = chunk.iter().map(|document| fold(&document.action)).collect();
+            let kinds: Vec<Option<String>> =
+                chunk.iter().map(|document| document.resource_type.as_deref().map(fold)).collect();
+            let outcomes: Vec<&str> = chunk.iter().map(|document| document.outcome.as_str()).collect();
+            let ips: Vec<Option<String>> =
+                chunk.iter().map(|document| document.ip.as_deref().and_then(ip_key)).collect();
+            let texts: Vec<&str> = chunk.iter().map(|document| document.text.as_str()).collect();
+            let hashes: Vec<Vec<u8>> = chunk.iter().map(|document| document.text_hash.to_vec()).collect();
+            sqlx::query(
+                "INSERT INTO search_documents (tenant, seq, occurred_at, actor_key, actor_name_key, action_key, \
+                 resource_type_key, outcome, ip_key, text, text_hash) \
+                 SELECT $1, * FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], \
+                 $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[]) \
+                 ON CONFLICT (tenant, seq) DO NOTHING",
+            )
+            .bind(tenant.as_str())
+            .bind(seqs)
+            .bind(times)
+            .bind(actors)
+            .bind(names)
+            .bind(actions)
+            .bind(kinds)
+            .bind(outcomes)
+            .bind(ips)
+            .bind(texts)
+            .bind(hashes)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        let texts = first_uses(fresh);
+        sqlx::query(
+            "INSERT INTO search_texts (tenant, text_hash, first_seq, text) \
+             SELECT $1, * FROM UNNEST($2::bytea[], $3::bigint[], $4::text[]) \
+             ON CONFLICT (tenant, text_hash) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(texts.iter().map(|document| document.text_hash.to_vec()).collect::<Vec<_>>())
+        .bind(texts.iter().map(|document| seq_to_db(document.seq)).collect::<Vec<_>>())
+        .bind(texts.iter().map(|document| document.text.as_str()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let uses = vocabulary_uses(fresh);
+        let kinds: Vec<&str> = uses.iter().map(|(kind, _, _)| *kind).collect();
+        let values: Vec<&str> = uses.iter().map(|(_, value, _)| value.as_str()).collect();
+        let counts: Vec<i64> = uses.iter().map(|(_, _, count)| *count).collect();
+        sqlx::query(
+            "INSERT INTO search_vocabulary (tenant, kind, value, uses) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[]) \
+             ON CONFLICT (tenant, kind, value) DO UPDATE SET uses = search_vocabulary.uses + excluded.uses",
+        )
+        .bind(tenant.as_str())
+        .bind(kinds)
+        .bind(values)
+        .bind(counts)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        sqlx::query("UPDATE search_progress SET indexed_until = $2 WHERE tenant = $1")
+            .bind(tenant.as_str())
+            .bind(seq_to_db(until))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn pending_texts(&self, tenant: &TenantId, model: &str, limit: u32) -> Result<Vec<PendingText>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let watermark = embedded_until_in(&mut conn, tenant, model).await?;
+        let end = indexed_until_in(&mut conn, tenant).await?;
+        let found = unembedded_texts(&mut conn, tenant, model, watermark, limit).await?;
+        // Documents and vectors are never removed, so what this read saw stays true.
+        let reached = embedded_until(found.first().map(|(seq, _, _)| *seq), end);
+        if reached > watermark {
+            raise_embedded_until(&mut conn, tenant, model, reached).await?;
+        }
+        let pending: Vec<PendingText> =
+            found.into_iter().map(|(_, text_hash, text)| PendingText { text_hash, text }).collect();
+        Ok(pending)
+    }
+
+    async fn put_vectors(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        vectors: &[(TextHash, Vec<f32>)],
+    ) -> Result<(), StoreError> {
+        for (text_hash, vector) in vectors {
+            check_vector(&format!("the vector for text {}", hex::encode(text_hash)), vector)?;
+        }
+        if vectors.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        for chunk in vectors.chunks(VECTOR_CHUNK) {
+            let hashes: Vec<Vec<u8>> = chunk.iter().map(|(hash, _)| hash.to_vec()).collect();
+            let values: Vec<Vector> = chunk.iter().map(|(_, vector)| Vector::from(vector.clone())).collect();
+            sqlx::query(
+                "INSERT INTO search_vectors (tenant, model, text_hash, vector) \
+                 SELECT $1, $2, * FROM UNNEST($3::bytea[], $4::vector[]) \
+                 ON CONFLICT (tenant, model, text_hash) DO NOTHING",
+            )
+            .bind(tenant.as_str())
+            .bind(model)
+            .bind(hashes)
+            .bind(values)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        // Move the watermark past the documents whose texts now have vectors.
+        let watermark = embedded_until_in(&mut tx, tenant, model).await?;
+        let end = indexed_until_in(&mut tx, tenant).await?;
+        let first = unembedded_texts(&mut tx, tenant, model, watermark, 1).await?;
+        let reached = embedded_until(first.first().map(|(seq, _, _)| *seq), end);
+        if reached > watermark {
+            raise_embedded_until(&mut tx, tenant, model, reached).await?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn fulltext(
+        &self,
+        tenant: &TenantId,
+        terms: &[String],
+        filter: &SearchFilter,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let terms = usable_terms(terms);
+        if terms.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Each term is parsed as plain text (phraseto_tsquery knows no operators), then the terms
+        // are ORed: no term can inject tsquery syntax.
+        let mut query = QueryBuilder::<Postgres>::new(
+            "SELECT d.seq, ts_rank_cd(d.text_search, q.query)::float8 AS score FROM search_documents d, (SELECT ",
+        );
+        for (idx, term) in terms.iter().enumerate() {
+            if idx > 0 {
+                query.push(" || ");
+            }
+            query.push("phraseto_tsquery('english', ").push_bind(term.to_string()).push(")");
+        }
+        query.push(" AS query) q WHERE d.tenant = ").push_bind(tenant.as_str());
+        query.push(" AND d.text_search @@ q.query");
+        FilterPlan::new(filter).push_conditions(&mut query, "d", tenant.as_str(), |time| *time);
+        query.push(" ORDER BY score DESC, d.seq DESC LIMIT ").push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
+    }
+
+    async fn nearest(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        vector: &[f32],
+        filter: &SearchFilter,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        check_vector("the query vector", vector)?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let query = Vector::from(vector.to_vec());
+        let plan = FilterPlan::new(filter);
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        if !plan.is_empty() && count_matching(&mut tx, tenant, &plan).await? <= PREFILTER_MAX {
+            let hits = nearest_among_matching(&mut tx, tenant, model, &query, &plan, limit).await?;
+            tx.commit().await.map_err(db_error)?;
+            return Ok(hits);
+        }
+        // Transaction-local: iterative scans keep walking the graph until enough rows pass the
+        // tenant and model condition, instead of returning fewer.
+        sqlx::query(
+            "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+        )
+        .bind(EF_SEARCH)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let mut hits = NearestHits::new(limit as usize);
+        let mut exact = false;
+        'rounds: for size in round_sizes(limit as usize) {
+            exact |= size > HNSW_MAX_CANDIDATES;
+            let mut texts = nearest_texts(&mut tx, tenant, model, &query, size, exact).await?;
+            if texts.len() < size && !exact {
+                // Fewer than asked: the tenant has no more texts, or the index scan gave up (it
+                // visits at most hnsw.max_scan_tuples). Only an exact scan can tell.
+                exact = true;
+                texts = nearest_texts(&mut tx, tenant, model, &query, size, exact).await?;
+            }
+            let exhausted = texts.len() < size;
+            let fresh = hits.fresh(texts);
+            for chunk in fresh.chunks(TEXT_CHUNK) {
+                if !hits.could_improve(chunk[0].1) {
+                    break 'rounds;
+                }
+                hits.add(newest_documents(&mut tx, tenant, chunk, &plan, limit).await?);
+            }
+            if exhausted {
+                break;
+            }
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(hits.finish())
+    }
+
+    async fn filtered(
+        &self,
+        tenant: &TenantId,
+        filter: &SearchFilter,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new("SELECT d.seq FROM search_documents d WHERE d.tenant = ");
+        query.push_bind(tenant.as_str());
+        FilterPlan::new(filter).push_conditions(&mut query, "d", tenant.as_str(), |time| *time);
+        query.push(" ORDER BY d.seq DESC LIMIT ").push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().map(|row| hit(row, 1.0)).collect()
+    }
+
+    async fn progress(&self, tenant: &TenantId, model: &str) -> Result<IndexProgress, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT next_seq FROM chain_heads WHERE tenant = $1), \
+             (SELECT indexed_until FROM search_progress WHERE tenant = $1), \
+             (SELECT embedded_until FROM search_embedding_progress WHERE tenant = $1 AND model = $2)",
+        )
+        .bind(tenant.as_str())
+        .bind(model)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let column = |idx: usize| -> Result<u64, StoreError> {
+            let value: Option<i64> = row.try_get(idx).map_err(db_error)?;
+            value.map_or(Ok(0), seq_from_db)
+        };
+        Ok(IndexProgress { events: column(0)?, indexed: column(1)?, embedded: column(2)? })
+    }
+
+    async fn vocabulary(&self, tenant: &TenantId, limit: u32) -> Result<Vocabulary, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT kind, value FROM (SELECT kind, value, ROW_NUMBER() OVER \
+             (PARTITION BY kind ORDER BY uses DESC, value COLLATE \"C\") AS place FROM search_vocabulary \
+             WHERE tenant = $1) ranked \
+             WHERE place <= $2 ORDER BY kind, place",
+        )
+        .bind(tenant.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(vocabulary_from_rows(rows))
+    }
+}

@@ -1,0 +1,523 @@
+//! The search index on SQLite: FTS5 for full text, vectors scanned in memory.
+//!
+//! Writes go through the store's one write connection in `BEGIN IMMEDIATE` transactions, like
+//! appends, so they serialise with them; searches use the read pool. SQLite has no vector index,
+//! so each tenant and model's vectors are cached in memory and compared by brute force: the cache
+//! is filled on first use and, on each search, reads only the rows added since (by `id`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqlitePool;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use veritrail_core::event::{TenantId, format_time, normalize_time};
+use veritrail_core::query::Vocabulary;
+use veritrail_core::search::{
+    IndexProgress, PendingText, SearchDocument, SearchFilter, SearchHit, SearchIndex, TextHash,
+};
+use veritrail_core::store::StoreError;
+
+use super::filter::{FilterPlan, ip_key};
+use super::vectors::{NearestHits, Ranking, VectorSet, from_blob, normalize, round_sizes, to_blob};
+use super::{
+    PREFILTER_MAX, check_vector, documents_to_insert, embedded_until, first_uses, fold, seq_from_db, text_hash_from_db,
+    usable_terms, vocabulary_from_rows, vocabulary_uses,
+};
+use crate::rows::{db_error, seq_to_db};
+
+/// Documents per multi-row INSERT: 11 columns x 500 rows stays far under SQLite's 32,766 variables.
+const DOCUMENT_CHUNK: usize = 500;
+/// Vectors per multi-row INSERT.
+const VECTOR_CHUNK: usize = 500;
+/// Vocabulary rows per upsert.
+const VOCABULARY_CHUNK: usize = 1_000;
+/// Candidate texts per document lookup of a nearest search.
+const TEXT_CHUNK: usize = 256;
+/// Vector rows read per statement when filling the cache.
+const CACHE_PAGE: i64 = 5_000;
+
+/// Search index over the same SQLite file as the log.
+pub struct SqliteSearch {
+    read_pool: SqlitePool,
+    write_pool: SqlitePool,
+    cache: VectorCache,
+}
+
+impl SqliteSearch {
+    /// Uses the store's pools: `write_pool` must be the one-connection pool appends use.
+    pub fn new(read_pool: SqlitePool, write_pool: SqlitePool) -> Self {
+        Self { read_pool, write_pool, cache: VectorCache::default() }
+    }
+
+    /// Returns up to `per_text` newest documents passing `plan` of each candidate text, scored
+    /// with the text's similarity.
+    async fn newest_documents(
+        &self,
+        tenant: &TenantId,
+        candidates: &[(TextHash, f64)],
+        plan: &FilterPlan,
+        per_text: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new("WITH candidates (hash, similarity) AS (VALUES ");
+        let mut separated = query.separated(", ");
+        for (hash, similarity) in candidates {
+            separated.push("(").push_bind_unseparated(hash.to_vec()).push_unseparated(", ");
+            separated.push_bind_unseparated(*similarity).push_unseparated(")");
+        }
+        // A correlated subquery per text walks the text's index entries newest first and stops at
+        // `per_text` matches, so a text with many documents is not read whole.
+        query.push(
+            ") SELECT d.seq, candidates.similarity FROM candidates JOIN search_documents d ON d.id IN \
+             (SELECT x.id FROM search_documents x WHERE x.tenant = ",
+        );
+        query.push_bind(tenant.as_str()).push(" AND x.text_hash = candidates.hash");
+        plan.push_conditions(&mut query, "x", tenant.as_str(), sqlite_time);
+        query.push(" ORDER BY x.seq DESC LIMIT ").push_bind(i64::from(per_text)).push(")");
+        let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SearchHit {
+                    seq: seq_from_db(row.try_get(0).map_err(db_error)?)?,
+                    score: row.try_get(1).map_err(db_error)?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl SqliteSearch {
+    /// Counts the documents passing `plan`, stopping just above [`PREFILTER_MAX`].
+    async fn count_matching(&self, tenant: &TenantId, plan: &FilterPlan) -> Result<i64, StoreError> {
+        let mut query =
+            QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM (SELECT 1 FROM search_documents d WHERE d.tenant = ");
+        query.push_bind(tenant.as_str());
+        plan.push_conditions(&mut query, "d", tenant.as_str(), sqlite_time);
+        query.push(" LIMIT ").push_bind(PREFILTER_MAX + 1).push(") matching");
+        query.build().fetch_one(&self.read_pool).await.map_err(db_error)?.try_get(0).map_err(db_error)
+    }
+
+    /// Ranks every document passing `plan` by its text's similarity: for filters that let few
+    /// documents through.
+    async fn nearest_among_matching(
+        &self,
+        tenant: &TenantId,
+        set: &VectorSet,
+        query: &[f32],
+        plan: &FilterPlan,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let mut select =
+            QueryBuilder::<Sqlite>::new("SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ");
+        select.push_bind(tenant.as_str());
+        plan.push_conditions(&mut select, "d", tenant.as_str(), sqlite_time);
+        let rows = select.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
+        let mut hits = NearestHits::new(limit as usize);
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let hash: Vec<u8> = row.try_get(1).map_err(db_error)?;
+            // Documents whose text has no vector yet cannot be ranked.
+            if let Some(similarity) = set.similarity_of(&text_hash_from_db(&hash)?, query) {
+                found.push(SearchHit {
+                    seq: seq_from_db(row.try_get(0).map_err(db_error)?)?,
+                    score: f64::from(similarity),
+                });
+            }
+        }
+        hits.add(found);
+        Ok(hits.finish())
+    }
+}
+
+/// How times are stored in `occurred_at`: the log's text format, which sorts as time.
+fn sqlite_time(time: &DateTime<Utc>) -> String {
+    format_time(time)
+}
+
+async fn indexed_until_in(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<u64, StoreError> {
+    let until: Option<i64> = sqlx::query_scalar("SELECT indexed_until FROM search_progress WHERE tenant = ?")
+        .bind(tenant.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(db_error)?;
+    until.map_or(Ok(0), seq_from_db)
+}
+
+async fn embedded_until_in(conn: &mut SqliteConnection, tenant: &TenantId, model: &str) -> Result<u64, StoreError> {
+    let until: Option<i64> =
+        sqlx::query_scalar("SELECT embedded_until FROM search_embedding_progress WHERE tenant = ? AND model = ?")
+            .bind(tenant.as_str())
+            .bind(model)
+            .fetch_optional(conn)
+            .await
+            .map_err(db_error)?;
+    until.map_or(Ok(0), seq_from_db)
+}
+
+/// Moves the embedding watermark forward to `until` (never back).
+async fn raise_embedded_until(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    model: &str,
+    until: u64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO search_embedding_progress (tenant, model, embedded_until) VALUES (?, ?, ?) \
+         ON CONFLICT (tenant, model) DO UPDATE SET embedded_until = MAX(embedded_until, excluded.embedded_until)",
+    )
+    .bind(tenant.as_str())
+    .bind(model)
+    .bind(seq_to_db(until))
+    .execute(conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// The oldest `limit` distinct texts first used at or after seq `from` that have no vector for
+/// `model`, with the seq of their first use. Walks `search_texts` in order of first use, so it
+/// stops after `limit` misses.
+async fn unembedded_texts(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    model: &str,
+    from: u64,
+    limit: u32,
+) -> Result<Vec<(u64, TextHash, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT t.first_seq, t.text_hash, t.text FROM search_texts t WHERE t.tenant = ? AND t.first_seq >= ? \
+         AND NOT EXISTS (SELECT 1 FROM search_vectors v WHERE v.tenant = t.tenant AND v.model = ? \
+         AND v.text_hash = t.text_hash) ORDER BY t.first_seq LIMIT ?",
+    )
+    .bind(tenant.as_str())
+    .bind(seq_to_db(from))
+    .bind(model)
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await
+    .map_err(db_error)?;
+    rows.iter()
+        .map(|row| {
+            let hash: Vec<u8> = row.try_get(1).map_err(db_error)?;
+            Ok((
+                seq_from_db(row.try_get(0).map_err(db_error)?)?,
+                text_hash_from_db(&hash)?,
+                row.try_get(2).map_err(db_error)?,
+            ))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl SearchIndex for SqliteSearch {
+    async fn indexed_until(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let mut conn = self.read_pool.acquire().await.map_err(db_error)?;
+        indexed_until_in(&mut conn, tenant).await
+    }
+
+    async fn put_documents(&self, tenant: &TenantId, documents: &[SearchDocument]) -> Result<(), StoreError> {
+        if documents.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let (fresh, until) = documents_to_insert(indexed_until_in(&mut tx, tenant).await?, documents)?;
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        for chunk in fresh.chunks(DOCUMENT_CHUNK) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO search_documents (tenant, seq, occurred_at, actor_key, actor_name_key, action_key, \
+                 resource_type_key, outcome, ip_key, text, text_hash) ",
+            );
+            insert.push_values(chunk, |mut values, document| {
+                values
+                    .push_bind(tenant.as_str())
+                    .push_bind(seq_to_db(document.seq))
+                    .push_bind(format_time(&normalize_time(document.occurred_at)))
+                    .push_bind(fold(&document.actor_id))
+                    .push_bind(document.actor_name.as_deref().map(fold))
+                    .push_bind(fold(&document.action))
+                    .push_bind(document.resource_type.as_deref().map(fold))
+                    .push_bind(document.outcome.as_str())
+                    .push_bind(document.ip.as_deref().and_then(ip_key))
+                    .push_bind(document.text.as_str())
+                    .push_bind(document.text_hash.to_vec());
+            });
+            insert.push(" ON CONFLICT (tenant, seq) DO NOTHING");
+            insert.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        for chunk in first_uses(fresh).chunks(DOCUMENT_CHUNK) {
+            let mut insert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO search_texts (tenant, text_hash, first_seq, text) ");
+            insert.push_values(chunk, |mut values, document| {
+                values
+                    .push_bind(tenant.as_str())
+                    .push_bind(document.text_hash.to_vec())
+                    .push_bind(seq_to_db(document.seq))
+                    .push_bind(document.text.as_str());
+            });
+            // A text used before keeps its earlier first use.
+            insert.push(" ON CONFLICT (tenant, text_hash) DO NOTHING");
+            insert.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        for chunk in vocabulary_uses(fresh).chunks(VOCABULARY_CHUNK) {
+            let mut upsert = QueryBuilder::<Sqlite>::new("INSERT INTO search_vocabulary (tenant, kind, value, uses) ");
+            upsert.push_values(chunk, |mut values, (kind, value, uses)| {
+                values.push_bind(tenant.as_str()).push_bind(*kind).push_bind(value.as_str()).push_bind(*uses);
+            });
+            upsert.push(" ON CONFLICT (tenant, kind, value) DO UPDATE SET uses = uses + excluded.uses");
+            upsert.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        sqlx::query(
+            "INSERT INTO search_progress (tenant, indexed_until) VALUES (?, ?) \
+             ON CONFLICT (tenant) DO UPDATE SET indexed_until = excluded.indexed_until",
+        )
+        .bind(tenant.as_str())
+        .bind(seq_to_db(until))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn pending_texts(&self, tenant: &TenantId, model: &str, limit: u32) -> Result<Vec<PendingText>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.read_pool.acquire().await.map_err(db_error)?;
+        let watermark = embedded_until_in(&mut conn, tenant, model).await?;
+        let end = indexed_until_in(&mut conn, tenant).await?;
+        let found = unembedded_texts(&mut conn, tenant, model, watermark, limit).await?;
+        drop(conn);
+        // Documents and vectors are never removed, so what this read saw stays true.
+        let reached = embedded_until(found.first().map(|(seq, _, _)| *seq), end);
+        if reached > watermark {
+            let mut conn = self.write_pool.acquire().await.map_err(db_error)?;
+            raise_embedded_until(&mut conn, tenant, model, reached).await?;
+        }
+        let pending: Vec<PendingText> =
+            found.into_iter().map(|(_, text_hash, text)| PendingText { text_hash, text }).collect();
+        Ok(pending)
+    }
+
+    async fn put_vectors(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        vectors: &[(TextHash, Vec<f32>)],
+    ) -> Result<(), StoreError> {
+        for (text_hash, vector) in vectors {
+            check_vector(&format!("the vector for text {}", hex::encode(text_hash)), vector)?;
+        }
+        if vectors.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        for chunk in vectors.chunks(VECTOR_CHUNK) {
+            let mut insert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO search_vectors (tenant, model, text_hash, vector) ");
+            insert.push_values(chunk, |mut values, (text_hash, vector)| {
+                values
+                    .push_bind(tenant.as_str())
+                    .push_bind(model)
+                    .push_bind(text_hash.to_vec())
+                    .push_bind(to_blob(vector));
+            });
+            insert.push(" ON CONFLICT (tenant, model, text_hash) DO NOTHING");
+            insert.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        // Move the watermark past the documents whose texts now have vectors.
+        let watermark = embedded_until_in(&mut tx, tenant, model).await?;
+        let end = indexed_until_in(&mut tx, tenant).await?;
+        let first = unembedded_texts(&mut tx, tenant, model, watermark, 1).await?;
+        let reached = embedded_until(first.first().map(|(seq, _, _)| *seq), end);
+        if reached > watermark {
+            raise_embedded_until(&mut tx, tenant, model, reached).await?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn fulltext(
+        &self,
+        tenant: &TenantId,
+        terms: &[String],
+        filter: &SearchFilter,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let terms = usable_terms(terms);
+        if terms.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Each term becomes an FTS5 string (double quotes, inner quotes doubled): inside one, no
+        // character is an operator, so a term can only ever match words.
+        let expression =
+            terms.iter().map(|term| format!("\"{}\"", term.replace('"', "\"\""))).collect::<Vec<_>>().join(" OR ");
+        let mut query = QueryBuilder::<Sqlite>::new(
+            // CROSS JOIN keeps the full-text index as the outer loop: left to itself the planner
+            // may walk the tenant's documents and run one MATCH per row (seconds at a few
+            // thousand documents).
+            "SELECT d.seq, bm25(search_fts) AS relevance FROM search_fts \
+             CROSS JOIN search_documents d ON d.id = search_fts.rowid WHERE search_fts MATCH ",
+        );
+        query.push_bind(expression).push(" AND d.tenant = ").push_bind(tenant.as_str());
+        FilterPlan::new(filter).push_conditions(&mut query, "d", tenant.as_str(), sqlite_time);
+        query.push(" ORDER BY relevance, d.seq DESC LIMIT ").push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                // bm25() is lower for better matches.
+                let relevance: f64 = row.try_get(1).map_err(db_error)?;
+                Ok(SearchHit { seq: seq_from_db(row.try_get(0).map_err(db_error)?)?, score: -relevance })
+            })
+            .collect()
+    }
+
+    async fn nearest(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        vector: &[f32],
+        filter: &SearchFilter,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        check_vector("the query vector", vector)?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let set = self.cache.load(&self.read_pool, tenant, model).await?;
+        let mut query = vector.to_vec();
+        normalize(&mut query);
+        let plan = FilterPlan::new(filter);
+        if !plan.is_empty() && self.count_matching(tenant, &plan).await? <= PREFILTER_MAX {
+            return self.nearest_among_matching(tenant, &set, &query, &plan, limit).await;
+        }
+        // Comparing with every text is CPU work proportional to the tenant's texts: keep it off the
+        // async workers.
+        let scored = set.clone();
+        let mut ranking = tokio::task::spawn_blocking(move || Ranking::new(scored.similarities(&query)))
+            .await
+            .map_err(|err| StoreError::Database(format!("vector scan failed: {err}")))?;
+        let mut hits = NearestHits::new(limit as usize);
+        'rounds: for size in round_sizes(limit as usize) {
+            let ranked: Vec<u32> = ranking.rank_to(size).to_vec();
+            let candidates: Vec<(TextHash, f64)> =
+                ranked.iter().map(|&idx| (set.hash(idx as usize), f64::from(ranking.similarity(idx)))).collect();
+            for chunk in candidates.chunks(TEXT_CHUNK) {
+                if !hits.could_improve(chunk[0].1) {
+                    break 'rounds;
+                }
+                hits.add(self.newest_documents(tenant, chunk, &plan, limit).await?);
+            }
+            if size >= ranking.len() {
+                break;
+            }
+        }
+        Ok(hits.finish())
+    }
+
+    async fn filtered(
+        &self,
+        tenant: &TenantId,
+        filter: &SearchFilter,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new("SELECT d.seq FROM search_documents d WHERE d.tenant = ");
+        query.push_bind(tenant.as_str());
+        FilterPlan::new(filter).push_conditions(&mut query, "d", tenant.as_str(), sqlite_time);
+        query.push(" ORDER BY d.seq DESC LIMIT ").push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| Ok(SearchHit { seq: seq_from_db(row.try_get(0).map_err(db_error)?)?, score: 1.0 }))
+            .collect()
+    }
+
+    async fn progress(&self, tenant: &TenantId, model: &str) -> Result<IndexProgress, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT next_seq FROM chain_heads WHERE tenant = ?), \
+             (SELECT indexed_until FROM search_progress WHERE tenant = ?), \
+             (SELECT embedded_until FROM search_embedding_progress WHERE tenant = ? AND model = ?)",
+        )
+        .bind(tenant.as_str())
+        .bind(tenant.as_str())
+        .bind(tenant.as_str())
+        .bind(model)
+        .fetch_one(&self.read_pool)
+        .await
+        .map_err(db_error)?;
+        let column = |idx: usize| -> Result<u64, StoreError> {
+            let value: Option<i64> = row.try_get(idx).map_err(db_error)?;
+            value.map_or(Ok(0), seq_from_db)
+        };
+        Ok(IndexProgress { events: column(0)?, indexed: column(1)?, embedded: column(2)? })
+    }
+
+    async fn vocabulary(&self, tenant: &TenantId, limit: u32) -> Result<Vocabulary, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT kind, value FROM (SELECT kind, value, ROW_NUMBER() OVER \
+             (PARTITION BY kind ORDER BY uses DESC, value) AS place FROM search_vocabulary WHERE tenant = ?) \
+             WHERE place <= ? ORDER BY kind, place",
+        )
+        .bind(tenant.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.read_pool)
+        .await
+        .map_err(db_error)?;
+        Ok(vocabulary_from_rows(rows))
+    }
+}
+
+/// Each tenant and model's vectors in memory, refreshed incrementally.
+#[derive(Default)]
+struct VectorCache {
+    sets: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<CachedVectors>>>>,
+}
+
+/// Tenant and model.
+type CacheKey = (String, String);
+
+#[derive(Default)]
+struct CachedVectors {
+    /// The highest `search_vectors.id` read so far.
+    last_id: i64,
+    set: Arc<VectorSet>,
+}
+
+impl VectorCache {
+    /// Returns the tenant and model's vectors, reading the rows added since the last call first.
+    async fn load(&self, pool: &SqlitePool, tenant: &TenantId, model: &str) -> Result<Arc<VectorSet>, StoreError> {
+        let entry = {
+            let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+            sets.entry((tenant.as_str().to_owned(), model.to_owned())).or_default().clone()
+        };
+        // One refresh at a time per tenant and model; searches wait for it rather than read twice.
+        let mut cached = entry.lock().await;
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, text_hash, vector FROM search_vectors WHERE tenant = ? AND model = ? AND id > ? \
+                 ORDER BY id LIMIT ?",
+            )
+            .bind(tenant.as_str())
+            .bind(model)
+            .bind(cached.last_id)
+            .bind(CACHE_PAGE)
+            .fetch_all(pool)
+            .await
+            .map_err(db_error)?;
+            let Some(last) = rows.last() else { break };
+            let last_id: i64 = last.try_get(0).map_err(db_error)?;
+            // Copies the set only if a search still holds the previous version.
+            let set = Arc::make_mut(&mut cached.set);
+            for row in &rows {
+                let hash: Vec<u8> = row.try_get(1).map_err(db_error)?;
+                let blob: Vec<u8> = row.try_get(2).map_err(db_error)?;
+                set.push(text_hash_from_db(&hash)?, from_blob(&blob)?);
+            }
+            cached.last_id = last_id;
+            if (rows.len() as i64) < CACHE_PAGE {
+                break;
+            }
+        }
+        Ok(cached.set.clone())
+    }
+}

@@ -1,0 +1,123 @@
+-- Veritrail schema, version 2 (SQLite): the search index. Paired with
+-- migrations/postgres/0002_search.sql.
+--
+-- Everything here is derived data. The embed-backfill job fills it off the ingest path (an append
+-- never writes these tables), it may lag the log, and it could be dropped and rebuilt from
+-- `events` at any time: nothing in it is covered by a hash. `events` is only ever read to build it.
+
+-- One search document per event: the event's plain-language rendering plus copies of the fields
+-- searches filter on, so a filtered search never joins `events`.
+--
+-- `id` is a stable integer key for the FTS5 table below (FTS5 rows are addressed by integer, and
+-- an implicit rowid could be renumbered by VACUUM); (tenant, seq) is the document's real key.
+-- The `*_key` columns hold values lower-cased by the server (Unicode rules), because filters match
+-- them case-insensitively and SQLite's lower() folds ASCII only: folding in one place keeps both
+-- backends identical. The original spellings are kept in `search_vocabulary`.
+CREATE TABLE search_documents (
+    id                INTEGER PRIMARY KEY,
+    tenant            TEXT    NOT NULL,
+    seq               INTEGER NOT NULL,  -- the event's seq
+    occurred_at       TEXT    NOT NULL,  -- 'YYYY-MM-DDTHH:MM:SS.ffffffZ' as in events (sorts as time)
+    actor_key         TEXT    NOT NULL,  -- actor.id, lower-cased
+    actor_name_key    TEXT,              -- actor.name, lower-cased
+    action_key        TEXT    NOT NULL,  -- action, lower-cased
+    resource_type_key TEXT,              -- resource.type, lower-cased
+    outcome           TEXT    NOT NULL,
+    ip_key            TEXT,              -- actor.ip as 32 lower-case hex digits of the IPv6 address
+                                         -- (IPv4 as IPv4-mapped IPv6), so an address or CIDR filter is
+                                         -- one range [lo, hi]; NULL when absent or unparsable
+    text              TEXT    NOT NULL,  -- the rendering that is full-text indexed and embedded
+    text_hash         BLOB    NOT NULL,  -- SHA-256 of text (32 bytes): the key of its vectors
+    UNIQUE (tenant, seq)
+) STRICT;
+
+-- Filters. Each filter column has an index led by the tenant; those that are matched by equality
+-- end in seq, so "newest first" walks the index backwards instead of sorting.
+CREATE INDEX search_documents_occurred ON search_documents (tenant, occurred_at);
+CREATE INDEX search_documents_actor ON search_documents (tenant, actor_key, seq);
+CREATE INDEX search_documents_actor_name ON search_documents (tenant, actor_name_key, seq);
+CREATE INDEX search_documents_action ON search_documents (tenant, action_key, seq);
+CREATE INDEX search_documents_resource_type ON search_documents (tenant, resource_type_key, seq);
+CREATE INDEX search_documents_ip ON search_documents (tenant, ip_key);
+-- Vector search finds texts first, then the newest documents of each text.
+CREATE INDEX search_documents_text ON search_documents (tenant, text_hash, seq);
+
+-- Full text: a contentless FTS5 table (the text is already in search_documents, so it is not
+-- stored twice) whose rowid is search_documents.id. Porter stemming over unicode61 tokens, so
+-- "logins" finds "login"; ranked with bm25(). The triggers keep it in step with the documents
+-- for every writer; contentless_delete lets a rebuild delete documents.
+CREATE VIRTUAL TABLE search_fts USING fts5 (
+    text,
+    content = '',
+    contentless_delete = 1,
+    tokenize = 'porter unicode61'
+);
+
+CREATE TRIGGER search_documents_fts_insert AFTER INSERT ON search_documents
+BEGIN
+    INSERT INTO search_fts (rowid, text) VALUES (new.id, new.text);
+END;
+
+CREATE TRIGGER search_documents_fts_delete AFTER DELETE ON search_documents
+BEGIN
+    DELETE FROM search_fts WHERE rowid = old.id;
+END;
+
+-- Each distinct text of a tenant once, with its first use: the work list of embedding. Texts
+-- are embedded in order of first use, so "documents without a vector" never means scanning
+-- documents: it is the texts after the embedding watermark that have no vector, walked by
+-- first_seq.
+CREATE TABLE search_texts (
+    tenant    TEXT    NOT NULL,
+    text_hash BLOB    NOT NULL,  -- SHA-256 of text
+    first_seq INTEGER NOT NULL,  -- seq of the first document with this text
+    text      TEXT    NOT NULL,
+    PRIMARY KEY (tenant, text_hash)
+) STRICT;
+
+CREATE INDEX search_texts_first_use ON search_texts (tenant, first_seq);
+
+-- How far documents go, per tenant: written in the same transaction as the documents, so
+-- indexed_until and progress never count rows.
+CREATE TABLE search_progress (
+    tenant        TEXT    PRIMARY KEY,
+    indexed_until INTEGER NOT NULL  -- first seq without a document; every seq below has one
+) STRICT;
+
+-- Distinct actor ids and names, actions and resource types with how many documents use them,
+-- counted as documents are inserted: query understanding reads it for every question, which must
+-- not scan the documents.
+CREATE TABLE search_vocabulary (
+    tenant TEXT    NOT NULL,
+    kind   TEXT    NOT NULL,  -- actor (ids and names) | action | resource_type
+    value  TEXT    NOT NULL,  -- spelled as in the event
+    uses   INTEGER NOT NULL,  -- documents using the value
+    PRIMARY KEY (tenant, kind, value)
+) STRICT;
+
+-- Embeddings, stored once per distinct text per tenant and model (audit events repeat heavily).
+-- Vectors are 384 little-endian f32 (1,536 bytes); the server refuses any other length, as
+-- PostgreSQL's vector(384) column does. SQLite has no vector index: the server keeps each tenant
+-- and model's vectors in memory and scans them; `id` grows with every insert, so that cache
+-- reads only the rows added since its last read.
+CREATE TABLE search_vectors (
+    id        INTEGER PRIMARY KEY,
+    tenant    TEXT    NOT NULL,
+    model     TEXT    NOT NULL,
+    text_hash BLOB    NOT NULL,  -- SHA-256 of the text
+    vector    BLOB    NOT NULL,
+    UNIQUE (tenant, model, text_hash)
+) STRICT;
+
+CREATE INDEX search_vectors_added ON search_vectors (tenant, model, id);
+
+-- How far embedding goes, per tenant and model: every document below embedded_until has a vector
+-- for the model, so its texts are too and pending texts are only looked for after it. It moves
+-- forward when vectors are stored and when pending texts are looked up; progress reports it as
+-- the number of embedded documents without counting rows.
+CREATE TABLE search_embedding_progress (
+    tenant         TEXT    NOT NULL,
+    model          TEXT    NOT NULL,
+    embedded_until INTEGER NOT NULL,
+    PRIMARY KEY (tenant, model)
+) STRICT;

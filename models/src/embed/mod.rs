@@ -1,0 +1,41 @@
+//! Text embeddings: one trait, two implementations.
+//!
+//! Callers hold an `Arc<dyn Embedder>` and never learn where the vectors come from: the local
+//! MiniLM model ([`LocalEmbedder`]) or an OpenAI-compatible endpoint ([`OpenAiEmbedder`]). Every
+//! implementation returns one L2-normalised vector per input, in input order, so cosine
+//! similarity is a plain dot product downstream.
+
+mod error;
+mod local;
+mod openai;
+mod pooling;
+mod remote;
+
+pub use error::EmbedError;
+pub use local::{LocalEmbedder, MAX_TOKENS};
+pub use openai::{OpenAiEmbedder, OpenAiEmbedderConfig};
+pub use remote::RemoteError;
+pub(crate) use remote::{client, error_chain, with_retries};
+
+use async_trait::async_trait;
+
+/// Width of an all-MiniLM-L6-v2 vector.
+pub const MINILM_DIMENSIONS: usize = 384;
+
+/// Model id reported by [`LocalEmbedder`]; stored next to every vector so vectors of different
+/// models are never compared.
+pub const MINILM_MODEL_ID: &str = "all-MiniLM-L6-v2";
+
+/// Turns texts into unit-length vectors.
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// Identifies the model (and so the vector space) the vectors belong to.
+    fn model_id(&self) -> &str;
+
+    /// Length of every vector this embedder returns.
+    fn dimensions(&self) -> usize;
+
+    /// One L2-normalised vector per text, in the order of `texts`. An empty slice gives an
+    /// empty result without touching the model.
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
