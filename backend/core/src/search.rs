@@ -78,7 +78,10 @@ pub struct IndexProgress {
     pub events: u64,
     /// Events with a search document: documents exist for every seq below this one.
     pub indexed: u64,
-    /// Documents whose text has a vector for the model asked about.
+    /// Documents whose text has a vector for the model asked about, as a watermark: every
+    /// document below this seq has one and the document at it (if any) does not. Documents
+    /// further on whose texts already have vectors are not counted until the gap before them is
+    /// embedded; the value moves when vectors are stored or pending texts are looked up.
     pub embedded: u64,
 }
 
@@ -89,13 +92,16 @@ pub trait SearchIndex: Send + Sync {
     async fn indexed_until(&self, tenant: &TenantId) -> Result<u64, StoreError>;
 
     /// Stores documents for consecutive events starting at `indexed_until`. Idempotent: a
-    /// document that already exists is left as it is.
+    /// document that already exists is left as it is. A batch that is not consecutive or starts
+    /// after `indexed_until` (leaving a gap) is refused.
     async fn put_documents(&self, tenant: &TenantId, documents: &[SearchDocument]) -> Result<(), StoreError>;
 
-    /// Distinct texts of the tenant's documents that have no vector for `model`, oldest first.
+    /// Distinct texts of the tenant's documents that have no vector for `model`, oldest (by first
+    /// use) first.
     async fn pending_texts(&self, tenant: &TenantId, model: &str, limit: u32) -> Result<Vec<PendingText>, StoreError>;
 
-    /// Stores vectors for texts. Idempotent. Every vector must have the index's dimensions.
+    /// Stores vectors for texts. Idempotent: a text's first stored vector is kept. Every vector
+    /// must have the index's dimensions (384) and finite values, or the whole call is refused.
     async fn put_vectors(
         &self,
         tenant: &TenantId,

@@ -1,23 +1,24 @@
-//! The search index port (`veritrail_core::search::SearchIndex`) on both backends: search documents with filters, full
-//! text (FTS5 / `tsvector`) and vectors (in-memory scan / pgvector HNSW).
+//! The search index port (`veritrail_core::search::SearchIndex`) on both backends: search
+//! documents with filters, full text (FTS5 / `tsvector`) and vectors (an in-memory scan on SQLite,
+//! pgvector HNSW on PostgreSQL).
 //!
 //! Architecture invariant: the index is derived data. It is written only by the indexing job,
 //! never in an append's transaction, and never touches the `events` rows.
 //!
-//! `nearest` with a filter first counts (up to [`PREFILTER_MAX`]) the documents the filter lets
-//! through; when they are few it ranks exactly those, otherwise it widens from the most similar
-//! texts (see `vectors`).
+//! What the backends share lives here and in the submodules: how filters become SQL (`filter`),
+//! vector arithmetic and the widening nearest-neighbour search (`vectors`), and the checks and
+//! bookkeeping of writes (below).
 //!
-//! What the two backends share lives here and in the submodules: how filters become SQL
-//! (`filter`), vector arithmetic and the widening nearest-neighbour search (`vectors`), and the
-//! checks and bookkeeping of writes (below).
-//!
-//! `IndexProgress::embedded` is a watermark, not a count: every document below it has a vector for
-//! the model, and the document at it (if any) does not. It is kept per tenant and model and moved
-//! forward by `put_vectors` and `pending_texts`, so reading progress is three primary-key lookups.
-//! Each distinct text is also kept once with the seq of its first document (`search_texts`):
-//! pending texts are the texts after the watermark without a vector, in order of first use, so
-//! finding them walks distinct texts, never documents.
+//! - `nearest` with a filter first counts (up to `PREFILTER_MAX`) the documents the filter lets
+//!   through; when they are that few it ranks exactly those, otherwise it widens from the most
+//!   similar texts.
+//! - `IndexProgress::embedded` is a watermark, not a count: every document below it has a vector
+//!   for the model, and the document at it (if any) does not. It is kept per tenant and model and
+//!   moved forward by `put_vectors` and `pending_texts`, so reading progress is three primary-key
+//!   lookups.
+//! - Each distinct text is kept once more with the seq of its first document (`search_texts`):
+//!   pending texts are the texts after the watermark without a vector, in order of first use, so
+//!   finding them walks distinct texts, never documents.
 
 mod filter;
 mod postgres;

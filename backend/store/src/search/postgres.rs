@@ -1,8 +1,12 @@
 //! The search index on PostgreSQL: a generated `tsvector` column for full text, pgvector HNSW for
 //! vectors.
 //!
-//! Writers of one tenant serialise on its `search_progress` row (and writers of one tenant and
-//! model on its `search_embedding_progress` row), so several servers may run the indexing job.
+//! Writers of one tenant's documents serialise on its `search_progress` row, and the embedding
+//! watermark only ever moves forward (`GREATEST`), so several servers may run the indexing job.
+//!
+//! Searches are sent as unnamed (not cached) statements, so PostgreSQL plans each with its actual
+//! values: a cached generic plan cannot tell that `occurred_at >= $2` means "the last day" and
+//! falls back to scanning every document.
 
 use async_trait::async_trait;
 use pgvector::Vector;
@@ -158,6 +162,7 @@ async fn nearest_texts(
          ORDER BY vector <=> $3 LIMIT $4"
     };
     let rows = sqlx::query(sql)
+        .persistent(false)
         .bind(tenant.as_str())
         .bind(model)
         .bind(query)
@@ -195,7 +200,7 @@ async fn newest_documents(
     query.push_bind(tenant.as_str()).push(" AND x.text_hash = c.hash");
     plan.push_conditions(&mut query, "x", tenant.as_str(), |time| *time);
     query.push(" ORDER BY x.seq DESC LIMIT ").push_bind(i64::from(per_text)).push(") d");
-    let rows = query.build().fetch_all(conn).await.map_err(db_error)?;
+    let rows = query.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
     rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
 }
 
@@ -206,7 +211,7 @@ async fn count_matching(conn: &mut PgConnection, tenant: &TenantId, plan: &Filte
     query.push_bind(tenant.as_str());
     plan.push_conditions(&mut query, "d", tenant.as_str(), |time| *time);
     query.push(" LIMIT ").push_bind(PREFILTER_MAX + 1).push(") matching");
-    query.build().fetch_one(conn).await.map_err(db_error)?.try_get(0).map_err(db_error)
+    query.build().persistent(false).fetch_one(conn).await.map_err(db_error)?.try_get(0).map_err(db_error)
 }
 
 /// Ranks every document passing `plan` by its text's similarity: for filters that let few
@@ -229,7 +234,7 @@ async fn nearest_among_matching(
         .push_bind(tenant.as_str());
     plan.push_conditions(&mut select, "d", tenant.as_str(), |time| *time);
     select.push(" ORDER BY similarity DESC, d.seq DESC LIMIT ").push_bind(i64::from(limit));
-    let rows = select.build().fetch_all(conn).await.map_err(db_error)?;
+    let rows = select.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
     rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
 }
 
@@ -407,7 +412,7 @@ impl SearchIndex for PostgresSearch {
         query.push(" AND d.text_search @@ q.query");
         FilterPlan::new(filter).push_conditions(&mut query, "d", tenant.as_str(), |time| *time);
         query.push(" ORDER BY score DESC, d.seq DESC LIMIT ").push_bind(i64::from(limit));
-        let rows = query.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let rows = query.build().persistent(false).fetch_all(&self.pool).await.map_err(db_error)?;
         rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
     }
 
@@ -477,7 +482,7 @@ impl SearchIndex for PostgresSearch {
         query.push_bind(tenant.as_str());
         FilterPlan::new(filter).push_conditions(&mut query, "d", tenant.as_str(), |time| *time);
         query.push(" ORDER BY d.seq DESC LIMIT ").push_bind(i64::from(limit));
-        let rows = query.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        let rows = query.build().persistent(false).fetch_all(&self.pool).await.map_err(db_error)?;
         rows.iter().map(|row| hit(row, 1.0)).collect()
     }
 

@@ -85,9 +85,7 @@ impl SqliteSearch {
             })
             .collect()
     }
-}
 
-impl SqliteSearch {
     /// Counts the documents passing `plan`, stopping just above [`PREFILTER_MAX`].
     async fn count_matching(&self, tenant: &TenantId, plan: &FilterPlan) -> Result<i64, StoreError> {
         let mut query =
