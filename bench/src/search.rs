@@ -130,6 +130,54 @@ fn command_line() -> String {
     words.join(" ")
 }
 
+/// The file system type (`ext4`, `tmpfs`, ...) holding `path`, from /proc/mounts: databases on
+/// tmpfs never wait for the disk, which flatters loading and back-filling (not searching, which
+/// reads cached pages either way).
+fn filesystem_of(path: &std::path::Path) -> String {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            Some((fields.next()?, fields.next()?))
+        })
+        .filter(|(mount, _)| path.starts_with(mount))
+        .max_by_key(|(mount, _)| mount.len())
+        .map_or_else(|| "unknown".to_owned(), |(_, kind)| kind.to_owned())
+}
+
+/// Where each backend's databases live, e.g. "SQLite in the temporary directory, on tmpfs".
+async fn storage(backends: &[Backend], pg_url: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    for backend in backends {
+        let place = match backend {
+            Backend::Sqlite => {
+                format!("SQLite in the temporary directory ($TMPDIR), on {}", filesystem_of(&std::env::temp_dir()))
+            }
+            Backend::Postgres => {
+                let directory = match pg_url {
+                    Some(url) => match PgConnection::connect(url).await {
+                        Ok(mut conn) => {
+                            let directory: Option<String> =
+                                sqlx::query_scalar("SHOW data_directory").fetch_one(&mut conn).await.ok();
+                            conn.close().await.ok();
+                            directory
+                        }
+                        Err(_) => None,
+                    },
+                    None => None,
+                };
+                let fs =
+                    directory.map_or_else(|| "unknown".to_owned(), |dir| filesystem_of(std::path::Path::new(&dir)));
+                format!("PostgreSQL data directory on {fs}")
+            }
+        };
+        out.push(place);
+    }
+    out
+}
+
 pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     let started = Utc::now();
     let root = crate::workspace_root();
@@ -227,6 +275,7 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
         abandoned_wait_seconds: args.abandoned_wait,
         model: embedder.model_id().to_owned(),
         model_threads: std::thread::available_parallelism().map_or(1, usize::from),
+        storage: storage(&backends, pg_url.as_deref()).await,
         actors: world.actors.len(),
         people: world.people().count(),
         actions: world.actions.len(),

@@ -177,6 +177,8 @@ pub struct SearchParameters {
     pub abandoned_wait_seconds: f64,
     pub model: String,
     pub model_threads: usize,
+    /// Where each backend's databases live (file system type).
+    pub storage: Vec<String>,
     pub actors: usize,
     pub people: usize,
     pub actions: usize,
@@ -559,6 +561,7 @@ pub fn markdown(report: &SearchReport) -> String {
     let _ =
         writeln!(out, "- Git commit: {} ({changed}); release build", report.git.commit.as_deref().unwrap_or("unknown"));
     let _ = writeln!(out, "- Command: `{}`", p.command);
+    let _ = writeln!(out, "- Databases: {}", p.storage.join("; "));
     let _ = writeln!(
         out,
         "- Model: {} in-process (candle, CPU, {} inference threads), the one `veritrail serve` loads. Indexer \
