@@ -30,6 +30,11 @@ pub const SQLITE: &[Migration] = &[
         name: "0003_anomalies_alerts.sql",
         sql: include_str!("../../../migrations/sqlite/0003_anomalies_alerts.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_search_texts.sql",
+        sql: include_str!("../../../migrations/sqlite/0004_search_texts.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -48,6 +53,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "0003_anomalies_alerts.sql",
         sql: include_str!("../../../migrations/postgres/0003_anomalies_alerts.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_search_texts.sql",
+        sql: include_str!("../../../migrations/postgres/0004_search_texts.sql"),
     },
 ];
 

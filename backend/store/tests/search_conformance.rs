@@ -573,3 +573,54 @@ async fn vocabulary_lists_most_frequent_first() {
         assert!(search.vocabulary(&tenant("initech"), 10).await.expect("vocabulary").actors.is_empty());
     }
 }
+
+#[tokio::test]
+async fn broad_filters_rank_texts_and_check_every_document() {
+    // More documents pass the filters than the store ranks directly, and one text is shared by
+    // two actors at different times: texts are ranked, but each returned document must pass the
+    // filter itself. 6,000 documents of "console login failed" alternate bob (even seqs) and
+    // alice; 6,000 of "bucket policy changed" are all bob's.
+    const EACH: u64 = 6_000;
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let search = store.search.as_ref();
+        let acme = tenant("acme");
+        let login = "console login failed";
+        let bucket = "bucket policy changed";
+        let mut docs: Vec<SearchDocument> = Vec::new();
+        for seq in 0..EACH * 2 {
+            let mut doc = document(seq, if seq < EACH { login } else { bucket });
+            if seq < EACH && seq % 2 == 1 {
+                doc.actor_id = "alice".into();
+            } else {
+                doc.actor_id = "bob".into();
+            }
+            docs.push(doc);
+        }
+        for chunk in docs.chunks(2_000) {
+            search.put_documents(&acme, chunk).await.expect("documents");
+        }
+        search
+            .put_vectors(&acme, MODEL, &[(hash_of(login), vector(&[(0, 1.0)])), (hash_of(bucket), vector(&[(1, 1.0)]))])
+            .await
+            .expect("vectors");
+
+        let bob = SearchFilter { actors: vec!["Bob".into()], ..SearchFilter::default() };
+        let hits = search.fulltext(&acme, &terms(&["login"]), &bob, 3).await.expect("fulltext");
+        assert_eq!(seqs(&hits), vec![5_998, 5_996, 5_994], "{:?}: bob's newest logins, none of alice's", db.backend);
+        let hits = search.nearest(&acme, MODEL, &vector(&[(0, 1.0)]), &bob, 3).await.expect("nearest");
+        assert_eq!(seqs(&hits), vec![5_998, 5_996, 5_994], "{:?}", db.backend);
+
+        // A time range inside the login text's span: its newest documents before `until`.
+        let window = SearchFilter { since: Some(at(100)), until: Some(at(200)), ..SearchFilter::default() };
+        let hits = search.fulltext(&acme, &terms(&["login", "bucket"]), &window, 2).await.expect("fulltext");
+        assert_eq!(seqs(&hits), vec![199, 198], "{:?}", db.backend);
+        // Past the login text's span, only the bucket text has documents, however similar
+        // the login text is.
+        let late = SearchFilter { since: Some(at(EACH as i64 + 10)), ..bob.clone() };
+        let hits = search.nearest(&acme, MODEL, &vector(&[(0, 1.0)]), &late, 2).await.expect("nearest");
+        assert_eq!(seqs(&hits), vec![EACH * 2 - 1, EACH * 2 - 2], "{:?}", db.backend);
+        let nobody = SearchFilter { actors: vec!["carol".into()], ..SearchFilter::default() };
+        assert!(search.fulltext(&acme, &terms(&["login"]), &nobody, 3).await.expect("fulltext").is_empty());
+    }
+}

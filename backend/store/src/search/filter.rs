@@ -60,7 +60,8 @@ impl FilterPlan {
     }
 
     /// Appends ` AND ...` conditions on the document table aliased `alias` (rows of `tenant`) to
-    /// `query`; `time` converts a time to the backend's `occurred_at` representation.
+    /// `query`, written so the planner can answer them from the filter indexes; `time` converts a
+    /// time to the backend's `occurred_at` representation.
     pub fn push_conditions<DB, T>(
         &self,
         query: &mut QueryBuilder<DB>,
@@ -72,12 +73,7 @@ impl FilterPlan {
         T: for<'q> Encode<'q, DB> + Type<DB>,
         String: for<'q> Encode<'q, DB> + Type<DB>,
     {
-        if let Some(since) = &self.since {
-            query.push(format_args!(" AND {alias}.occurred_at >= ")).push_bind(time(since));
-        }
-        if let Some(until) = &self.until {
-            query.push(format_args!(" AND {alias}.occurred_at < ")).push_bind(time(until));
-        }
+        self.push_times(query, alias, "occurred_at", "occurred_at", time);
         if !self.actors.is_empty() {
             // Id or name, as a union of two index lookups: SQLite's planner does not turn an OR
             // across two columns into two index searches here and would scan the tenant instead.
@@ -89,6 +85,83 @@ impl FilterPlan {
             push_list(query, &self.actors);
             query.push(")");
         }
+        self.push_values(query, alias);
+    }
+
+    /// Like [`Self::push_conditions`], for document rows already reached through another index
+    /// (a text's documents): every condition is checked on the row itself.
+    pub fn push_row_conditions<DB, T>(
+        &self,
+        query: &mut QueryBuilder<DB>,
+        alias: &str,
+        time: impl Fn(&DateTime<Utc>) -> T,
+    ) where
+        DB: Database,
+        T: for<'q> Encode<'q, DB> + Type<DB>,
+        String: for<'q> Encode<'q, DB> + Type<DB>,
+    {
+        self.push_times(query, alias, "occurred_at", "occurred_at", time);
+        self.push_actor_row(query, alias);
+        self.push_values(query, alias);
+    }
+
+    /// Appends conditions on `search_text_facets` aliased `alias`: rows that some matching
+    /// document could belong to (times as overlap with the facet's span).
+    pub fn push_facet_conditions<DB, T>(
+        &self,
+        query: &mut QueryBuilder<DB>,
+        alias: &str,
+        time: impl Fn(&DateTime<Utc>) -> T,
+    ) where
+        DB: Database,
+        T: for<'q> Encode<'q, DB> + Type<DB>,
+        String: for<'q> Encode<'q, DB> + Type<DB>,
+    {
+        self.push_times(query, alias, "last_occurred", "first_occurred", time);
+        self.push_actor_row(query, alias);
+        self.push_values(query, alias);
+    }
+
+    /// `since` applies to column `since_column`, `until` to `until_column`.
+    fn push_times<DB, T>(
+        &self,
+        query: &mut QueryBuilder<DB>,
+        alias: &str,
+        since_column: &str,
+        until_column: &str,
+        time: impl Fn(&DateTime<Utc>) -> T,
+    ) where
+        DB: Database,
+        T: for<'q> Encode<'q, DB> + Type<DB>,
+    {
+        if let Some(since) = &self.since {
+            query.push(format_args!(" AND {alias}.{since_column} >= ")).push_bind(time(since));
+        }
+        if let Some(until) = &self.until {
+            query.push(format_args!(" AND {alias}.{until_column} < ")).push_bind(time(until));
+        }
+    }
+
+    fn push_actor_row<DB>(&self, query: &mut QueryBuilder<DB>, alias: &str)
+    where
+        DB: Database,
+        String: for<'q> Encode<'q, DB> + Type<DB>,
+    {
+        if !self.actors.is_empty() {
+            query.push(format_args!(" AND ({alias}.actor_key IN "));
+            push_list(query, &self.actors);
+            query.push(format_args!(" OR {alias}.actor_name_key IN "));
+            push_list(query, &self.actors);
+            query.push(")");
+        }
+    }
+
+    /// Conditions on the columns both tables share: action, resource type, outcome, address.
+    fn push_values<DB>(&self, query: &mut QueryBuilder<DB>, alias: &str)
+    where
+        DB: Database,
+        String: for<'q> Encode<'q, DB> + Type<DB>,
+    {
         if !self.actions.is_empty() {
             query.push(format_args!(" AND {alias}.action_key IN "));
             push_list(query, &self.actions);

@@ -9,9 +9,14 @@
 //! vector arithmetic and the widening nearest-neighbour search (`vectors`), and the checks and
 //! bookkeeping of writes (below).
 //!
-//! - `nearest` with a filter first counts (up to `PREFILTER_MAX`) the documents the filter lets
-//!   through; when they are that few it ranks exactly those, otherwise it widens from the most
-//!   similar texts.
+//! - Ranking works on distinct texts, not documents: audit events repeat, so a million events
+//!   are tens of thousands of texts. Full text (FTS5 / `tsvector` on `search_texts`) and vectors
+//!   rank texts; the best texts are then turned into their newest documents that pass the filter
+//!   (`vectors::Widening`), widening the candidate texts until no further text can do better.
+//! - A filter first counts (up to `PREFILTER_MAX`) the documents it lets through; when they are
+//!   that few, exactly those are ranked by their texts' scores. Otherwise only the texts whose
+//!   facets (`search_text_facets`: the filter values and time span of each text's documents) pass
+//!   the filter are ranked, and every returned document is still checked against the filter.
 //! - `IndexProgress::embedded` is a watermark, not a count: every document below it has a vector
 //!   for the model, and the document at it (if any) does not. It is kept per tenant and model and
 //!   moved forward by `put_vectors` and `pending_texts`, so reading progress is three primary-key
@@ -25,9 +30,11 @@ mod postgres;
 mod sqlite;
 mod vectors;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use veritrail_core::search::SearchDocument;
+use chrono::{DateTime, Utc};
+use veritrail_core::event::normalize_time;
+use veritrail_core::search::{SearchDocument, TextHash};
 use veritrail_core::store::StoreError;
 
 pub use postgres::PostgresSearch;
@@ -112,6 +119,54 @@ fn documents_to_insert(
 fn first_uses(documents: &[SearchDocument]) -> Vec<&SearchDocument> {
     let mut seen = HashSet::new();
     documents.iter().filter(|document| seen.insert(document.text_hash)).collect()
+}
+
+/// One row of `search_text_facets`: a text and a combination of (folded) filter values among its
+/// documents; absent values are `""`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct FacetKey {
+    text_hash: TextHash,
+    actor: String,
+    actor_name: String,
+    action: String,
+    resource_type: String,
+    outcome: &'static str,
+    ip: String,
+}
+
+/// The time span and count of the documents behind one [`FacetKey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FacetSpan {
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    uses: i64,
+}
+
+/// Groups `documents` into facet rows, in key order (so concurrent writers lock rows in the same
+/// order).
+fn facets_of(documents: &[SearchDocument]) -> Vec<(FacetKey, FacetSpan)> {
+    let mut facets: BTreeMap<FacetKey, FacetSpan> = BTreeMap::new();
+    for document in documents {
+        let key = FacetKey {
+            text_hash: document.text_hash,
+            actor: fold(&document.actor_id),
+            actor_name: document.actor_name.as_deref().map(fold).unwrap_or_default(),
+            action: fold(&document.action),
+            resource_type: document.resource_type.as_deref().map(fold).unwrap_or_default(),
+            outcome: document.outcome.as_str(),
+            ip: document.ip.as_deref().and_then(filter::ip_key).unwrap_or_default(),
+        };
+        let at = normalize_time(document.occurred_at);
+        facets
+            .entry(key)
+            .and_modify(|span| {
+                span.first = span.first.min(at);
+                span.last = span.last.max(at);
+                span.uses += 1;
+            })
+            .or_insert(FacetSpan { first: at, last: at, uses: 1 });
+    }
+    facets.into_iter().collect()
 }
 
 /// Where the embedding watermark can move: to the first use of the oldest text without a vector

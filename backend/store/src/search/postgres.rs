@@ -20,10 +20,10 @@ use veritrail_core::search::{
 use veritrail_core::store::StoreError;
 
 use super::filter::{FilterPlan, ip_key};
-use super::vectors::{NearestHits, round_sizes};
+use super::vectors::Widening;
 use super::{
-    PREFILTER_MAX, check_vector, documents_to_insert, embedded_until, first_uses, fold, seq_from_db, text_hash_from_db,
-    usable_terms, vocabulary_from_rows, vocabulary_uses,
+    PREFILTER_MAX, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold, seq_from_db,
+    text_hash_from_db, usable_terms, vocabulary_from_rows, vocabulary_uses,
 };
 use crate::rows::{db_error, seq_to_db};
 
@@ -31,9 +31,8 @@ use crate::rows::{db_error, seq_to_db};
 const DOCUMENT_CHUNK: usize = 2_000;
 /// Vectors per `UNNEST` insert.
 const VECTOR_CHUNK: usize = 500;
-/// Candidate texts per document lookup of a nearest search.
-const TEXT_CHUNK: usize = 256;
-/// Larger candidate sets are read by an exact scan: the HNSW graph is for the top of the list.
+/// Larger candidate sets, and filtered searches allowing at most this many texts, are read by an
+/// exact scan: the HNSW graph is for the top of the list.
 const HNSW_MAX_CANDIDATES: usize = 1_000;
 /// HNSW candidate list size: higher than pgvector's default 40 for recall.
 const EF_SEARCH: &str = "100";
@@ -144,46 +143,41 @@ async fn lock_progress(conn: &mut PgConnection, tenant: &TenantId) -> Result<u64
     seq_from_db(until)
 }
 
-/// Returns the `size` texts nearest to `query`, best first, by the HNSW index or by an exact scan.
+/// Returns the `size` texts nearest to `query`, best first, by the HNSW index or by an exact scan;
+/// only texts in `allowed` when given.
 async fn nearest_texts(
     conn: &mut PgConnection,
     tenant: &TenantId,
     model: &str,
     query: &Vector,
+    allowed: Option<&[Vec<u8>]>,
     size: usize,
     exact: bool,
 ) -> Result<Vec<(TextHash, f64)>, StoreError> {
+    let mut select = QueryBuilder::<Postgres>::new("SELECT text_hash, 1 - (vector <=> ");
+    select.push_bind(query.clone()).push(") FROM search_vectors WHERE tenant = ").push_bind(tenant.as_str());
+    select.push(" AND model = ").push_bind(model.to_owned());
+    if let Some(allowed) = allowed {
+        select.push(" AND text_hash = ANY(").push_bind(allowed.to_vec()).push(")");
+    }
     // The index can only order by `vector <=> constant`; adding 0 makes the planner scan exactly.
-    let sql = if exact {
-        "SELECT text_hash, 1 - (vector <=> $3) FROM search_vectors WHERE tenant = $1 AND model = $2 \
-         ORDER BY (vector <=> $3) + 0 LIMIT $4"
-    } else {
-        "SELECT text_hash, 1 - (vector <=> $3) FROM search_vectors WHERE tenant = $1 AND model = $2 \
-         ORDER BY vector <=> $3 LIMIT $4"
-    };
-    let rows = sqlx::query(sql)
-        .persistent(false)
-        .bind(tenant.as_str())
-        .bind(model)
-        .bind(query)
-        .bind(i64::try_from(size).unwrap_or(i64::MAX))
-        .fetch_all(conn)
-        .await
-        .map_err(db_error)?;
-    let mut texts = rows
-        .iter()
-        .map(|row| {
-            let hash: Vec<u8> = row.try_get(0).map_err(db_error)?;
-            Ok((text_hash_from_db(&hash)?, row.try_get::<f64, _>(1).map_err(db_error)?))
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    select.push(" ORDER BY (vector <=> ").push_bind(query.clone()).push(if exact { ") + 0" } else { ")" });
+    select.push(" LIMIT ").push_bind(i64::try_from(size).unwrap_or(i64::MAX));
+    let rows = select.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
+    let mut texts = rows.iter().map(text_score).collect::<Result<Vec<_>, StoreError>>()?;
     // Iterative index scans in relaxed order may return rows slightly out of order.
     texts.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(texts)
 }
 
+/// Reads a `(text_hash, score)` row.
+fn text_score(row: &PgRow) -> Result<(TextHash, f64), StoreError> {
+    let hash: Vec<u8> = row.try_get(0).map_err(db_error)?;
+    Ok((text_hash_from_db(&hash)?, row.try_get::<f64, _>(1).map_err(db_error)?))
+}
+
 /// Returns up to `per_text` newest documents passing `plan` of each candidate text, scored with the
-/// text's similarity.
+/// text's score.
 async fn newest_documents(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -192,14 +186,94 @@ async fn newest_documents(
     per_text: u32,
 ) -> Result<Vec<SearchHit>, StoreError> {
     let hashes: Vec<Vec<u8>> = candidates.iter().map(|(hash, _)| hash.to_vec()).collect();
-    let similarities: Vec<f64> = candidates.iter().map(|(_, similarity)| *similarity).collect();
-    let mut query = QueryBuilder::<Postgres>::new("SELECT d.seq, c.similarity FROM UNNEST(");
-    query.push_bind(hashes).push("::bytea[], ").push_bind(similarities).push("::float8[]) AS c (hash, similarity)");
-    // Per text, walk its index entries newest first and stop at `per_text` matches.
+    let scores: Vec<f64> = candidates.iter().map(|(_, score)| *score).collect();
+    let mut query = QueryBuilder::<Postgres>::new("SELECT d.seq, c.score FROM UNNEST(");
+    query.push_bind(hashes).push("::bytea[], ").push_bind(scores).push("::float8[]) AS c (hash, score)");
+    // Per text, walk its documents newest first (inside the time range when there is one) and
+    // stop at `per_text` matches.
     query.push(" CROSS JOIN LATERAL (SELECT x.seq FROM search_documents x WHERE x.tenant = ");
     query.push_bind(tenant.as_str()).push(" AND x.text_hash = c.hash");
-    plan.push_conditions(&mut query, "x", tenant.as_str(), |time| *time);
-    query.push(" ORDER BY x.seq DESC LIMIT ").push_bind(i64::from(per_text)).push(") d");
+    plan.push_row_conditions(&mut query, "x", |time| *time);
+    query.push(" ORDER BY x.occurred_at DESC LIMIT ").push_bind(i64::from(per_text)).push(") d");
+    let rows = query.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
+    rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
+}
+
+/// The texts some document passing `plan` may have, from their facets.
+async fn allowed_texts(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    plan: &FilterPlan,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut query =
+        QueryBuilder::<Postgres>::new("SELECT DISTINCT f.text_hash FROM search_text_facets f WHERE f.tenant = ");
+    query.push_bind(tenant.as_str());
+    plan.push_facet_conditions(&mut query, "f", |time| *time);
+    let rows = query.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
+    rows.iter().map(|row| row.try_get::<Vec<u8>, _>(0).map_err(db_error)).collect()
+}
+
+/// Pushes the question's terms as one `tsquery`: each term parsed as plain text
+/// (phraseto_tsquery knows no operators), then ORed, so no term can inject tsquery syntax.
+fn push_tsquery(query: &mut QueryBuilder<Postgres>, terms: &[&str]) {
+    query.push("(");
+    for (idx, term) in terms.iter().enumerate() {
+        if idx > 0 {
+            query.push(" || ");
+        }
+        query.push("phraseto_tsquery('english', ").push_bind((*term).to_owned()).push(")");
+    }
+    query.push(")");
+}
+
+/// The best `size` texts for `terms`, among those a document passing `plan` may have.
+async fn ranked_texts(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    terms: &[&str],
+    plan: &FilterPlan,
+    size: usize,
+) -> Result<Vec<(TextHash, f64)>, StoreError> {
+    let mut query = QueryBuilder::<Postgres>::new(
+        "SELECT t.text_hash, ts_rank_cd(t.text_search, q.query)::float8 AS score FROM search_texts t, (SELECT ",
+    );
+    push_tsquery(&mut query, terms);
+    query.push(" AS query) q WHERE t.tenant = ").push_bind(tenant.as_str()).push(" AND t.text_search @@ q.query");
+    if !plan.is_empty() {
+        query.push(" AND t.text_hash IN (SELECT f.text_hash FROM search_text_facets f WHERE f.tenant = ");
+        query.push_bind(tenant.as_str());
+        plan.push_facet_conditions(&mut query, "f", |time| *time);
+        query.push(")");
+    }
+    query.push(" ORDER BY score DESC, t.first_seq LIMIT ").push_bind(i64::try_from(size).unwrap_or(i64::MAX));
+    let rows = query.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
+    rows.iter().map(text_score).collect()
+}
+
+/// Ranks the few documents passing `plan` by their texts' full-text relevance.
+async fn fulltext_among_matching(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    terms: &[&str],
+    plan: &FilterPlan,
+    limit: u32,
+) -> Result<Vec<SearchHit>, StoreError> {
+    let mut query = QueryBuilder::<Postgres>::new(
+        "WITH m AS MATERIALIZED (SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ",
+    );
+    query.push_bind(tenant.as_str());
+    plan.push_conditions(&mut query, "d", tenant.as_str(), |time| *time);
+    query.push(
+        "), r AS MATERIALIZED (SELECT t.text_hash, ts_rank_cd(t.text_search, q.query)::float8 AS score \
+         FROM search_texts t, (SELECT ",
+    );
+    push_tsquery(&mut query, terms);
+    query.push(" AS query) q WHERE t.tenant = ").push_bind(tenant.as_str());
+    query.push(
+        " AND t.text_hash IN (SELECT text_hash FROM m) AND t.text_search @@ q.query) \
+         SELECT m.seq, r.score FROM m JOIN r ON r.text_hash = m.text_hash ORDER BY r.score DESC, m.seq DESC LIMIT ",
+    );
+    query.push_bind(i64::from(limit));
     let rows = query.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
     rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
 }
@@ -319,6 +393,31 @@ impl SearchIndex for PostgresSearch {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        let facets = facets_of(fresh);
+        sqlx::query(
+            "INSERT INTO search_text_facets (tenant, text_hash, actor_key, actor_name_key, action_key, \
+             resource_type_key, outcome, ip_key, first_occurred, last_occurred, uses) \
+             SELECT $1, * FROM UNNEST($2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+             $8::text[], $9::timestamptz[], $10::timestamptz[], $11::bigint[]) \
+             ON CONFLICT (tenant, text_hash, actor_key, actor_name_key, action_key, resource_type_key, outcome, ip_key) \
+             DO UPDATE SET first_occurred = LEAST(search_text_facets.first_occurred, excluded.first_occurred), \
+             last_occurred = GREATEST(search_text_facets.last_occurred, excluded.last_occurred), \
+             uses = search_text_facets.uses + excluded.uses",
+        )
+        .bind(tenant.as_str())
+        .bind(facets.iter().map(|(key, _)| key.text_hash.to_vec()).collect::<Vec<_>>())
+        .bind(facets.iter().map(|(key, _)| key.actor.as_str()).collect::<Vec<_>>())
+        .bind(facets.iter().map(|(key, _)| key.actor_name.as_str()).collect::<Vec<_>>())
+        .bind(facets.iter().map(|(key, _)| key.action.as_str()).collect::<Vec<_>>())
+        .bind(facets.iter().map(|(key, _)| key.resource_type.as_str()).collect::<Vec<_>>())
+        .bind(facets.iter().map(|(key, _)| key.outcome).collect::<Vec<_>>())
+        .bind(facets.iter().map(|(key, _)| key.ip.as_str()).collect::<Vec<_>>())
+        .bind(facets.iter().map(|(_, span)| span.first).collect::<Vec<_>>())
+        .bind(facets.iter().map(|(_, span)| span.last).collect::<Vec<_>>())
+        .bind(facets.iter().map(|(_, span)| span.uses).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
         sqlx::query("UPDATE search_progress SET indexed_until = $2 WHERE tenant = $1")
             .bind(tenant.as_str())
             .bind(seq_to_db(until))
@@ -397,23 +496,19 @@ impl SearchIndex for PostgresSearch {
         if terms.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        // Each term is parsed as plain text (phraseto_tsquery knows no operators), then the terms
-        // are ORed: no term can inject tsquery syntax.
-        let mut query = QueryBuilder::<Postgres>::new(
-            "SELECT d.seq, ts_rank_cd(d.text_search, q.query)::float8 AS score FROM search_documents d, (SELECT ",
-        );
-        for (idx, term) in terms.iter().enumerate() {
-            if idx > 0 {
-                query.push(" || ");
-            }
-            query.push("phraseto_tsquery('english', ").push_bind(term.to_string()).push(")");
+        let plan = FilterPlan::new(filter);
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        if !plan.is_empty() && count_matching(&mut conn, tenant, &plan).await? <= PREFILTER_MAX {
+            return fulltext_among_matching(&mut conn, tenant, &terms, &plan, limit).await;
         }
-        query.push(" AS query) q WHERE d.tenant = ").push_bind(tenant.as_str());
-        query.push(" AND d.text_search @@ q.query");
-        FilterPlan::new(filter).push_conditions(&mut query, "d", tenant.as_str(), |time| *time);
-        query.push(" ORDER BY score DESC, d.seq DESC LIMIT ").push_bind(i64::from(limit));
-        let rows = query.build().persistent(false).fetch_all(&self.pool).await.map_err(db_error)?;
-        rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
+        let mut widening = Widening::new(limit as usize);
+        while let Some(size) = widening.next_size() {
+            widening.offer(ranked_texts(&mut conn, tenant, &terms, &plan, size).await?, size);
+            while let Some(texts) = widening.next_chunk() {
+                widening.add(newest_documents(&mut conn, tenant, &texts, &plan, limit).await?);
+            }
+        }
+        Ok(widening.finish())
     }
 
     async fn nearest(
@@ -445,31 +540,28 @@ impl SearchIndex for PostgresSearch {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        let mut hits = NearestHits::new(limit as usize);
-        let mut exact = false;
-        'rounds: for size in round_sizes(limit as usize) {
+        // Only texts some matching document may have are ranked (all of them without a filter);
+        // few enough are compared exactly.
+        let allowed = if plan.is_empty() { None } else { Some(allowed_texts(&mut tx, tenant, &plan).await?) };
+        let mut exact = allowed.as_ref().is_some_and(|allowed| allowed.len() <= HNSW_MAX_CANDIDATES);
+        let mut widening = Widening::new(limit as usize);
+        while let Some(size) = widening.next_size() {
             exact |= size > HNSW_MAX_CANDIDATES;
-            let mut texts = nearest_texts(&mut tx, tenant, model, &query, size, exact).await?;
+            let allowed = allowed.as_deref();
+            let mut texts = nearest_texts(&mut tx, tenant, model, &query, allowed, size, exact).await?;
             if texts.len() < size && !exact {
                 // Fewer than asked: the tenant has no more texts, or the index scan gave up (it
                 // visits at most hnsw.max_scan_tuples). Only an exact scan can tell.
                 exact = true;
-                texts = nearest_texts(&mut tx, tenant, model, &query, size, exact).await?;
+                texts = nearest_texts(&mut tx, tenant, model, &query, allowed, size, exact).await?;
             }
-            let exhausted = texts.len() < size;
-            let fresh = hits.fresh(texts);
-            for chunk in fresh.chunks(TEXT_CHUNK) {
-                if !hits.could_improve(chunk[0].1) {
-                    break 'rounds;
-                }
-                hits.add(newest_documents(&mut tx, tenant, chunk, &plan, limit).await?);
-            }
-            if exhausted {
-                break;
+            widening.offer(texts, size);
+            while let Some(texts) = widening.next_chunk() {
+                widening.add(newest_documents(&mut tx, tenant, &texts, &plan, limit).await?);
             }
         }
         tx.commit().await.map_err(db_error)?;
-        Ok(hits.finish())
+        Ok(widening.finish())
     }
 
     async fn filtered(

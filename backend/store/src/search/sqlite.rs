@@ -5,7 +5,7 @@
 //! so each tenant and model's vectors are cached in memory and compared by brute force: the cache
 //! is filled on first use and, on each search, reads only the rows added since (by `id`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
@@ -20,10 +20,10 @@ use veritrail_core::search::{
 use veritrail_core::store::StoreError;
 
 use super::filter::{FilterPlan, ip_key};
-use super::vectors::{NearestHits, Ranking, VectorSet, from_blob, normalize, round_sizes, to_blob};
+use super::vectors::{NearestHits, Ranking, VectorSet, Widening, from_blob, normalize, to_blob};
 use super::{
-    PREFILTER_MAX, check_vector, documents_to_insert, embedded_until, first_uses, fold, seq_from_db, text_hash_from_db,
-    usable_terms, vocabulary_from_rows, vocabulary_uses,
+    PREFILTER_MAX, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold, seq_from_db,
+    text_hash_from_db, usable_terms, vocabulary_from_rows, vocabulary_uses,
 };
 use crate::rows::{db_error, seq_to_db};
 
@@ -31,10 +31,10 @@ use crate::rows::{db_error, seq_to_db};
 const DOCUMENT_CHUNK: usize = 500;
 /// Vectors per multi-row INSERT.
 const VECTOR_CHUNK: usize = 500;
+/// Facet rows per upsert: 11 columns x 500 rows.
+const FACET_CHUNK: usize = 500;
 /// Vocabulary rows per upsert.
 const VOCABULARY_CHUNK: usize = 1_000;
-/// Candidate texts per document lookup of a nearest search.
-const TEXT_CHUNK: usize = 256;
 /// Vector rows read per statement when filling the cache.
 const CACHE_PAGE: i64 = 5_000;
 
@@ -52,7 +52,7 @@ impl SqliteSearch {
     }
 
     /// Returns up to `per_text` newest documents passing `plan` of each candidate text, scored
-    /// with the text's similarity.
+    /// with the text's score.
     async fn newest_documents(
         &self,
         tenant: &TenantId,
@@ -60,21 +60,23 @@ impl SqliteSearch {
         plan: &FilterPlan,
         per_text: u32,
     ) -> Result<Vec<SearchHit>, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new("WITH candidates (hash, similarity) AS (VALUES ");
+        let mut query = QueryBuilder::<Sqlite>::new("WITH candidates (hash, score) AS (VALUES ");
         let mut separated = query.separated(", ");
-        for (hash, similarity) in candidates {
+        for (hash, score) in candidates {
             separated.push("(").push_bind_unseparated(hash.to_vec()).push_unseparated(", ");
-            separated.push_bind_unseparated(*similarity).push_unseparated(")");
+            separated.push_bind_unseparated(*score).push_unseparated(")");
         }
-        // A correlated subquery per text walks the text's index entries newest first and stops at
-        // `per_text` matches, so a text with many documents is not read whole.
+        // A correlated subquery per text walks the text's documents newest first (inside the
+        // time range when there is one) and stops at `per_text` matches, so a text with many
+        // documents is not read whole. The index is named because the planner would otherwise
+        // pick a filter's index and read that filter's documents once per text.
         query.push(
-            ") SELECT d.seq, candidates.similarity FROM candidates JOIN search_documents d ON d.id IN \
-             (SELECT x.id FROM search_documents x WHERE x.tenant = ",
+            ") SELECT d.seq, candidates.score FROM candidates JOIN search_documents d ON d.id IN \
+             (SELECT x.id FROM search_documents x INDEXED BY search_documents_text_time WHERE x.tenant = ",
         );
         query.push_bind(tenant.as_str()).push(" AND x.text_hash = candidates.hash");
-        plan.push_conditions(&mut query, "x", tenant.as_str(), sqlite_time);
-        query.push(" ORDER BY x.seq DESC LIMIT ").push_bind(i64::from(per_text)).push(")");
+        plan.push_row_conditions(&mut query, "x", sqlite_time);
+        query.push(" ORDER BY x.occurred_at DESC LIMIT ").push_bind(i64::from(per_text)).push(")");
         let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
         rows.iter()
             .map(|row| {
@@ -82,6 +84,86 @@ impl SqliteSearch {
                     seq: seq_from_db(row.try_get(0).map_err(db_error)?)?,
                     score: row.try_get(1).map_err(db_error)?,
                 })
+            })
+            .collect()
+    }
+
+    /// The texts some document passing `plan` may have, from their facets.
+    async fn allowed_texts(&self, tenant: &TenantId, plan: &FilterPlan) -> Result<HashSet<TextHash>, StoreError> {
+        let mut query =
+            QueryBuilder::<Sqlite>::new("SELECT DISTINCT f.text_hash FROM search_text_facets f WHERE f.tenant = ");
+        query.push_bind(tenant.as_str());
+        plan.push_facet_conditions(&mut query, "f", sqlite_time);
+        let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let hash: Vec<u8> = row.try_get(0).map_err(db_error)?;
+                text_hash_from_db(&hash)
+            })
+            .collect()
+    }
+
+    /// The best `size` texts for the FTS5 `expression`, among those a document passing `plan` may
+    /// have, scored with the negated bm25 (higher is better).
+    async fn ranked_texts(
+        &self,
+        tenant: &TenantId,
+        expression: &str,
+        plan: &FilterPlan,
+        size: usize,
+    ) -> Result<Vec<(TextHash, f64)>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            // CROSS JOIN keeps the full-text index as the outer loop.
+            "SELECT t.text_hash, bm25(search_text_fts) AS relevance FROM search_text_fts \
+             CROSS JOIN search_texts t ON t.id = search_text_fts.rowid WHERE search_text_fts MATCH ",
+        );
+        query.push_bind(expression.to_owned()).push(" AND t.tenant = ").push_bind(tenant.as_str());
+        if !plan.is_empty() {
+            query.push(" AND t.text_hash IN (SELECT f.text_hash FROM search_text_facets f WHERE f.tenant = ");
+            query.push_bind(tenant.as_str());
+            plan.push_facet_conditions(&mut query, "f", sqlite_time);
+            query.push(")");
+        }
+        query.push(" ORDER BY relevance, t.id LIMIT ").push_bind(i64::try_from(size).unwrap_or(i64::MAX));
+        let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let hash: Vec<u8> = row.try_get(0).map_err(db_error)?;
+                // bm25() is lower for better matches.
+                let relevance: f64 = row.try_get(1).map_err(db_error)?;
+                Ok((text_hash_from_db(&hash)?, -relevance))
+            })
+            .collect()
+    }
+
+    /// Ranks the few documents passing `plan` by their texts' full-text relevance.
+    async fn fulltext_among_matching(
+        &self,
+        tenant: &TenantId,
+        expression: &str,
+        plan: &FilterPlan,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "WITH m AS MATERIALIZED (SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ",
+        );
+        query.push_bind(tenant.as_str());
+        plan.push_conditions(&mut query, "d", tenant.as_str(), sqlite_time);
+        query.push(
+            "), r AS MATERIALIZED (SELECT t.text_hash, bm25(search_text_fts) AS relevance FROM search_text_fts \
+             CROSS JOIN search_texts t ON t.id = search_text_fts.rowid WHERE search_text_fts MATCH ",
+        );
+        query.push_bind(expression.to_owned()).push(" AND t.tenant = ").push_bind(tenant.as_str());
+        query.push(
+            " AND t.text_hash IN (SELECT text_hash FROM m)) \
+             SELECT m.seq, r.relevance FROM m JOIN r ON r.text_hash = m.text_hash ORDER BY r.relevance, m.seq DESC LIMIT ",
+        );
+        query.push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let relevance: f64 = row.try_get(1).map_err(db_error)?;
+                Ok(SearchHit { seq: seq_from_db(row.try_get(0).map_err(db_error)?)?, score: -relevance })
             })
             .collect()
     }
@@ -267,6 +349,32 @@ impl SearchIndex for SqliteSearch {
             upsert.push(" ON CONFLICT (tenant, kind, value) DO UPDATE SET uses = uses + excluded.uses");
             upsert.build().execute(&mut *tx).await.map_err(db_error)?;
         }
+        for chunk in facets_of(fresh).chunks(FACET_CHUNK) {
+            let mut upsert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO search_text_facets (tenant, text_hash, actor_key, actor_name_key, action_key, \
+                 resource_type_key, outcome, ip_key, first_occurred, last_occurred, uses) ",
+            );
+            upsert.push_values(chunk, |mut values, (key, span)| {
+                values
+                    .push_bind(tenant.as_str())
+                    .push_bind(key.text_hash.to_vec())
+                    .push_bind(key.actor.as_str())
+                    .push_bind(key.actor_name.as_str())
+                    .push_bind(key.action.as_str())
+                    .push_bind(key.resource_type.as_str())
+                    .push_bind(key.outcome)
+                    .push_bind(key.ip.as_str())
+                    .push_bind(format_time(&span.first))
+                    .push_bind(format_time(&span.last))
+                    .push_bind(span.uses);
+            });
+            upsert.push(
+                " ON CONFLICT (tenant, text_hash, actor_key, actor_name_key, action_key, resource_type_key, outcome, \
+                 ip_key) DO UPDATE SET first_occurred = MIN(first_occurred, excluded.first_occurred), \
+                 last_occurred = MAX(last_occurred, excluded.last_occurred), uses = uses + excluded.uses",
+            );
+            upsert.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
         sqlx::query(
             "INSERT INTO search_progress (tenant, indexed_until) VALUES (?, ?) \
              ON CONFLICT (tenant) DO UPDATE SET indexed_until = excluded.indexed_until",
@@ -351,24 +459,18 @@ impl SearchIndex for SqliteSearch {
         // character is an operator, so a term can only ever match words.
         let expression =
             terms.iter().map(|term| format!("\"{}\"", term.replace('"', "\"\""))).collect::<Vec<_>>().join(" OR ");
-        let mut query = QueryBuilder::<Sqlite>::new(
-            // CROSS JOIN keeps the full-text index as the outer loop: left to itself the planner
-            // may walk the tenant's documents and run one MATCH per row (seconds at a few
-            // thousand documents).
-            "SELECT d.seq, bm25(search_fts) AS relevance FROM search_fts \
-             CROSS JOIN search_documents d ON d.id = search_fts.rowid WHERE search_fts MATCH ",
-        );
-        query.push_bind(expression).push(" AND d.tenant = ").push_bind(tenant.as_str());
-        FilterPlan::new(filter).push_conditions(&mut query, "d", tenant.as_str(), sqlite_time);
-        query.push(" ORDER BY relevance, d.seq DESC LIMIT ").push_bind(i64::from(limit));
-        let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                // bm25() is lower for better matches.
-                let relevance: f64 = row.try_get(1).map_err(db_error)?;
-                Ok(SearchHit { seq: seq_from_db(row.try_get(0).map_err(db_error)?)?, score: -relevance })
-            })
-            .collect()
+        let plan = FilterPlan::new(filter);
+        if !plan.is_empty() && self.count_matching(tenant, &plan).await? <= PREFILTER_MAX {
+            return self.fulltext_among_matching(tenant, &expression, &plan, limit).await;
+        }
+        let mut widening = Widening::new(limit as usize);
+        while let Some(size) = widening.next_size() {
+            widening.offer(self.ranked_texts(tenant, &expression, &plan, size).await?, size);
+            while let Some(texts) = widening.next_chunk() {
+                widening.add(self.newest_documents(tenant, &texts, &plan, limit).await?);
+            }
+        }
+        Ok(widening.finish())
     }
 
     async fn nearest(
@@ -390,28 +492,30 @@ impl SearchIndex for SqliteSearch {
         if !plan.is_empty() && self.count_matching(tenant, &plan).await? <= PREFILTER_MAX {
             return self.nearest_among_matching(tenant, &set, &query, &plan, limit).await;
         }
+        // Only texts some matching document may have are ranked (all of them without a filter).
+        let allowed = if plan.is_empty() { None } else { Some(self.allowed_texts(tenant, &plan).await?) };
         // Comparing with every text is CPU work proportional to the tenant's texts: keep it off the
         // async workers.
         let scored = set.clone();
-        let mut ranking = tokio::task::spawn_blocking(move || Ranking::new(scored.similarities(&query)))
-            .await
-            .map_err(|err| StoreError::Database(format!("vector scan failed: {err}")))?;
-        let mut hits = NearestHits::new(limit as usize);
-        'rounds: for size in round_sizes(limit as usize) {
-            let ranked: Vec<u32> = ranking.rank_to(size).to_vec();
-            let candidates: Vec<(TextHash, f64)> =
-                ranked.iter().map(|&idx| (set.hash(idx as usize), f64::from(ranking.similarity(idx)))).collect();
-            for chunk in candidates.chunks(TEXT_CHUNK) {
-                if !hits.could_improve(chunk[0].1) {
-                    break 'rounds;
-                }
-                hits.add(self.newest_documents(tenant, chunk, &plan, limit).await?);
+        let mut ranking = tokio::task::spawn_blocking(move || {
+            let similarities = scored.similarities(&query);
+            match allowed {
+                Some(allowed) => Ranking::among(similarities, |idx| allowed.contains(&scored.hash(idx))),
+                None => Ranking::new(similarities),
             }
-            if size >= ranking.len() {
-                break;
+        })
+        .await
+        .map_err(|err| StoreError::Database(format!("vector scan failed: {err}")))?;
+        let mut widening = Widening::new(limit as usize);
+        while let Some(size) = widening.next_size() {
+            let top = ranking.top(size).to_vec();
+            let texts = top.iter().map(|&idx| (set.hash(idx as usize), f64::from(ranking.similarity(idx)))).collect();
+            widening.offer(texts, size);
+            while let Some(texts) = widening.next_chunk() {
+                widening.add(self.newest_documents(tenant, &texts, &plan, limit).await?);
             }
         }
-        Ok(hits.finish())
+        Ok(widening.finish())
     }
 
     async fn filtered(

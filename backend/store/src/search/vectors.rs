@@ -112,8 +112,19 @@ impl Ranking {
         Self { similarities, order, ranked: 0 }
     }
 
-    pub fn len(&self) -> usize {
-        self.order.len()
+    /// Like [`Self::new`], ranking only the texts `allowed` accepts (by index).
+    pub fn among(similarities: Vec<f32>, allowed: impl Fn(usize) -> bool) -> Self {
+        let order = (0..similarities.len())
+            .filter(|idx| allowed(*idx))
+            .map(|idx| u32::try_from(idx).unwrap_or(u32::MAX))
+            .collect();
+        Self { similarities, order, ranked: 0 }
+    }
+
+    /// Ranks the best `k` texts (or all) and returns all ranked so far, best first.
+    pub fn top(&mut self, k: usize) -> &[u32] {
+        self.rank_to(k);
+        &self.order[..self.ranked]
     }
 
     pub fn similarity(&self, idx: u32) -> f32 {
@@ -137,11 +148,6 @@ impl Ranking {
         self.ranked = end;
         &self.order[start..end]
     }
-}
-
-/// Candidate-set sizes of successive rounds: `limit` (at least [`FIRST_ROUND`]), then four-fold.
-pub(super) fn round_sizes(limit: usize) -> impl Iterator<Item = usize> {
-    std::iter::successors(Some(limit.max(FIRST_ROUND)), |size| size.checked_mul(ROUND_GROWTH))
 }
 
 /// The best documents found so far, and which texts have been looked at.
@@ -177,6 +183,82 @@ impl NearestHits {
 
     pub fn finish(self) -> Vec<SearchHit> {
         self.hits
+    }
+}
+
+/// Candidate texts per document lookup.
+const TEXT_CHUNK: usize = 256;
+
+/// Turns ranked texts into the best `limit` documents, each scored with its text's score. The
+/// caller loops:
+///
+/// ```text
+/// while let Some(size) = widening.next_size() {
+///     widening.offer(best `size` texts, best first, size);
+///     while let Some(chunk) = widening.next_chunk() {
+///         widening.add(newest matching documents of the chunk's texts);
+///     }
+/// }
+/// ```
+///
+/// Rounds rank `limit` texts (at least [`FIRST_ROUND`]), then four times as many each time; texts already looked at are skipped; it stops as soon as no
+/// further text can beat the hits found, or when a round returns fewer texts than asked.
+#[derive(Debug)]
+pub(super) struct Widening {
+    hits: NearestHits,
+    /// The size of the next round.
+    size: usize,
+    chunks: std::collections::VecDeque<Vec<(TextHash, f64)>>,
+    done: bool,
+}
+
+impl Widening {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            hits: NearestHits::new(limit),
+            size: limit.max(FIRST_ROUND),
+            chunks: std::collections::VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// How many texts the next round should rank, or `None` when the search is complete.
+    pub fn next_size(&mut self) -> Option<usize> {
+        if self.done {
+            return None;
+        }
+        let size = self.size;
+        self.size = size.saturating_mul(ROUND_GROWTH);
+        Some(size)
+    }
+
+    /// Takes the best `size` texts (fewer when there are no more).
+    pub fn offer(&mut self, texts: Vec<(TextHash, f64)>, size: usize) {
+        if texts.len() < size {
+            self.done = true;
+        }
+        let fresh = self.hits.fresh(texts);
+        self.chunks.extend(fresh.chunks(TEXT_CHUNK).map(<[_]>::to_vec));
+    }
+
+    /// The next texts whose documents are worth reading.
+    pub fn next_chunk(&mut self) -> Option<Vec<(TextHash, f64)>> {
+        let chunk = self.chunks.pop_front()?;
+        if self.hits.could_improve(chunk[0].1) {
+            Some(chunk)
+        } else {
+            self.chunks.clear();
+            self.done = true;
+            None
+        }
+    }
+
+    pub fn add(&mut self, found: impl IntoIterator<Item = SearchHit>) {
+        self.hits.add(found);
+    }
+
+    pub fn finish(self) -> Vec<SearchHit> {
+        self.hits.finish()
     }
 }
 
@@ -237,9 +319,40 @@ mod tests {
         assert_eq!(hits.finish().iter().map(|hit| hit.seq).collect::<Vec<_>>(), vec![7, 1]);
     }
 
+    fn texts(range: std::ops::Range<u8>) -> Vec<(TextHash, f64)> {
+        range.map(|idx| ([idx; 32], 1.0 - f64::from(idx) / 1000.0)).collect()
+    }
+
     #[test]
-    fn rounds_grow_from_the_limit() {
-        assert_eq!(round_sizes(5).take(3).collect::<Vec<_>>(), vec![16, 64, 256]);
-        assert_eq!(round_sizes(100).take(2).collect::<Vec<_>>(), vec![100, 400]);
+    fn rounds_grow_from_the_limit_and_skip_texts_seen() {
+        let mut widening = Widening::new(5);
+        assert_eq!(widening.next_size(), Some(16));
+        widening.offer(texts(0..16), 16);
+        assert_eq!(widening.next_chunk().map(|chunk| chunk.len()), Some(16));
+        assert_eq!(widening.next_chunk(), None);
+        assert_eq!(widening.next_size(), Some(64));
+        widening.offer(texts(0..64), 64);
+        let second = widening.next_chunk().expect("new texts");
+        assert_eq!(second.first().map(|text| text.0[0]), Some(16), "texts of the first round are not read again");
+        assert_eq!(Widening::new(100).next_size(), Some(100));
+    }
+
+    #[test]
+    fn widening_stops_when_texts_run_out_or_cannot_improve() {
+        let mut short = Widening::new(5);
+        let size = short.next_size().expect("first round");
+        short.offer(texts(0..3), size);
+        assert!(short.next_chunk().is_some());
+        assert_eq!(short.next_size(), None, "fewer texts than asked: there are no more");
+
+        let mut full = Widening::new(2);
+        let size = full.next_size().expect("first round");
+        full.offer(texts(0..16), size);
+        full.next_chunk().expect("chunk");
+        full.add([SearchHit { seq: 1, score: 2.0 }, SearchHit { seq: 2, score: 2.0 }]);
+        full.offer(texts(16..32), 64);
+        assert_eq!(full.next_chunk(), None, "no text scores above the hits found");
+        assert_eq!(full.next_size(), None);
+        assert_eq!(full.finish().len(), 2);
     }
 }
