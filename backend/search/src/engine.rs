@@ -23,7 +23,7 @@ use veritrail_models::chat::ChatModel;
 use veritrail_models::embed::EmbedError;
 
 use crate::answer::{Answer, answer};
-use crate::fusion::reciprocal_rank_fusion;
+use crate::fusion::{Fusion, fuse};
 use crate::slot::EmbedderSlot;
 
 /// How long a tenant's vocabulary is reused before it is read again.
@@ -33,6 +33,8 @@ const VOCABULARY_LIMIT: u32 = 2_000;
 /// Candidates each retriever contributes, as a multiple of the requested results.
 const CANDIDATE_FACTOR: u32 = 4;
 const MIN_CANDIDATES: u32 = 50;
+/// How hybrid search combines its two lists (see `veritrail eval search` for the comparison).
+pub const DEFAULT_FUSION: Fusion = Fusion::DocumentRank;
 
 /// Which retrievers to use. The API always uses [`Retrieval::Hybrid`]; the evaluation compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -87,6 +89,7 @@ pub struct SearchEngine {
     index: Arc<dyn SearchIndex>,
     embedder: EmbedderSlot,
     chat: Option<Arc<dyn ChatModel>>,
+    fusion: Fusion,
     vocabularies: Arc<Mutex<VocabularyCache>>,
 }
 
@@ -100,7 +103,13 @@ impl SearchEngine {
         embedder: EmbedderSlot,
         chat: Option<Arc<dyn ChatModel>>,
     ) -> Self {
-        Self { events, index, embedder, chat, vocabularies: Arc::default() }
+        Self { events, index, embedder, chat, fusion: DEFAULT_FUSION, vocabularies: Arc::default() }
+    }
+
+    /// The same engine combining full-text and vector results with `fusion`.
+    pub fn with_fusion(mut self, fusion: Fusion) -> Self {
+        self.fusion = fusion;
+        self
     }
 
     /// Whether semantic (vector) search is available.
@@ -165,8 +174,7 @@ impl SearchEngine {
                 .map(|hit| (hit.seq, hit.score, if filtered { vec!["filter"] } else { Vec::new() }))
                 .collect()
         } else {
-            let keys: Vec<Vec<u64>> = lists.iter().map(|list| list.iter().map(|hit| hit.seq).collect()).collect();
-            reciprocal_rank_fusion(&keys, &[1.0, 1.0])
+            fuse(&lists[0], &lists[1], self.fusion)
                 .into_iter()
                 .take(limit as usize)
                 .map(|item| {

@@ -6,6 +6,9 @@
 
 use std::collections::HashMap;
 
+use serde::Serialize;
+use veritrail_core::search::SearchHit;
+
 /// The usual damping constant: keeps the top of one list from drowning everything else.
 pub const RRF_K: f64 = 60.0;
 
@@ -48,6 +51,93 @@ where
     fused
 }
 
+/// How the full-text and vector lists of a hybrid search are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Fusion {
+    /// Reciprocal rank fusion over document ranks.
+    DocumentRank,
+    /// Reciprocal rank fusion over text ranks: the documents of one text (equal scores in a
+    /// list) share a rank, so a text repeated fifty times counts as one candidate, not fifty.
+    TextRank,
+    /// `fulltext_weight` x full-text score / the list's best + (1 - `fulltext_weight`) x cosine
+    /// similarity (0 when absent from a list). Unlike ranks, keeps how strong each match is: a
+    /// weak best vector match does not count as much as a strong best word match.
+    Convex { fulltext_weight: f64 },
+}
+
+/// Fuses a full-text list and a vector list of hits (each best first) into seqs, best first;
+/// `sources` holds 0 for full text and 1 for vector.
+pub fn fuse(fulltext: &[SearchHit], vector: &[SearchHit], fusion: Fusion) -> Vec<Fused<u64>> {
+    match fusion {
+        Fusion::DocumentRank => {
+            let keys = [seqs(fulltext), seqs(vector)];
+            reciprocal_rank_fusion(&keys, &[1.0, 1.0])
+        }
+        Fusion::TextRank => rank_sum(&[text_ranks(fulltext), text_ranks(vector)]),
+        Fusion::Convex { fulltext_weight } => {
+            let best = fulltext.iter().map(|hit| hit.score).fold(f64::NEG_INFINITY, f64::max);
+            let fulltext_scores = fulltext.iter().map(|hit| {
+                let normalised = if best > 0.0 { hit.score / best } else { 0.0 };
+                (hit.seq, fulltext_weight * normalised)
+            });
+            let vector_scores = vector.iter().map(|hit| (hit.seq, (1.0 - fulltext_weight) * hit.score.clamp(0.0, 1.0)));
+            sum(&[fulltext_scores.collect(), vector_scores.collect()])
+        }
+    }
+}
+
+fn seqs(hits: &[SearchHit]) -> Vec<u64> {
+    hits.iter().map(|hit| hit.seq).collect()
+}
+
+/// Each hit with its dense rank (from 1) by score: equal scores, equal rank.
+fn text_ranks(hits: &[SearchHit]) -> Vec<(u64, usize)> {
+    let mut rank = 0;
+    let mut previous: Option<f64> = None;
+    hits.iter()
+        .map(|hit| {
+            if previous != Some(hit.score) {
+                rank += 1;
+                previous = Some(hit.score);
+            }
+            (hit.seq, rank)
+        })
+        .collect()
+}
+
+fn rank_sum(lists: &[Vec<(u64, usize)>]) -> Vec<Fused<u64>> {
+    let scored: Vec<Vec<(u64, f64)>> = lists
+        .iter()
+        .map(|list| list.iter().map(|(seq, rank)| (*seq, 1.0 / (RRF_K + *rank as f64))).collect())
+        .collect();
+    sum(&scored)
+}
+
+/// Adds each seq's scores over `lists`; ties go to the newer event (the higher seq).
+fn sum(lists: &[Vec<(u64, f64)>]) -> Vec<Fused<u64>> {
+    let mut position: HashMap<u64, usize> = HashMap::new();
+    let mut fused: Vec<Fused<u64>> = Vec::new();
+    for (list_idx, list) in lists.iter().enumerate() {
+        for (seq, score) in list {
+            match position.get(seq) {
+                Some(&at) => {
+                    fused[at].score += score;
+                    if !fused[at].sources.contains(&list_idx) {
+                        fused[at].sources.push(list_idx);
+                    }
+                }
+                None => {
+                    position.insert(*seq, fused.len());
+                    fused.push(Fused { key: *seq, score: *score, sources: vec![list_idx] });
+                }
+            }
+        }
+    }
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| b.key.cmp(&a.key)));
+    fused
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +167,36 @@ mod tests {
     fn ties_keep_first_seen_order() {
         let fused = reciprocal_rank_fusion(&[vec![7], vec![9]], &[1.0, 1.0]);
         assert_eq!(fused.iter().map(|item| item.key).collect::<Vec<_>>(), [7, 9]);
+    }
+
+    fn hits(pairs: &[(u64, f64)]) -> Vec<SearchHit> {
+        pairs.iter().map(|&(seq, score)| SearchHit { seq, score }).collect()
+    }
+
+    #[test]
+    fn documents_of_one_text_share_a_rank() {
+        // Full text: text A (seqs 9, 8, 7), then text B (seq 5). Vector: B first, then C (seq 1).
+        let fulltext = hits(&[(9, 3.0), (8, 3.0), (7, 3.0), (5, 1.0)]);
+        let vector = hits(&[(5, 0.9), (1, 0.8)]);
+        let by_text: Vec<u64> = fuse(&fulltext, &vector, Fusion::TextRank).iter().map(|item| item.key).collect();
+        assert_eq!(by_text, [5, 9, 8, 7, 1], "B is second and first: it wins; A's copies tie, newest first");
+        let by_document: Vec<u64> =
+            fuse(&fulltext, &vector, Fusion::DocumentRank).iter().map(|item| item.key).collect();
+        assert_eq!(by_document[0], 5);
+        assert_eq!(by_document[1..], [9, 8, 1, 7], "by document ranks C ties with A's second copy, beats its third");
+    }
+
+    #[test]
+    fn convex_fusion_keeps_how_strong_each_match_is() {
+        let fulltext = hits(&[(1, 10.0), (2, 5.0)]);
+        let strong_vector = hits(&[(3, 0.9)]);
+        let weak_vector = hits(&[(3, 0.2)]);
+        let order = |vector: &[SearchHit]| -> Vec<u64> {
+            fuse(&fulltext, vector, Fusion::Convex { fulltext_weight: 0.5 }).iter().map(|item| item.key).collect()
+        };
+        // Full text gives 1 -> 0.5, 2 -> 0.25; the vector list gives 3 -> 0.45 or 0.1.
+        assert_eq!(order(&strong_vector), [1, 3, 2], "a strong vector match outranks a weak word match");
+        assert_eq!(order(&weak_vector), [1, 2, 3], "a weak vector match does not");
+        assert_eq!(order(&hits(&[(2, 0.9)])), [2, 1], "found by both: 0.25 + 0.45");
     }
 }

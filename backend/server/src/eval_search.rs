@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use veritrail_core::event::TenantId;
 use veritrail_core::validate::Limits;
-use veritrail_search::engine::Retrieval;
+use veritrail_search::engine::{DEFAULT_FUSION, Retrieval};
+use veritrail_search::fusion::Fusion;
 use veritrail_search::indexer::{Indexer, IndexerSettings};
 use veritrail_search::{SearchEngine, SearchRequest};
 use veritrail_store::{Store, StoreSettings};
@@ -116,31 +117,37 @@ pub async fn run(config: &Config, args: &EvalSearchArgs) -> anyhow::Result<()> {
 
     let engine = SearchEngine::new(store.events.clone(), store.search.clone(), models.embedder.clone(), None);
     let now = args.now.unwrap_or_else(Utc::now);
-    let modes =
-        [("full-text only", Retrieval::FullText), ("vector only", Retrieval::Vector), ("hybrid", Retrieval::Hybrid)];
-    let mut totals = vec![Scores::default(); modes.len()];
+    let methods = methods(&engine);
+    let mut totals = vec![Scores::default(); methods.len()];
+    // nDCG@10 of each method over the odd- and even-numbered queries: a choice between methods
+    // that holds on both halves is less likely to be fitted to these queries.
+    let mut halves = vec![[0.0_f64; 2]; methods.len()];
     let mut per_query = String::new();
-    for query in &queries {
+    for (query_idx, query) in queries.iter().enumerate() {
         let relevant: HashSet<String> = query.relevant.iter().cloned().collect();
         let mut line = format!("| {} | {} |", query.id, query.relevant.len());
         let mut understood = String::new();
-        for (idx, (_, retrieval)) in modes.iter().enumerate() {
+        for (idx, method) in methods.iter().enumerate() {
             let request = SearchRequest { query: query.query.clone(), limit: K as u32, now };
-            let response = engine.search_with(&tenant, &request, *retrieval).await?;
-            if *retrieval == Retrieval::Hybrid {
-                understood = describe_filters(&response.interpretation);
-            }
+            let response = method.engine.search_with(&tenant, &request, method.retrieval).await?;
             let ranked: Vec<String> = response.results.iter().map(|result| result.event.id.clone()).collect();
             let scores = score(&ranked, &relevant);
             totals[idx].ndcg += scores.ndcg;
             totals[idx].recall += scores.recall;
             totals[idx].reciprocal_rank += scores.reciprocal_rank;
-            let _ = write!(line, " {:.2} |", scores.ndcg);
+            halves[idx][query_idx % 2] += scores.ndcg;
+            if idx < PER_QUERY_METHODS {
+                let _ = write!(line, " {:.2} |", scores.ndcg);
+            }
+            if idx == HYBRID {
+                understood = describe_filters(&response.interpretation);
+            }
         }
         let _ = writeln!(per_query, "{line} {} | {understood} |", query.query);
     }
 
     let n = queries.len().max(1) as f64;
+    let half_sizes = [queries.len().div_ceil(2).max(1) as f64, (queries.len() / 2).max(1) as f64];
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -153,18 +160,22 @@ pub async fn run(config: &Config, args: &EvalSearchArgs) -> anyhow::Result<()> {
         index_seconds,
         store.backend
     );
-    let _ = writeln!(out, "| method | nDCG@10 | recall@10 | MRR |\n|---|---:|---:|---:|");
-    for ((name, _), total) in modes.iter().zip(&totals) {
+    let _ =
+        writeln!(out, "| method | nDCG@10 | recall@10 | MRR | nDCG@10 odd / even queries |\n|---|---:|---:|---:|---:|");
+    for ((method, total), half) in methods.iter().zip(&totals).zip(&halves) {
         let _ = writeln!(
             out,
-            "| {name} | {:.3} | {:.3} | {:.3} |",
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} / {:.3} |",
+            method.name,
             total.ndcg / n,
             total.recall / n,
-            total.reciprocal_rank / n
+            total.reciprocal_rank / n,
+            half[0] / half_sizes[0],
+            half[1] / half_sizes[1]
         );
     }
     let fulltext = totals[0].ndcg / n;
-    let hybrid = totals[2].ndcg / n;
+    let hybrid = totals[HYBRID].ndcg / n;
     let _ = writeln!(
         out,
         "\nhybrid / full-text nDCG@10 = {:.2}x",
@@ -182,6 +193,47 @@ pub async fn run(config: &Config, args: &EvalSearchArgs) -> anyhow::Result<()> {
         std::fs::write(path, &out).with_context(|| format!("write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Rows of the report: the first [`PER_QUERY_METHODS`] also get a per-query column.
+const PER_QUERY_METHODS: usize = 3;
+/// The row of the engine as the API runs it.
+const HYBRID: usize = 2;
+
+/// One way of searching that the evaluation scores.
+struct Method {
+    name: String,
+    engine: SearchEngine,
+    retrieval: Retrieval,
+}
+
+/// Full text only, vector only, hybrid as the API runs it, then the other ways of fusing the two
+/// lists, so a change of the default is a measured choice.
+fn methods(engine: &SearchEngine) -> Vec<Method> {
+    let method = |name: String, fusion: Fusion, retrieval: Retrieval| Method {
+        name,
+        engine: engine.clone().with_fusion(fusion),
+        retrieval,
+    };
+    let mut methods = vec![
+        method("full-text only".into(), DEFAULT_FUSION, Retrieval::FullText),
+        method("vector only".into(), DEFAULT_FUSION, Retrieval::Vector),
+        method(format!("hybrid ({})", describe_fusion(DEFAULT_FUSION)), DEFAULT_FUSION, Retrieval::Hybrid),
+    ];
+    let mut variants = vec![Fusion::DocumentRank, Fusion::TextRank];
+    variants.extend([0.2, 0.3, 0.4, 0.5, 0.6].map(|fulltext_weight| Fusion::Convex { fulltext_weight }));
+    for fusion in variants.into_iter().filter(|fusion| *fusion != DEFAULT_FUSION) {
+        methods.push(method(format!("hybrid, {}", describe_fusion(fusion)), fusion, Retrieval::Hybrid));
+    }
+    methods
+}
+
+fn describe_fusion(fusion: Fusion) -> String {
+    match fusion {
+        Fusion::DocumentRank => "reciprocal rank fusion by document".into(),
+        Fusion::TextRank => "reciprocal rank fusion by text".into(),
+        Fusion::Convex { fulltext_weight } => format!("convex, full-text weight {fulltext_weight}"),
+    }
 }
 
 /// The filters taken from a question, in short ("outcome=denied action=…; text").
