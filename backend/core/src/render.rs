@@ -123,11 +123,17 @@ pub fn split_camel_case(word: &str) -> String {
             out.push(' ');
             continue;
         }
+        // A word starts at an upper-case letter after a lower-case one or a digit ("getObject",
+        // "V2Api"), at the last capital of an acronym ("ACLList"), and where a date or version
+        // stamp of four or more digits follows a letter ("Code20150331", so "code" is a word of
+        // its own; "EC2", "Route53" stay whole).
         let boundary = idx > 0
-            && ch.is_uppercase()
-            && (chars[idx - 1].is_lowercase()
-                || chars[idx - 1].is_ascii_digit()
-                || (chars[idx - 1].is_uppercase() && chars.get(idx + 1).is_some_and(|next| next.is_lowercase())));
+            && ((ch.is_uppercase()
+                && (chars[idx - 1].is_lowercase()
+                    || chars[idx - 1].is_ascii_digit()
+                    || (chars[idx - 1].is_uppercase() && chars.get(idx + 1).is_some_and(|next| next.is_lowercase()))))
+                || (chars[idx - 1].is_alphabetic()
+                    && chars[idx..].iter().take_while(|c| c.is_ascii_digit()).count() >= 4));
         if boundary && !out.ends_with(' ') {
             out.push(' ');
         }
@@ -322,6 +328,8 @@ mod tests {
         assert_eq!(split_camel_case("DBInstance"), "db instance");
         assert_eq!(split_camel_case("withDecryption"), "with decryption");
         assert_eq!(split_camel_case("get_password-data"), "get password data");
+        assert_eq!(split_camel_case("UpdateFunctionCode20150331v2"), "update function code 20150331v2");
+        assert_eq!(split_camel_case("DescribeEC2Route53"), "describe ec2 route53");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use veritrail_models::chat::ChatModel;
 use veritrail_models::embed::EmbedError;
 
 use crate::answer::{Answer, answer};
+use crate::expand::expand_verbs;
 use crate::fusion::{Fusion, fuse};
 use crate::slot::EmbedderSlot;
 
@@ -35,6 +36,8 @@ const CANDIDATE_FACTOR: u32 = 4;
 const MIN_CANDIDATES: u32 = 50;
 /// How hybrid search combines its two lists (see `veritrail eval search` for the comparison).
 pub const DEFAULT_FUSION: Fusion = Fusion::DocumentRank;
+/// Whether full-text terms are expanded with API verbs (see `veritrail eval search`).
+pub const DEFAULT_EXPAND_VERBS: bool = false;
 
 /// Which retrievers to use. The API always uses [`Retrieval::Hybrid`]; the evaluation compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -90,6 +93,7 @@ pub struct SearchEngine {
     embedder: EmbedderSlot,
     chat: Option<Arc<dyn ChatModel>>,
     fusion: Fusion,
+    expand_verbs: bool,
     vocabularies: Arc<Mutex<VocabularyCache>>,
 }
 
@@ -103,7 +107,21 @@ impl SearchEngine {
         embedder: EmbedderSlot,
         chat: Option<Arc<dyn ChatModel>>,
     ) -> Self {
-        Self { events, index, embedder, chat, fusion: DEFAULT_FUSION, vocabularies: Arc::default() }
+        Self {
+            events,
+            index,
+            embedder,
+            chat,
+            fusion: DEFAULT_FUSION,
+            expand_verbs: DEFAULT_EXPAND_VERBS,
+            vocabularies: Arc::default(),
+        }
+    }
+
+    /// The same engine with full-text terms expanded by [`crate::expand::expand_verbs`] or not.
+    pub fn with_verb_expansion(mut self, expand: bool) -> Self {
+        self.expand_verbs = expand;
+        self
     }
 
     /// The same engine combining full-text and vector results with `fusion`.
@@ -154,6 +172,7 @@ impl SearchEngine {
         let mut lists: Vec<Vec<SearchHit>> = vec![Vec::new(), Vec::new()];
         if !terms.is_empty() {
             if use_fulltext {
+                let terms = if self.expand_verbs { expand_verbs(&terms) } else { terms.clone() };
                 lists[0] = self.index.fulltext(tenant, &terms, &filter, candidates).await?;
             }
             if let (true, Some(embedder)) = (use_vector, &embedder) {

@@ -13,6 +13,7 @@
 
 pub mod answer;
 pub mod engine;
+pub mod expand;
 pub mod fusion;
 pub mod indexer;
 pub mod slot;

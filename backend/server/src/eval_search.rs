@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use veritrail_core::event::TenantId;
 use veritrail_core::validate::Limits;
-use veritrail_search::engine::{DEFAULT_FUSION, Retrieval};
+use veritrail_search::engine::{DEFAULT_EXPAND_VERBS, DEFAULT_FUSION, Retrieval};
 use veritrail_search::fusion::Fusion;
 use veritrail_search::indexer::{Indexer, IndexerSettings};
 use veritrail_search::{SearchEngine, SearchRequest};
@@ -207,23 +207,35 @@ struct Method {
     retrieval: Retrieval,
 }
 
-/// Full text only, vector only, hybrid as the API runs it, then the other ways of fusing the two
-/// lists, so a change of the default is a measured choice.
+/// Full text only, vector only, hybrid as the API runs it, then the other ways of expanding the
+/// words and fusing the two lists, so a change of the defaults is a measured choice.
 fn methods(engine: &SearchEngine) -> Vec<Method> {
-    let method = |name: String, fusion: Fusion, retrieval: Retrieval| Method {
-        name,
-        engine: engine.clone().with_fusion(fusion),
-        retrieval,
+    let method = |fusion: Fusion, expand: bool, retrieval: Retrieval| {
+        let mut name = match retrieval {
+            Retrieval::FullText => "full-text only".to_owned(),
+            Retrieval::Vector => "vector only".to_owned(),
+            Retrieval::Hybrid => format!("hybrid, {}", describe_fusion(fusion)),
+        };
+        if expand && retrieval != Retrieval::Vector {
+            name.push_str(", verbs expanded");
+        }
+        Method { name, engine: engine.clone().with_fusion(fusion).with_verb_expansion(expand), retrieval }
     };
     let mut methods = vec![
-        method("full-text only".into(), DEFAULT_FUSION, Retrieval::FullText),
-        method("vector only".into(), DEFAULT_FUSION, Retrieval::Vector),
-        method(format!("hybrid ({})", describe_fusion(DEFAULT_FUSION)), DEFAULT_FUSION, Retrieval::Hybrid),
+        method(DEFAULT_FUSION, DEFAULT_EXPAND_VERBS, Retrieval::FullText),
+        method(DEFAULT_FUSION, DEFAULT_EXPAND_VERBS, Retrieval::Vector),
+        method(DEFAULT_FUSION, DEFAULT_EXPAND_VERBS, Retrieval::Hybrid),
     ];
-    let mut variants = vec![Fusion::DocumentRank, Fusion::TextRank];
-    variants.extend([0.2, 0.3, 0.4, 0.5, 0.6].map(|fulltext_weight| Fusion::Convex { fulltext_weight }));
-    for fusion in variants.into_iter().filter(|fusion| *fusion != DEFAULT_FUSION) {
-        methods.push(method(format!("hybrid, {}", describe_fusion(fusion)), fusion, Retrieval::Hybrid));
+    methods[HYBRID].name.push_str(" (as the API runs it)");
+    methods.push(method(DEFAULT_FUSION, !DEFAULT_EXPAND_VERBS, Retrieval::FullText));
+    let mut fusions = vec![Fusion::DocumentRank, Fusion::TextRank];
+    fusions.extend([0.2, 0.3, 0.4, 0.5, 0.6].map(|fulltext_weight| Fusion::Convex { fulltext_weight }));
+    for fusion in fusions {
+        for expand in [false, true] {
+            if (fusion, expand) != (DEFAULT_FUSION, DEFAULT_EXPAND_VERBS) {
+                methods.push(method(fusion, expand, Retrieval::Hybrid));
+            }
+        }
     }
     methods
 }
