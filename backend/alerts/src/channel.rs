@@ -37,35 +37,8 @@ pub const MAX_RECIPIENTS: usize = 50;
 /// Longest accepted secret or password.
 pub const MAX_SECRET_LEN: usize = 1024;
 
-/// Where a channel delivers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChannelKind {
-    Slack,
-    Email,
-    Webhook,
-    Discord,
-    Teams,
-}
-
-impl ChannelKind {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Slack => "slack",
-            Self::Email => "email",
-            Self::Webhook => "webhook",
-            Self::Discord => "discord",
-            Self::Teams => "teams",
-        }
-    }
-}
-
-impl fmt::Display for ChannelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Where a channel delivers: the one definition, shared with the store.
+pub use veritrail_core::alerting::ChannelKind;
 
 /// Slack, Discord and Teams: one incoming-webhook URL, which is itself the secret.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -189,7 +162,7 @@ impl ConfigError {
 }
 
 /// A secret or URL that is not given literally but taken from a variable of the server process.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
 /// Reads the server's real environment.
 pub fn process_env(name: &str) -> Option<String> {

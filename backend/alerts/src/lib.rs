@@ -9,9 +9,13 @@
 //! - [`ssrf`]: the target policy that keeps deliveries away from internal services;
 //! - [`deliver`](mod@deliver): one delivery attempt, classified as success, retryable or permanent failure;
 //! - [`backoff`]: when to retry, and when to give up;
-//! - [`throttle`]: de-duplication, cooldown and digests (pure).
+//! - [`throttle`]: de-duplication, cooldown and digests (pure);
+//! - [`rules`]: what a rule's `match` means and whether an anomaly or event satisfies it;
+//! - [`secret_box`]: channel configurations sealed at rest (ChaCha20-Poly1305);
+//! - [`service`]: [`Alerting`], the service the API, jobs and ingest share: channels and tests
+//!   ([`service`]), raising alerts ([`raise`]) and the delivery worker ([`outbox`]).
 //!
-//! No storage here: the outbox that records each attempt lives with the other stores.
+//! No SQL here: the outbox is reached through the core `AlertStore` port.
 //!
 //! TLS is rustls with the aws-lc-rs provider only; a binary that also compiles ring in must
 //! install aws-lc-rs as the process default at start-up
@@ -21,7 +25,12 @@ pub mod backoff;
 pub mod channel;
 pub mod deliver;
 pub mod message;
+pub mod outbox;
+pub mod raise;
 pub mod render;
+pub mod rules;
+pub mod secret_box;
+pub mod service;
 pub mod signature;
 pub mod ssrf;
 pub mod throttle;
@@ -30,5 +39,6 @@ pub use backoff::{RetryDecision, RetryPolicy};
 pub use channel::{ChannelConfig, ChannelKind, ConfigError, NewChannel, RedactedConfig};
 pub use deliver::{DeliveryError, DeliveryOptions, DeliveryReceipt, deliver, deliver_with};
 pub use message::{AlertKind, AlertMessage, DigestItem, TimeWindow};
+pub use service::{AlertSettings, Alerting, ChannelError};
 pub use signature::{SignatureError, sign, verify};
 pub use ssrf::{AllowEntry, TargetPolicy};

@@ -72,6 +72,8 @@ pub struct AppState {
     pub search: veritrail_search::SearchEngine,
     /// What anomaly detection found and the feedback on it.
     pub anomalies: Arc<dyn veritrail_core::anomalies::AnomalyStore>,
+    /// Alert channels, rules and the outbox; also told of every append (event rules).
+    pub alerting: Arc<veritrail_alerts::Alerting>,
     /// How long a false-positive verdict suppresses the same subject and reason.
     pub false_positive_suppression: chrono::Duration,
     pub limits: ApiLimits,
@@ -88,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::jobs::router())
         .merge(routes::search::router())
         .merge(routes::anomalies::router())
+        .merge(routes::alerts::router())
         .merge(routes::health::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(DefaultBodyLimit::max(body_limit))

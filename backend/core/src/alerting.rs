@@ -77,6 +77,9 @@ pub enum AlertError {
 /// be shown and the encrypted secret.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewChannel {
+    /// The id to store it under; `None` lets the store choose one. A caller that binds the
+    /// encrypted secret to the channel id (as associated data) chooses the id first.
+    pub id: Option<String>,
     pub kind: ChannelKind,
     pub name: String,
     /// Configuration without secrets (JSON object).
@@ -315,6 +318,18 @@ pub trait AlertStore: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+
+    /// Leases one pending delivery of the tenant to `holder` (due or not, unless another worker's
+    /// lease is running), counting an attempt: for sending it at once, as a channel test does.
+    /// `None` when there is no such pending, unleased delivery.
+    async fn claim_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: DateTime<Utc>,
+        holder: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<ClaimedDelivery>, StoreError>;
 
     /// Records a successful delivery. `false` when `holder` no longer holds it (another worker
     /// re-claimed it after the lease ran out) or it is not pending.

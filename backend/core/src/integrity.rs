@@ -81,6 +81,22 @@ impl IntegrityAlertSink for RecordInChain<'_> {
     }
 }
 
+/// Records a failure in the chain first, then tells the alert channels, if any.
+struct BothSinks<'a> {
+    first: &'a dyn IntegrityAlertSink,
+    second: Option<&'a dyn IntegrityAlertSink>,
+}
+
+#[async_trait]
+impl IntegrityAlertSink for BothSinks<'_> {
+    async fn integrity_failure(&self, failure: &IntegrityFailure) {
+        self.first.integrity_failure(failure).await;
+        if let Some(second) = self.second {
+            second.integrity_failure(failure).await;
+        }
+    }
+}
+
 /// The last run's result, for `/readyz`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IntegrityStatus {
@@ -126,12 +142,27 @@ impl IntegrityMonitor {
         full: bool,
         now: DateTime<Utc>,
     ) -> Result<IntegrityStatus, StoreError> {
+        self.run_job_alerting(events, checkpoints, identity, full, None, now).await
+    }
+
+    /// [`Self::run_job`], also handing every failure to `alerts` (the alert channels).
+    pub async fn run_job_alerting(
+        &self,
+        events: &dyn EventLog,
+        checkpoints: &dyn CheckpointStore,
+        identity: &crate::transparency::LogIdentity,
+        full: bool,
+        alerts: Option<&dyn IntegrityAlertSink>,
+        now: DateTime<Utc>,
+    ) -> Result<IntegrityStatus, StoreError> {
         if full {
             self.forget();
         }
         let verifier = NoteVerifier::new(identity.signer.name(), &identity.signer.public_key())
             .map_err(|err| StoreError::Corrupt(format!("the log key cannot verify: {err}")))?;
-        let status = self.run(events, checkpoints, Some(&verifier), &RecordInChain { events }, now).await?;
+        let in_chain = RecordInChain { events };
+        let sink = BothSinks { first: &in_chain, second: alerts };
+        let status = self.run(events, checkpoints, Some(&verifier), &sink, now).await?;
         for failure in &status.failures {
             tracing::error!(job = "integrity-check", tenant = %failure.tenant, first_bad_seq = ?failure.first_bad_seq, kind = %failure.kind, reason = %failure.reason, "INTEGRITY FAILURE");
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use veritrail_alerts::Alerting;
 use veritrail_api::AppState;
 use veritrail_api::auth::KeyCache;
 use veritrail_core::integrity::IntegrityMonitor;
@@ -24,6 +25,7 @@ pub struct Application {
     router: axum::Router,
     store: Store,
     scheduler: Arc<Scheduler>,
+    alerting: Arc<Alerting>,
 }
 
 impl Application {
@@ -35,7 +37,8 @@ impl Application {
         let log = Arc::new(crate::log_key::load_identity(config)?);
         let integrity = Arc::new(IntegrityMonitor::default());
         let models = SearchModels::from_config(config)?;
-        let scheduler = Arc::new(crate::jobs::scheduler(config, &store, &log, &integrity, &models));
+        let alerting = build_alerting(config, &store)?;
+        let scheduler = Arc::new(crate::jobs::scheduler(config, &store, &log, &integrity, &models, &alerting));
         let search =
             SearchEngine::new(store.events.clone(), store.search.clone(), models.embedder.clone(), models.chat.clone());
         let listener =
@@ -50,13 +53,14 @@ impl Application {
             jobs: scheduler.clone(),
             search,
             anomalies: store.anomalies.clone(),
+            alerting: alerting.clone(),
             false_positive_suppression: chrono::Duration::hours(
                 config.anomalies.false_positive_suppression_hours.max(1),
             ),
             limits: config.limits.clone(),
             key_cache: KeyCache::default(),
         });
-        Ok(Self { listener, router, store, scheduler })
+        Ok(Self { listener, router, store, scheduler, alerting })
     }
 
     /// Returns the address actually bound.
@@ -73,7 +77,27 @@ impl Application {
     /// `checkpoint` job runs alongside.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         self.scheduler.start().await.context("start the job scheduler")?;
+        tokio::spawn(deliver_on_wake(self.alerting.clone()));
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("serve")
+    }
+}
+
+/// The alerting service: the store's alert port, the sealing key, the `alerts` settings.
+pub fn build_alerting(config: &Config, store: &Store) -> anyhow::Result<Arc<Alerting>> {
+    let secrets = crate::alert_key::load_secret_box(config)?;
+    let settings = config.alerts.settings()?;
+    Ok(Arc::new(Alerting::new(store.alerting.clone(), store.anomalies.clone(), secrets, settings)))
+}
+
+/// Sends new alerts as soon as they are recorded, without waiting for the `alert-delivery`
+/// schedule. Deliveries are leased one by one, so this and scheduled runs (here or on another
+/// replica) never send the same delivery twice.
+async fn deliver_on_wake(alerting: Arc<Alerting>) {
+    loop {
+        alerting.deliveries_created().await;
+        if let Err(error) = alerting.deliver_due().await {
+            tracing::error!(%error, "alert delivery failed; the scheduled run will retry");
+        }
     }
 }
 

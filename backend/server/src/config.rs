@@ -24,6 +24,7 @@ pub struct Config {
     pub integrity: IntegrityConfig,
     pub search: SearchConfig,
     pub anomalies: AnomaliesConfig,
+    pub alerts: AlertsConfig,
 }
 
 impl Default for Config {
@@ -39,6 +40,7 @@ impl Default for Config {
             integrity: IntegrityConfig::default(),
             search: SearchConfig::default(),
             anomalies: AnomaliesConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -210,6 +212,115 @@ impl AnomaliesConfig {
     }
 }
 
+/// Alerting: delivery of the outbox, retries, throttling and where alerts may be sent.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Admit loopback, link-local and private targets (and `http://`, SMTP without TLS): only for
+    /// receivers inside a trusted network, and the tests' local receivers.
+    pub allow_private_targets: bool,
+    /// Targets admitted even though they are private: host names, `*.suffix`, IPs or CIDRs. In
+    /// the environment, one comma-separated string.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub allow_list: Vec<String>,
+    /// When the `alert-delivery` job sends due deliveries (six-field cron); new alerts also wake
+    /// it at once. Empty: only on demand and on wake-up.
+    pub delivery_schedule: String,
+    /// Attempts before a delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay ceiling in milliseconds; doubles per attempt (full jitter).
+    pub retry_base_ms: u64,
+    /// Longest retry delay, in seconds.
+    pub retry_cap_seconds: u64,
+    /// Time limit of one delivery, in seconds.
+    pub timeout_seconds: u64,
+    /// How long a worker holds a claimed delivery, in seconds (beyond the time limit).
+    pub lease_seconds: u64,
+    /// Cooldown of rules that name none, and of integrity alerts, in seconds.
+    pub default_cooldown_seconds: u64,
+    /// More alerts than this from one rule in one evaluation are sent as one digest.
+    pub digest_threshold: usize,
+    /// Base URL for links in alert messages; empty: relative API paths.
+    pub public_url: String,
+    /// Base64 of the 32-byte key sealing channel configurations. Empty: generated once into
+    /// `<data_dir>/alert-secrets.key` (mode 0600). Replicas sharing a database must share it.
+    /// Secret.
+    pub secret_key: String,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            allow_list: Vec::new(),
+            delivery_schedule: "*/10 * * * * *".to_owned(),
+            max_attempts: 8,
+            retry_base_ms: 5_000,
+            retry_cap_seconds: 3_600,
+            timeout_seconds: 10,
+            lease_seconds: 120,
+            default_cooldown_seconds: 900,
+            digest_threshold: 5,
+            public_url: String::new(),
+            secret_key: String::new(),
+        }
+    }
+}
+
+impl fmt::Debug for AlertsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlertsConfig")
+            .field("allow_private_targets", &self.allow_private_targets)
+            .field("allow_list", &self.allow_list)
+            .field("delivery_schedule", &self.delivery_schedule)
+            .field("max_attempts", &self.max_attempts)
+            .field("public_url", &self.public_url)
+            .field("secret_key", &if self.secret_key.is_empty() { "" } else { "[redacted]" })
+            .finish_non_exhaustive()
+    }
+}
+
+impl AlertsConfig {
+    /// The alerting service's settings; refuses a malformed allow-list entry.
+    pub fn settings(&self) -> anyhow::Result<veritrail_alerts::AlertSettings> {
+        let policy = veritrail_alerts::TargetPolicy::new(self.allow_private_targets, &self.allow_list)
+            .map_err(|error| anyhow::anyhow!("alerts.allow_list: {error}"))?;
+        let seconds = |value: u64| chrono::Duration::seconds(i64::try_from(value).unwrap_or(i64::MAX / 1000));
+        let timeout = std::time::Duration::from_secs(self.timeout_seconds.max(1));
+        Ok(veritrail_alerts::AlertSettings {
+            policy,
+            retry: veritrail_alerts::RetryPolicy {
+                base: std::time::Duration::from_millis(self.retry_base_ms.max(1)),
+                factor: 2,
+                cap: std::time::Duration::from_secs(self.retry_cap_seconds.max(1)),
+                max_attempts: self.max_attempts.max(1),
+            },
+            delivery: veritrail_alerts::DeliveryOptions { timeout, ..Default::default() },
+            lease: seconds(self.lease_seconds.max(self.timeout_seconds * 2 + 5)),
+            claim_batch: 20,
+            default_cooldown: seconds(self.default_cooldown_seconds),
+            digest_threshold: self.digest_threshold,
+            public_url: (!self.public_url.trim().is_empty()).then(|| self.public_url.trim().to_owned()),
+        })
+    }
+}
+
+/// A list from a TOML array, or from one comma-separated string (environment variables).
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Raw::deserialize(deserializer)? {
+        Raw::List(list) => list,
+        Raw::Text(text) => {
+            text.split(',').map(str::trim).filter(|entry| !entry.is_empty()).map(str::to_owned).collect()
+        }
+    })
+}
+
 /// Natural-language search: the `embed-backfill` job, the embedding model and the optional chat
 /// model for generated answers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -375,9 +486,12 @@ impl Config {
     pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
         let mut shown = self.clone();
         shown.database.url = veritrail_store::redact_url(&self.database.url);
-        for secret in
-            [&mut shown.checkpoints.private_key, &mut shown.search.embedding.api_key, &mut shown.search.chat.api_key]
-        {
+        for secret in [
+            &mut shown.checkpoints.private_key,
+            &mut shown.search.embedding.api_key,
+            &mut shown.search.chat.api_key,
+            &mut shown.alerts.secret_key,
+        ] {
             if !secret.is_empty() {
                 *secret = "[redacted]".to_owned();
             }
@@ -428,6 +542,28 @@ mod tests {
         assert_eq!(config.limits.event.max_details_bytes, 1024);
         assert!(!format!("{config:?}").contains("pw"), "the password must not appear in Debug");
         assert!(!config.to_redacted_toml().expect("toml").contains("pw"));
+    }
+
+    #[test]
+    fn alert_settings_from_the_environment() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("VERITRAIL__ALERTS__ALLOW_PRIVATE_TARGETS", "true"),
+                ("VERITRAIL__ALERTS__ALLOW_LIST", "10.0.0.0/8, hooks.internal"),
+                ("VERITRAIL__ALERTS__SECRET_KEY", "c2VjcmV0"),
+            ]),
+        )
+        .expect("load");
+        assert!(config.alerts.allow_private_targets);
+        assert_eq!(config.alerts.allow_list, ["10.0.0.0/8", "hooks.internal"]);
+        let settings = config.alerts.settings().expect("settings");
+        assert!(settings.policy.allow_private && settings.policy.allow_list.len() == 2);
+        assert!(!format!("{config:?}").contains("c2VjcmV0"));
+        assert!(!config.to_redacted_toml().expect("toml").contains("c2VjcmV0"));
+        let mut bad = config.clone();
+        bad.alerts.allow_list = vec!["not a host!".to_owned()];
+        assert!(bad.alerts.settings().is_err());
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //!
 //! - `anomaly-detection`: score the windows completed since the last run and store what is
 //!   unusual, with its narrative and events;
+//! - `alert-delivery`: send the due deliveries of the alert outbox (new alerts also wake the
+//!   worker at once, see [`crate::app`]); anomaly detection raises alerts by the anomaly rules
+//!   and integrity failures alert every channel of the tenant;
 //! - `embed-backfill`: search documents for new events and vectors for texts without one
 //!   (loading the local model first if its files have appeared since start-up).
 //!
@@ -17,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
+use veritrail_alerts::Alerting;
 use veritrail_core::integrity::IntegrityMonitor;
 use veritrail_core::transparency::{LogIdentity, publish_checkpoints};
 use veritrail_scheduler::{Job, Scheduled, Scheduler, SystemClock};
@@ -65,14 +69,21 @@ pub struct IntegrityJob {
     pub store: Store,
     pub log: Arc<LogIdentity>,
     pub monitor: Arc<IntegrityMonitor>,
+    pub alerting: Arc<Alerting>,
     /// Every this many runs the check starts over from seq 0.
     pub full_every_runs: u64,
     runs: AtomicU64,
 }
 
 impl IntegrityJob {
-    pub fn new(store: Store, log: Arc<LogIdentity>, monitor: Arc<IntegrityMonitor>, full_every_runs: u64) -> Self {
-        Self { store, log, monitor, full_every_runs: full_every_runs.max(1), runs: AtomicU64::new(0) }
+    pub fn new(
+        store: Store,
+        log: Arc<LogIdentity>,
+        monitor: Arc<IntegrityMonitor>,
+        alerting: Arc<Alerting>,
+        full_every_runs: u64,
+    ) -> Self {
+        Self { store, log, monitor, alerting, full_every_runs: full_every_runs.max(1), runs: AtomicU64::new(0) }
     }
 }
 
@@ -88,7 +99,14 @@ impl Job for IntegrityJob {
         let full = run > 0 && run.is_multiple_of(self.full_every_runs);
         let status = self
             .monitor
-            .run_job(self.store.events.as_ref(), self.store.checkpoints.as_ref(), &self.log, full, chrono::Utc::now())
+            .run_job_alerting(
+                self.store.events.as_ref(),
+                self.store.checkpoints.as_ref(),
+                &self.log,
+                full,
+                Some(self.alerting.as_ref()),
+                chrono::Utc::now(),
+            )
             .await?;
         let mut tenants = Map::new();
         for tenant in &status.tenants {
@@ -142,6 +160,7 @@ impl Job for EmbedBackfillJob {
 pub struct AnomalyDetectionJob {
     pub store: Store,
     pub config: veritrail_models::anomaly::AnomalyConfig,
+    pub alerting: Arc<Alerting>,
 }
 
 #[async_trait]
@@ -153,11 +172,42 @@ impl Job for AnomalyDetectionJob {
     async fn run(&self) -> anyhow::Result<Value> {
         let mut tenants = Map::new();
         let mut found = 0;
-        for (tenant, report) in crate::anomaly_job::detect_all(&self.store, &self.config, chrono::Utc::now()).await? {
+        let mut alerts = 0;
+        let now = chrono::Utc::now();
+        for (tenant, report) in crate::anomaly_job::detect_all(&self.store, &self.config, now).await? {
             found += report.new_anomalies;
-            tenants.insert(tenant.to_string(), serde_json::to_value(&report)?);
+            let mut details = serde_json::to_value(&report)?;
+            // The anomalies are stored whatever happens here; an alerting failure is reported in
+            // the run record and the log.
+            match self.alerting.anomalies_found(&tenant, &report.new_ids, now).await {
+                Ok(raised) => {
+                    alerts += raised.alerts;
+                    details["alerts"] = serde_json::to_value(raised)?;
+                }
+                Err(error) => {
+                    tracing::error!(job = "anomaly-detection", tenant = %tenant, %error, "could not raise alerts");
+                    details["alerts_error"] = json!(error.to_string());
+                }
+            }
+            tenants.insert(tenant.to_string(), details);
         }
-        Ok(json!({"new_anomalies": found, "tenants": tenants}))
+        Ok(json!({"new_anomalies": found, "alerts": alerts, "tenants": tenants}))
+    }
+}
+
+/// The `alert-delivery` job: one worker step over the outbox.
+pub struct AlertDeliveryJob {
+    pub alerting: Arc<Alerting>,
+}
+
+#[async_trait]
+impl Job for AlertDeliveryJob {
+    fn name(&self) -> &'static str {
+        "alert-delivery"
+    }
+
+    async fn run(&self) -> anyhow::Result<Value> {
+        Ok(serde_json::to_value(self.alerting.deliver_due().await?)?)
     }
 }
 
@@ -169,6 +219,7 @@ pub fn scheduler(
     log: &Arc<LogIdentity>,
     monitor: &Arc<IntegrityMonitor>,
     models: &SearchModels,
+    alerting: &Arc<Alerting>,
 ) -> Scheduler {
     let schedule = |cron: &str| (!cron.trim().is_empty()).then(|| cron.trim().to_owned());
     let jobs = vec![
@@ -182,6 +233,7 @@ pub fn scheduler(
                 store.clone(),
                 log.clone(),
                 monitor.clone(),
+                alerting.clone(),
                 config.integrity.full_every_runs,
             )),
             cron: schedule(&config.integrity.schedule),
@@ -201,9 +253,19 @@ pub fn scheduler(
             run_at_start: true,
         },
         Scheduled {
-            job: Arc::new(AnomalyDetectionJob { store: store.clone(), config: config.anomalies.detector() }),
+            job: Arc::new(AnomalyDetectionJob {
+                store: store.clone(),
+                config: config.anomalies.detector(),
+                alerting: alerting.clone(),
+            }),
             cron: schedule(&config.anomalies.schedule),
             run_at_start: false,
+        },
+        Scheduled {
+            job: Arc::new(AlertDeliveryJob { alerting: alerting.clone() }),
+            cron: schedule(&config.alerts.delivery_schedule),
+            // Deliveries left pending by a previous run of the server go out at start-up.
+            run_at_start: true,
         },
     ];
     let holder = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());

@@ -1,6 +1,7 @@
 //! `veritrail-server`: the `veritrail` binary's library half: configuration, wiring and the
 //! commands. `main.rs` only parses the command line and calls in here.
 
+pub mod alert_key;
 pub mod anomaly_job;
 pub mod app;
 pub mod bundle_cmd;

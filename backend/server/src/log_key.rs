@@ -25,14 +25,16 @@ pub fn load_identity(config: &Config) -> anyhow::Result<LogIdentity> {
     Ok(LogIdentity { signer })
 }
 
-fn decode_seed(text: &str) -> anyhow::Result<[u8; 32]> {
+pub(crate) fn decode_seed(text: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = STANDARD.decode(text.trim()).context("not base64")?;
     bytes.try_into().map_err(|bytes: Vec<u8>| anyhow::anyhow!("expected 32 bytes, got {}", bytes.len()))
 }
 
-fn load_or_create_seed(path: &Path) -> anyhow::Result<[u8; 32]> {
+/// Reads a base64 32-byte secret from `path`, creating it (0600, atomically) on first use; also
+/// the alert secret-sealing key's store.
+pub(crate) fn load_or_create_seed(path: &Path) -> anyhow::Result<[u8; 32]> {
     match std::fs::read_to_string(path) {
-        Ok(text) => decode_seed(&text).with_context(|| format!("read log key {}", path.display())),
+        Ok(text) => decode_seed(&text).with_context(|| format!("read key {}", path.display())),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed).map_err(|err| anyhow::anyhow!("no randomness available: {err}"))?;
@@ -40,14 +42,14 @@ fn load_or_create_seed(path: &Path) -> anyhow::Result<[u8; 32]> {
                 std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
             }
             if publish_private(path, &STANDARD.encode(seed))? {
-                tracing::info!(path = %path.display(), "generated the log signing key");
+                tracing::info!(path = %path.display(), "generated a new key");
                 Ok(seed)
             } else {
                 // Another process starting on the same data directory created it first.
                 load_or_create_seed(path)
             }
         }
-        Err(err) => bail!("read log key {}: {err}", path.display()),
+        Err(err) => bail!("read key {}: {err}", path.display()),
     }
 }
 
@@ -74,7 +76,7 @@ fn publish_private(path: &Path, text: &str) -> anyhow::Result<bool> {
     match linked {
         Ok(()) => Ok(true),
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(err) => Err(err).with_context(|| format!("create log key {}", path.display())),
+        Err(err) => Err(err).with_context(|| format!("create key {}", path.display())),
     }
 }
 

@@ -369,7 +369,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let log = std::sync::Arc::new(veritrail_server::log_key::load_identity(&config)?);
             let monitor = std::sync::Arc::new(veritrail_core::integrity::IntegrityMonitor::default());
             let models = veritrail_server::search_setup::SearchModels::from_config(&config)?;
-            let scheduler = veritrail_server::jobs::scheduler(&config, &store, &log, &monitor, &models);
+            let alerting = veritrail_server::app::build_alerting(&config, &store)?;
+            let scheduler = veritrail_server::jobs::scheduler(&config, &store, &log, &monitor, &models, &alerting);
             match action {
                 JobsAction::Run { name, full } => {
                     // A fresh monitor has no cursors: an integrity check from the CLI is always full.

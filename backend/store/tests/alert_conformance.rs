@@ -31,6 +31,7 @@ const SECRET: &[u8] = &[0x00, 0xff, 0xfe, 0x80, b's', b'3', 0x00, 0x7f, 0xc3];
 
 fn webhook(name: &str, secret: Option<&[u8]>) -> NewChannel {
     NewChannel {
+        id: None,
         kind: ChannelKind::Webhook,
         name: name.to_owned(),
         config_public: json!({"url": "https://hooks.example.com/…"}),
@@ -492,5 +493,34 @@ async fn last_alert_at_gives_the_cooldown_of_each_rule_and_key() {
         assert_eq!(last(None, "alice").await, Some(at(95)), "{:?}: alerts without a rule have their own", db.backend);
         assert_eq!(last(None, "bob").await, None);
         assert_eq!(store.alerting.last_alert_at(&other, Some(&high.id), "alice").await.expect("last"), None);
+    }
+}
+
+#[tokio::test]
+async fn one_delivery_is_claimed_by_id_for_its_tenant_unless_leased() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let (acme, other) = (tenant("acme"), tenant("other"));
+        let chosen = NewChannel { id: Some("chosen-id".into()), ..webhook("chosen", Some(SECRET)) };
+        let created = store.alerting.create_channel(&acme, &chosen, at(0)).await.expect("create");
+        assert_eq!(created.id, "chosen-id", "{:?}: the caller's id is kept", db.backend);
+        let alert = store.alerting.create_alert(&acme, &alert(None, "t", &["chosen-id"]), at(1)).await.expect("alert");
+        let id = &alert.deliveries[0].id;
+        // Not due yet, but a test send takes it at once; never another tenant's.
+        assert!(store.alerting.claim_delivery(&other, id, at(0), "w1", at(60)).await.expect("claim").is_none());
+        let claimed =
+            store.alerting.claim_delivery(&acme, id, at(0), "w1", at(60)).await.expect("claim").expect("some");
+        assert_eq!(claimed.delivery.attempts, 1);
+        assert_eq!(claimed.channel.secret.as_deref(), Some(SECRET));
+        assert!(
+            store.alerting.claim_delivery(&acme, id, at(30), "w2", at(90)).await.expect("claim").is_none(),
+            "leased"
+        );
+        assert!(store.alerting.claim_due_deliveries(at(30), "w2", at(90), 10).await.expect("due").is_empty());
+        assert!(store.alerting.mark_delivered(id, "w1", at(31)).await.expect("mark"));
+        assert!(
+            store.alerting.claim_delivery(&acme, id, at(100), "w2", at(160)).await.expect("claim").is_none(),
+            "done"
+        );
     }
 }

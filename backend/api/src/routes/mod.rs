@@ -1,5 +1,6 @@
 //! Route groups, merged in [`crate::router`].
 
+pub(crate) mod alerts;
 pub(crate) mod anomalies;
 pub(crate) mod events;
 pub(crate) mod health;

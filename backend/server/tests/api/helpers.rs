@@ -32,9 +32,16 @@ pub async fn spawn_apps() -> Vec<TestApp> {
 
 /// Starts the app on `db` with a small configuration tweak.
 pub async fn spawn_app_with(db: TestDatabase, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let (base, data_dir) = start_app(&db.url, tweak).await;
+    TestApp { base, client: reqwest::Client::new(), db, _data_dir: data_dir }
+}
+
+/// Starts an app on the database at `url` (another server sharing one database); returns its
+/// base URL and its data directory, which must be kept while it runs.
+pub async fn start_app(url: &str, tweak: impl FnOnce(&mut Config)) -> (String, tempfile::TempDir) {
     let data_dir = tempfile::tempdir().expect("data dir");
     let mut config = Config { data_dir: data_dir.path().to_owned(), ..Config::default() };
-    config.database.url = db.url.clone();
+    config.database.url = url.to_owned();
     config.server.addr = "127.0.0.1:0".to_owned();
     // Tests run the jobs themselves (POST /api/v1/admin/jobs/{name}/run), so results never depend
     // on when a scheduled run happens to fire.
@@ -42,11 +49,12 @@ pub async fn spawn_app_with(db: TestDatabase, tweak: impl FnOnce(&mut Config)) -
     config.integrity.schedule = String::new();
     config.search.schedule = String::new();
     config.anomalies.schedule = String::new();
+    config.alerts.delivery_schedule = String::new();
     tweak(&mut config);
     let app = Application::build(&config, Some(ADMIN_KEY.to_owned())).await.expect("build app");
     let base = format!("http://{}", app.local_addr().expect("addr"));
     tokio::spawn(app.run_until(std::future::pending()));
-    TestApp { base, client: reqwest::Client::new(), db, _data_dir: data_dir }
+    (base, data_dir)
 }
 
 pub async fn spawn_app_on(db: TestDatabase) -> TestApp {

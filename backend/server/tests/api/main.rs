@@ -1,11 +1,13 @@
 //! API tests: the real app on port 0 against a fresh database, one test binary.
 
+mod alerts;
 mod anomalies;
 mod bad_input;
 mod cloudtrail;
 mod events;
 mod helpers;
 mod integrity;
+mod receivers;
 mod search;
 mod security;
 mod transparency;

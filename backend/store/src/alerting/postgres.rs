@@ -130,7 +130,7 @@ impl AlertStore for PostgresAlerts {
         now: DateTime<Utc>,
     ) -> Result<ChannelSummary, StoreError> {
         let summary = ChannelSummary {
-            id: new_id(),
+            id: channel.id.clone().unwrap_or_else(new_id),
             tenant: tenant.clone(),
             kind: channel.kind,
             name: channel.name.clone(),
@@ -469,6 +469,36 @@ impl AlertStore for PostgresAlerts {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&claimed).fetch_all(&mut *tx).await.map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         rows.iter().map(decode_claimed).collect()
+    }
+
+    async fn claim_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: DateTime<Utc>,
+        holder: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<ClaimedDelivery>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let claimed = sqlx::query(
+            "UPDATE alert_deliveries SET lease_holder = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE id = $3 AND tenant = $4 AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $5)",
+        )
+        .bind(holder)
+        .bind(normalize_time(lease_until))
+        .bind(id)
+        .bind(tenant.as_str())
+        .bind(normalize_time(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if claimed.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let sql = format!("{} WHERE d.id = $1", claimed_select());
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(&mut *tx).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        decode_claimed(&row).map(Some)
     }
 
     async fn mark_delivered(&self, id: &str, holder: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {

@@ -1,0 +1,373 @@
+//! Raising alerts: from anomalies the detection job stored, from events as they are appended,
+//! and from integrity failures. Each path builds [`AlertMessage`]s, lets [`crate::throttle`]
+//! drop repeats and those still in cooldown (per rule and subject, from the alerts already
+//! recorded) and fold many into a digest, then records each alert with its deliveries in one
+//! transaction and wakes the delivery worker.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use veritrail_core::alerting::{AlertError, NewAlert, RuleKind, StoredRule};
+use veritrail_core::anomalies::StoredAnomaly;
+use veritrail_core::event::{NewEvent, Severity, TenantId};
+use veritrail_core::integrity::{IntegrityAlertSink, IntegrityFailure};
+
+use crate::message::{AlertKind, AlertMessage, TimeWindow};
+use crate::rules::{anomaly_severity, rule_matches_anomaly, rule_matches_event};
+use crate::service::Alerting;
+use crate::throttle::{self, RuleThrottle};
+
+/// Most event ids carried by one message (the link shows them all).
+const MAX_EVENT_IDS: usize = 50;
+
+/// What one evaluation raised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RaiseReport {
+    /// Alerts recorded (a digest counts once).
+    pub alerts: usize,
+    /// Alerts not raised because the same rule and subject alerted within the cooldown.
+    pub suppressed: usize,
+    /// Repeats of a subject within this evaluation, folded into its first alert.
+    pub duplicates: usize,
+}
+
+impl RaiseReport {
+    fn add(&mut self, other: RaiseReport) {
+        self.alerts += other.alerts;
+        self.suppressed += other.suppressed;
+        self.duplicates += other.duplicates;
+    }
+}
+
+impl Alerting {
+    /// Alerts for anomalies the detection job has just stored, by the tenant's anomaly rules.
+    pub async fn anomalies_found(
+        &self,
+        tenant: &TenantId,
+        anomaly_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<RaiseReport, AlertError> {
+        let mut report = RaiseReport::default();
+        if anomaly_ids.is_empty() {
+            return Ok(report);
+        }
+        let rules = self.store.list_rules(tenant, Some(RuleKind::Anomaly)).await?;
+        if !rules.iter().any(|rule| rule.enabled) {
+            return Ok(report);
+        }
+        let mut anomalies = Vec::with_capacity(anomaly_ids.len());
+        for id in anomaly_ids {
+            if let Some(anomaly) = self.anomalies.get_anomaly(tenant, id).await? {
+                anomalies.push(anomaly);
+            }
+        }
+        for rule in &rules {
+            let messages: Vec<AlertMessage> = anomalies
+                .iter()
+                .filter(|anomaly| rule_matches_anomaly(rule, anomaly))
+                .map(|anomaly| self.anomaly_message(anomaly, now))
+                .collect();
+            report.add(self.raise_for_rule(tenant, rule, messages, now).await?);
+        }
+        self.wake_worker(report);
+        Ok(report)
+    }
+
+    /// Alerts for events just appended (only those newly created), by the tenant's event rules.
+    /// Called after the append has committed; never on the append's own path.
+    pub async fn events_appended(
+        &self,
+        tenant: &TenantId,
+        events: &[NewEvent],
+        now: DateTime<Utc>,
+    ) -> Result<RaiseReport, AlertError> {
+        let mut report = RaiseReport::default();
+        let rules = self.store.list_rules(tenant, Some(RuleKind::Event)).await?;
+        if !rules.iter().any(|rule| rule.enabled) {
+            return Ok(report);
+        }
+        let _one_at_a_time = self.event_rules.lock().await;
+        for rule in &rules {
+            let messages: Vec<AlertMessage> = events
+                .iter()
+                .filter(|event| rule_matches_event(rule, event))
+                .map(|event| self.event_message(rule, event, now))
+                .collect();
+            report.add(self.raise_for_rule(tenant, rule, messages, now).await?);
+        }
+        self.wake_worker(report);
+        Ok(report)
+    }
+
+    /// An integrity failure: a critical alert to every enabled channel of the tenant, no rule
+    /// needed; repeats of the same check and kind are held back for the default cooldown.
+    pub async fn integrity_failed(
+        &self,
+        failure: &IntegrityFailure,
+        now: DateTime<Utc>,
+    ) -> Result<RaiseReport, AlertError> {
+        let tenant = &failure.tenant;
+        let mut report = RaiseReport::default();
+        let channels: Vec<String> = self
+            .store
+            .list_channels(tenant)
+            .await?
+            .into_iter()
+            .filter(|channel| !channel.disabled)
+            .map(|channel| channel.id)
+            .collect();
+        if channels.is_empty() {
+            tracing::error!(tenant = %tenant, "integrity failure, but the tenant has no alert channel to tell");
+            return Ok(report);
+        }
+        let dedup_key = format!("integrity:{}:{}", failure.check, failure.kind);
+        let last = self.store.last_alert_at(tenant, None, &dedup_key).await?;
+        if let throttle::Cooldown::Suppress { .. } = throttle::cooldown(now, last, self.settings.default_cooldown) {
+            report.suppressed += 1;
+            return Ok(report);
+        }
+        let seq = failure.first_bad_seq.map_or_else(|| "none".to_owned(), |seq| seq.to_string());
+        let message = AlertMessage {
+            kind: AlertKind::Integrity,
+            title: format!("Integrity failure in tenant {tenant}: {} ({})", failure.kind, failure.check),
+            severity: Severity::Critical,
+            summary: format!(
+                "The {} check of tenant {tenant} failed: {}. The log may have been changed behind Veritrail's back; \
+                 run `veritrail verify --tenant {tenant}` and compare with the last published checkpoint.",
+                failure.check, failure.reason
+            ),
+            subject: Some(format!("tenant {tenant}")),
+            window: None,
+            event_ids: Vec::new(),
+            link: Some(self.link(&format!("/api/v1/verify?from_seq={}", failure.first_bad_seq.unwrap_or(0)))),
+            facts: vec![
+                ("Check".to_owned(), failure.check.to_owned()),
+                ("Kind".to_owned(), failure.kind.clone()),
+                ("First bad seq".to_owned(), seq),
+            ],
+            items: Vec::new(),
+            dedup_key: dedup_key.clone(),
+            created_at: now,
+        };
+        self.store
+            .create_alert(
+                tenant,
+                &NewAlert {
+                    rule_id: None,
+                    dedup_key,
+                    message: serde_json::to_value(&message).expect("messages serialise"),
+                    channel_ids: channels,
+                },
+                now,
+            )
+            .await?;
+        report.alerts += 1;
+        self.wake_worker(report);
+        Ok(report)
+    }
+
+    /// Plans one rule's messages against its cooldowns and records what is left.
+    async fn raise_for_rule(
+        &self,
+        tenant: &TenantId,
+        rule: &StoredRule,
+        messages: Vec<AlertMessage>,
+        now: DateTime<Utc>,
+    ) -> Result<RaiseReport, AlertError> {
+        if messages.is_empty() {
+            return Ok(RaiseReport::default());
+        }
+        let mut last_sent = HashMap::new();
+        for message in &messages {
+            if !last_sent.contains_key(&message.dedup_key) {
+                let last = self.store.last_alert_at(tenant, Some(&rule.id), &message.dedup_key).await?;
+                last_sent.insert(message.dedup_key.clone(), last);
+            }
+        }
+        let throttle = RuleThrottle {
+            rule_id: rule.id.clone(),
+            rule_name: rule.name.clone(),
+            cooldown: rule
+                .cooldown_seconds
+                .map_or(self.settings.default_cooldown, |seconds| chrono::Duration::seconds(i64::from(seconds))),
+            group_threshold: self.settings.digest_threshold,
+        };
+        let originals: HashMap<String, AlertMessage> =
+            messages.iter().map(|message| (message.dedup_key.clone(), message.clone())).collect();
+        let plan = throttle::plan(&throttle, messages, |key| last_sent.get(key).copied().flatten(), now);
+        let mut report = RaiseReport { alerts: 0, suppressed: plan.suppressed.len(), duplicates: plan.duplicates };
+        for message in &plan.send {
+            let created = self.record(tenant, rule, message, rule.channel_ids.clone(), now).await?;
+            report.alerts += 1;
+            if message.kind == AlertKind::Digest {
+                // Each subject in a digest starts its own cooldown: recorded as an alert without
+                // deliveries that points at the digest that carried it.
+                for key in &plan.mark_sent {
+                    if let Some(original) = originals.get(key) {
+                        let mut carried = serde_json::to_value(original).expect("messages serialise");
+                        carried["sent_in_digest"] = serde_json::Value::String(created.clone());
+                        self.store
+                            .create_alert(
+                                tenant,
+                                &NewAlert {
+                                    rule_id: Some(rule.id.clone()),
+                                    dedup_key: key.clone(),
+                                    message: carried,
+                                    channel_ids: Vec::new(),
+                                },
+                                now,
+                            )
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn record(
+        &self,
+        tenant: &TenantId,
+        rule: &StoredRule,
+        message: &AlertMessage,
+        channel_ids: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<String, AlertError> {
+        let created = self
+            .store
+            .create_alert(
+                tenant,
+                &NewAlert {
+                    rule_id: Some(rule.id.clone()),
+                    dedup_key: message.dedup_key.clone(),
+                    message: serde_json::to_value(message).expect("messages serialise"),
+                    channel_ids,
+                },
+                now,
+            )
+            .await?;
+        tracing::info!(tenant = %tenant, rule = %rule.name, alert = %created.alert.id, deliveries = created.deliveries.len(), "{}", message.title);
+        Ok(created.alert.id)
+    }
+
+    fn wake_worker(&self, report: RaiseReport) {
+        if report.alerts > 0 {
+            self.wake.notify_one();
+        }
+    }
+
+    /// `path` under the configured public URL, or as it is.
+    fn link(&self, path: &str) -> String {
+        match &self.settings.public_url {
+            Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+            None => path.to_owned(),
+        }
+    }
+
+    /// The message for one anomaly: its narrative, the top features observed against expected,
+    /// and links to the anomaly and its events.
+    pub fn anomaly_message(&self, anomaly: &StoredAnomaly, now: DateTime<Utc>) -> AlertMessage {
+        let subject = &anomaly.subject;
+        let severity = anomaly_severity(anomaly.severity);
+        let mut summary = anomaly.narrative.clone();
+        if !anomaly.features.is_empty() {
+            summary.push_str("\n\nTop features (observed vs expected):");
+            for feature in anomaly.features.iter().take(5) {
+                summary.push_str(&format!(
+                    "\n- {}: {} vs {}",
+                    feature.name,
+                    number(feature.observed),
+                    number(feature.expected)
+                ));
+            }
+        }
+        let events_link = self.link(&format!(
+            "/api/v1/events?actor={}&since={}&until={}",
+            percent_encode(&subject.id),
+            veritrail_core::event::format_time(&anomaly.window_start),
+            veritrail_core::event::format_time(&anomaly.window_end)
+        ));
+        let mut facts = vec![
+            ("Subject".to_owned(), format!("{} {}", subject.kind, subject.id)),
+            ("Score".to_owned(), format!("{:.2}", anomaly.score)),
+            ("Detectors".to_owned(), anomaly.detectors.join(", ")),
+            ("Events".to_owned(), format!("{} ({events_link})", anomaly.event_ids.len())),
+        ];
+        facts.extend(anomaly.features.iter().take(3).map(|feature| {
+            (feature.name.clone(), format!("{} (expected {})", number(feature.observed), number(feature.expected)))
+        }));
+        AlertMessage {
+            kind: AlertKind::Anomaly,
+            title: format!("Unusual activity by {}", subject.id),
+            severity,
+            summary,
+            subject: Some(subject.id.clone()),
+            window: Some(TimeWindow { start: anomaly.window_start, end: anomaly.window_end }),
+            event_ids: anomaly.event_ids.iter().take(MAX_EVENT_IDS).cloned().collect(),
+            link: Some(self.link(&format!("/api/v1/anomalies/{}", anomaly.id))),
+            facts,
+            items: Vec::new(),
+            dedup_key: format!("{}:{}", subject.kind, subject.id),
+            created_at: now,
+        }
+    }
+
+    fn event_message(&self, rule: &StoredRule, event: &NewEvent, now: DateTime<Utc>) -> AlertMessage {
+        let resource = event
+            .resource
+            .as_ref()
+            .map(|resource| format!(" on {} {}", resource.kind, resource.name.as_deref().unwrap_or(&resource.id)))
+            .unwrap_or_default();
+        let from = event.actor.ip.as_deref().map(|ip| format!(" from {ip}")).unwrap_or_default();
+        let outcome = serde_json::to_value(event.outcome).ok().and_then(|value| value.as_str().map(str::to_owned));
+        let outcome = outcome.unwrap_or_default();
+        let occurred = event.occurred_at.unwrap_or(now);
+        AlertMessage {
+            kind: AlertKind::EventRule,
+            title: format!("{}: {} by {} ({outcome})", rule.name, event.action, event.actor.id),
+            severity: event.severity,
+            summary: format!(
+                "{} ({}) did {}{resource}{from} at {}; outcome {outcome}, severity {}.",
+                event.actor.id,
+                event.actor.kind,
+                event.action,
+                veritrail_core::event::format_time(&occurred),
+                event.severity.as_str()
+            ),
+            subject: Some(event.actor.id.clone()),
+            window: None,
+            event_ids: vec![event.id.clone()],
+            link: Some(self.link(&format!("/api/v1/events/{}", percent_encode(&event.id)))),
+            facts: vec![
+                ("Rule".to_owned(), rule.name.clone()),
+                ("Action".to_owned(), event.action.clone()),
+                ("Outcome".to_owned(), outcome.clone()),
+            ],
+            items: Vec::new(),
+            dedup_key: format!("actor:{}", event.actor.id),
+            created_at: now,
+        }
+    }
+}
+
+/// The integrity check's sink: alerts through the channels (the failure is also recorded in the
+/// chain by the default sink).
+#[async_trait]
+impl IntegrityAlertSink for Alerting {
+    async fn integrity_failure(&self, failure: &IntegrityFailure) {
+        if let Err(error) = self.integrity_failed(failure, Utc::now()).await {
+            tracing::error!(tenant = %failure.tenant, %error, "could not raise the integrity alert");
+        }
+    }
+}
+
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 { format!("{value:.0}") } else { format!("{value:.2}") }
+}
+
+/// Query-string and path escaping for the few characters ids contain (ARNs have `:` and `/`).
+fn percent_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

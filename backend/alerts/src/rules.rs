@@ -1,0 +1,206 @@
+//! What a rule's `match` means, and whether an anomaly or an event satisfies a rule.
+//!
+//! | rule kind | `match` fields (all optional; a missing one matches everything) |
+//! | --- | --- |
+//! | `anomaly` | `detectors` (any of), `subjects` (actor or tenant ids; `prefix*` matches a prefix), `subject_kind` (`actor`\|`tenant`) |
+//! | `event` | `actions` (any of; `prefix*` allowed), `outcome` (one or a list), `actors` (as `subjects`), `resource_types` (any of) |
+//!
+//! `min_severity` of the rule applies to the anomaly's or event's severity. Specs are parsed
+//! strictly (unknown fields refused, with the field named), so a typo never silently matches
+//! everything.
+
+use serde::Deserialize;
+use serde_json::Value;
+use veritrail_core::alerting::{RuleKind, StoredRule};
+use veritrail_core::anomalies::{AnomalySeverity, StoredAnomaly, SubjectKind};
+use veritrail_core::event::{NewEvent, Outcome, Severity};
+
+/// Most entries in one list of a spec.
+pub const MAX_LIST: usize = 200;
+
+/// A mistake in a rule's `match`, naming the field (`match.actions[2]`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct MatchError {
+    pub field: String,
+    pub message: String,
+}
+
+/// The conditions of an `anomaly` rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyMatch {
+    #[serde(default)]
+    pub detectors: Vec<String>,
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    #[serde(default)]
+    pub subject_kind: Option<SubjectKind>,
+}
+
+/// One outcome or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(Outcome),
+    Many(Vec<Outcome>),
+}
+
+/// The conditions of an `event` rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventMatch {
+    #[serde(default)]
+    pub actions: Vec<String>,
+    #[serde(default)]
+    pub outcome: Option<OneOrMany>,
+    #[serde(default)]
+    pub actors: Vec<String>,
+    #[serde(default)]
+    pub resource_types: Vec<String>,
+}
+
+/// A parsed `match`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatchSpec {
+    Anomaly(AnomalyMatch),
+    Event(EventMatch),
+}
+
+impl MatchSpec {
+    /// Parses `spec` (absent: match everything) for a rule of `kind`.
+    pub fn parse(kind: RuleKind, spec: Option<&Value>) -> Result<Self, MatchError> {
+        let spec = match spec {
+            None | Some(Value::Null) => Value::Object(Default::default()),
+            Some(value @ Value::Object(_)) => value.clone(),
+            Some(_) => return Err(MatchError { field: "match".into(), message: "must be a JSON object".into() }),
+        };
+        fn strict<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, MatchError> {
+            serde_path_to_error::deserialize(value).map_err(|error| {
+                let path = error.path().to_string();
+                let field = if path == "." { "match".to_owned() } else { format!("match.{path}") };
+                MatchError { field, message: error.into_inner().to_string() }
+            })
+        }
+        let parsed = match kind {
+            RuleKind::Anomaly => Self::Anomaly(strict(spec)?),
+            RuleKind::Event => Self::Event(strict(spec)?),
+        };
+        parsed.check_lists()?;
+        Ok(parsed)
+    }
+
+    fn check_lists(&self) -> Result<(), MatchError> {
+        let lists: Vec<(&str, &Vec<String>)> = match self {
+            Self::Anomaly(spec) => vec![("detectors", &spec.detectors), ("subjects", &spec.subjects)],
+            Self::Event(spec) => {
+                vec![("actions", &spec.actions), ("actors", &spec.actors), ("resource_types", &spec.resource_types)]
+            }
+        };
+        for (name, list) in lists {
+            if list.len() > MAX_LIST {
+                return Err(MatchError {
+                    field: format!("match.{name}"),
+                    message: format!("at most {MAX_LIST} entries"),
+                });
+            }
+            if let Some(index) = list.iter().position(|entry| entry.trim().is_empty() || entry.len() > 1024) {
+                return Err(MatchError {
+                    field: format!("match.{name}[{index}]"),
+                    message: "must be a non-empty string of at most 1024 bytes".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `pattern` is an exact value, or `prefix*`.
+fn matches_pattern(pattern: &str, value: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => value.starts_with(prefix),
+        None => pattern == value,
+    }
+}
+
+fn any_or_empty(patterns: &[String], value: &str) -> bool {
+    patterns.is_empty() || patterns.iter().any(|pattern| matches_pattern(pattern, value))
+}
+
+/// The event severity an anomaly severity compares as.
+pub fn anomaly_severity(severity: AnomalySeverity) -> Severity {
+    match severity {
+        AnomalySeverity::Low => Severity::Low,
+        AnomalySeverity::Medium => Severity::Medium,
+        AnomalySeverity::High => Severity::High,
+        AnomalySeverity::Critical => Severity::Critical,
+    }
+}
+
+/// Whether an enabled `anomaly` rule wants this anomaly. A rule whose stored spec no longer
+/// parses matches nothing (it was validated when written).
+pub fn rule_matches_anomaly(rule: &StoredRule, anomaly: &StoredAnomaly) -> bool {
+    if !rule.enabled || rule.kind != RuleKind::Anomaly || anomaly_severity(anomaly.severity) < rule.min_severity {
+        return false;
+    }
+    let Ok(MatchSpec::Anomaly(spec)) = MatchSpec::parse(rule.kind, rule.match_spec.as_ref()) else {
+        return false;
+    };
+    spec.subject_kind.is_none_or(|kind| kind == anomaly.subject.kind)
+        && any_or_empty(&spec.subjects, &anomaly.subject.id)
+        && (spec.detectors.is_empty() || anomaly.detectors.iter().any(|detector| spec.detectors.contains(detector)))
+}
+
+/// Whether an enabled `event` rule wants this event.
+pub fn rule_matches_event(rule: &StoredRule, event: &NewEvent) -> bool {
+    if !rule.enabled || rule.kind != RuleKind::Event || event.severity < rule.min_severity {
+        return false;
+    }
+    let Ok(MatchSpec::Event(spec)) = MatchSpec::parse(rule.kind, rule.match_spec.as_ref()) else {
+        return false;
+    };
+    let outcome_ok = match &spec.outcome {
+        None => true,
+        Some(OneOrMany::One(outcome)) => *outcome == event.outcome,
+        Some(OneOrMany::Many(outcomes)) => outcomes.contains(&event.outcome),
+    };
+    let resource_ok = spec.resource_types.is_empty()
+        || event.resource.as_ref().is_some_and(|resource| spec.resource_types.contains(&resource.kind));
+    outcome_ok
+        && resource_ok
+        && any_or_empty(&spec.actions, &event.action)
+        && any_or_empty(&spec.actors, &event.actor.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn specs_are_parsed_strictly_with_the_field_named() {
+        let error = MatchSpec::parse(RuleKind::Event, Some(&json!({"action": ["x"]}))).expect_err("typo");
+        assert_eq!(error.field, "match.action", "{error}");
+        assert!(error.message.contains("unknown field"), "{error}");
+        let error = MatchSpec::parse(RuleKind::Event, Some(&json!({"outcome": "maybe"}))).expect_err("outcome");
+        assert!(error.field.starts_with("match.outcome"), "{error}");
+        let error = MatchSpec::parse(RuleKind::Anomaly, Some(&json!({"subjects": ["a", " "]}))).expect_err("blank");
+        assert_eq!(error.field, "match.subjects[1]");
+        assert!(MatchSpec::parse(RuleKind::Anomaly, Some(&json!([1]))).is_err());
+        assert_eq!(MatchSpec::parse(RuleKind::Event, None), Ok(MatchSpec::Event(EventMatch::default())));
+    }
+
+    #[test]
+    fn patterns() {
+        for (pattern, value, expected) in [
+            ("iam:*", "iam:CreateUser", true),
+            ("iam:*", "s3:GetObject", false),
+            ("iam:CreateUser", "iam:CreateUser", true),
+            ("iam:CreateUser", "iam:CreateUserX", false),
+            ("*", "anything", true),
+        ] {
+            assert_eq!(matches_pattern(pattern, value), expected, "{pattern} ~ {value}");
+        }
+    }
+}

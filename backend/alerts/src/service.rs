@@ -1,0 +1,213 @@
+//! [`Alerting`]: the alerting service the API, the jobs and ingest share. It owns the store port,
+//! the key that seals channel secrets, the target policy and the worker's wake-up signal.
+//!
+//! - channels ([`Alerting::create_channel`], [`Alerting::test_channel`]) — this file;
+//! - raising alerts from anomalies, events and integrity failures — [`crate::raise`];
+//! - delivering the outbox — [`crate::outbox`].
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::Notify;
+use veritrail_core::alerting::{AlertError, AlertStore, ChannelSummary, StoredChannel};
+use veritrail_core::anomalies::AnomalyStore;
+use veritrail_core::event::TenantId;
+use veritrail_core::store::StoreError;
+
+use crate::backoff::{RetryPolicy, SplitMix64};
+use crate::channel::{ChannelConfig, NewChannel};
+use crate::deliver::{DeliveryOptions, check_target};
+use crate::secret_box::SecretBox;
+use crate::ssrf::TargetPolicy;
+
+/// How alerting behaves; the server builds it from its `alerts` configuration.
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    /// Which delivery targets are allowed (checked at creation and at every delivery).
+    pub policy: TargetPolicy,
+    pub retry: RetryPolicy,
+    pub delivery: DeliveryOptions,
+    /// How long a worker holds a claimed delivery; longer than any delivery takes, so a live
+    /// worker never loses one, and short enough that a dead worker's are re-sent soon.
+    pub lease: chrono::Duration,
+    /// Deliveries claimed per worker step.
+    pub claim_batch: u32,
+    /// Cooldown of rules that set none, and of integrity alerts.
+    pub default_cooldown: chrono::Duration,
+    /// More alerts than this from one rule in one evaluation become one digest.
+    pub digest_threshold: usize,
+    /// Base URL of the dashboard/API for links in messages (`https://veritrail.example.com`);
+    /// `None`: links are relative API paths.
+    pub public_url: Option<String>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            policy: TargetPolicy::strict(),
+            retry: RetryPolicy::default(),
+            delivery: DeliveryOptions::default(),
+            lease: chrono::Duration::seconds(120),
+            claim_batch: 20,
+            default_cooldown: chrono::Duration::minutes(15),
+            digest_threshold: 5,
+            public_url: None,
+        }
+    }
+}
+
+/// Why a channel was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The body or the configuration is wrong; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// The target is refused by the SSRF policy or cannot be resolved.
+    #[error("{0}")]
+    Target(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The shared alerting service.
+pub struct Alerting {
+    pub(crate) store: Arc<dyn AlertStore>,
+    pub(crate) anomalies: Arc<dyn AnomalyStore>,
+    pub(crate) secrets: SecretBox,
+    pub(crate) settings: AlertSettings,
+    /// Signalled whenever deliveries are created, so the worker sends them at once.
+    pub(crate) wake: Notify,
+    /// This process's name in delivery leases.
+    pub(crate) holder: String,
+    pub(crate) jitter: Mutex<SplitMix64>,
+    /// Event rules are evaluated one append at a time, so two concurrent appends cannot both
+    /// pass the same cooldown.
+    pub(crate) event_rules: tokio::sync::Mutex<()>,
+}
+
+impl Alerting {
+    pub fn new(
+        store: Arc<dyn AlertStore>,
+        anomalies: Arc<dyn AnomalyStore>,
+        secrets: SecretBox,
+        settings: AlertSettings,
+    ) -> Self {
+        Self {
+            store,
+            anomalies,
+            secrets,
+            settings,
+            wake: Notify::new(),
+            holder: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
+            jitter: Mutex::new(SplitMix64::from_entropy()),
+            event_rules: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn AlertStore> {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &AlertSettings {
+        &self.settings
+    }
+
+    /// Resolves when deliveries were created since the last call (the worker's wake-up).
+    pub async fn deliveries_created(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Validates `body` (`{"kind", "name", "config"}`), checks the target against the policy
+    /// (resolving host names now), seals the whole configuration and stores the channel. Nothing
+    /// is stored when anything is refused.
+    pub async fn create_channel(
+        &self,
+        tenant: &TenantId,
+        body: Value,
+        now: DateTime<Utc>,
+    ) -> Result<ChannelSummary, ChannelError> {
+        let channel: NewChannel = serde_path_to_error::deserialize(body).map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.into_inner().to_string();
+            // Config errors already name their field (`config.url: ...`).
+            if path == "." || inner.starts_with("config") {
+                ChannelError::Invalid(inner)
+            } else {
+                ChannelError::Invalid(format!("{path}: {inner}"))
+            }
+        })?;
+        channel.validate(&self.settings.policy).map_err(|error| ChannelError::Invalid(error.to_string()))?;
+        check_target(&channel.config, &self.settings.policy)
+            .await
+            .map_err(|error| ChannelError::Target(format!("config: {}", error.message)))?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let plaintext = serde_json::to_vec(&channel.config).expect("channel configs serialise to JSON");
+        let redacted = serde_json::to_value(channel.config.redacted()).expect("redacted configs serialise to JSON");
+        let new = veritrail_core::alerting::NewChannel {
+            id: Some(id.clone()),
+            kind: channel.config.kind(),
+            name: channel.name,
+            config_public: redacted.get("config").cloned().unwrap_or(Value::Null),
+            secret: Some(self.secrets.seal(tenant.as_str(), &id, &plaintext)),
+        };
+        Ok(self.store.create_channel(tenant, &new, now).await?)
+    }
+
+    /// The channel's full configuration, unsealed.
+    pub(crate) fn channel_config(&self, channel: &StoredChannel) -> Result<ChannelConfig, String> {
+        let sealed = channel.secret.as_deref().ok_or("the channel has no stored configuration")?;
+        let plaintext = self
+            .secrets
+            .open(channel.channel.tenant.as_str(), &channel.channel.id, sealed)
+            .map_err(|error| error.to_string())?;
+        serde_json::from_slice(&plaintext).map_err(|error| format!("the stored configuration does not parse: {error}"))
+    }
+
+    /// Sends a test message to the channel now, recorded as an alert with one delivery like any
+    /// other; answers with that delivery after the attempt. A failed test is not retried.
+    pub async fn test_channel(
+        &self,
+        tenant: &TenantId,
+        channel_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<veritrail_core::alerting::Delivery>, AlertError> {
+        let Some(channel) = self.store.get_channel(tenant, channel_id).await? else {
+            return Ok(None);
+        };
+        let message = crate::message::AlertMessage::test(&channel.channel.name, now);
+        let created = self
+            .store
+            .create_alert(
+                tenant,
+                &veritrail_core::alerting::NewAlert {
+                    rule_id: None,
+                    dedup_key: message.dedup_key.clone(),
+                    message: serde_json::to_value(&message).expect("messages serialise"),
+                    channel_ids: vec![channel_id.to_owned()],
+                },
+                now,
+            )
+            .await?;
+        let Some(delivery) = created.deliveries.first() else {
+            // A disabled channel gets no delivery.
+            return Ok(None);
+        };
+        let lease_until = now + self.settings.lease;
+        if let Some(claimed) = self.store.claim_delivery(tenant, &delivery.id, now, &self.holder, lease_until).await? {
+            self.deliver_claimed(claimed, false).await?;
+        }
+        let deliveries = self
+            .store
+            .list_deliveries(
+                tenant,
+                &veritrail_core::alerting::DeliveryQuery {
+                    alert_id: Some(created.alert.id.clone()),
+                    limit: 1,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Ok(deliveries.into_iter().next())
+    }
+}
