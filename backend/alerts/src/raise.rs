@@ -84,12 +84,12 @@ impl Alerting {
         now: DateTime<Utc>,
     ) -> Result<RaiseReport, AlertError> {
         let mut report = RaiseReport::default();
-        let rules = self.store.list_rules(tenant, Some(RuleKind::Event)).await?;
-        if !rules.iter().any(|rule| rule.enabled) {
+        let rules = self.enabled_event_rules(tenant).await?;
+        if rules.is_empty() {
             return Ok(report);
         }
         let _one_at_a_time = self.event_rules.lock().await;
-        for rule in &rules {
+        for rule in rules.iter() {
             let messages: Vec<AlertMessage> = events
                 .iter()
                 .filter(|event| rule_matches_event(rule, event))

@@ -5,12 +5,14 @@
 //! - raising alerts from anomalies, events and integrity failures — [`crate::raise`];
 //! - delivering the outbox — [`crate::outbox`].
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::Notify;
-use veritrail_core::alerting::{AlertError, AlertStore, ChannelSummary, StoredChannel};
+use veritrail_core::alerting::{AlertError, AlertStore, ChannelSummary, RuleKind, StoredChannel, StoredRule};
 use veritrail_core::anomalies::AnomalyStore;
 use veritrail_core::event::TenantId;
 use veritrail_core::store::StoreError;
@@ -20,6 +22,14 @@ use crate::channel::{ChannelConfig, NewChannel};
 use crate::deliver::{DeliveryOptions, check_target};
 use crate::secret_box::SecretBox;
 use crate::ssrf::TargetPolicy;
+
+/// How long a tenant's event rules are reused without reading them again, so ingest does not
+/// read the rule table on every append. Rule writes through this server take effect at once;
+/// through another replica, within this time.
+pub const EVENT_RULES_TTL: Duration = Duration::from_secs(5);
+
+/// A tenant's enabled event rules and when they were read.
+type CachedRules = (Instant, Arc<Vec<StoredRule>>);
 
 /// How alerting behaves; the server builds it from its `alerts` configuration.
 #[derive(Debug, Clone)]
@@ -84,6 +94,8 @@ pub struct Alerting {
     /// Event rules are evaluated one append at a time, so two concurrent appends cannot both
     /// pass the same cooldown.
     pub(crate) event_rules: tokio::sync::Mutex<()>,
+    /// Each tenant's event rules, as read at the given instant.
+    event_rules_cache: Mutex<HashMap<TenantId, CachedRules>>,
 }
 
 impl Alerting {
@@ -102,7 +114,48 @@ impl Alerting {
             holder: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
             jitter: Mutex::new(SplitMix64::from_entropy()),
             event_rules: tokio::sync::Mutex::new(()),
+            event_rules_cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Forgets the cached rules of `tenant`; the API calls it after every rule write.
+    pub fn rules_changed(&self, tenant: &TenantId) {
+        self.event_rules_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(tenant);
+    }
+
+    /// `false` only when the tenant is known (recently) to have no enabled event rule: ingest
+    /// then skips handing its events over at all.
+    pub fn watches_events(&self, tenant: &TenantId) -> bool {
+        let cache = self.event_rules_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match cache.get(tenant) {
+            Some((read_at, rules)) if read_at.elapsed() < EVENT_RULES_TTL => rules.iter().any(|rule| rule.enabled),
+            _ => true,
+        }
+    }
+
+    /// The tenant's enabled event rules, from the cache while it is fresh.
+    pub(crate) async fn enabled_event_rules(&self, tenant: &TenantId) -> Result<Arc<Vec<StoredRule>>, StoreError> {
+        {
+            let cache = self.event_rules_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((read_at, rules)) = cache.get(tenant)
+                && read_at.elapsed() < EVENT_RULES_TTL
+            {
+                return Ok(rules.clone());
+            }
+        }
+        let rules: Vec<StoredRule> = self
+            .store
+            .list_rules(tenant, Some(RuleKind::Event))
+            .await?
+            .into_iter()
+            .filter(|rule| rule.enabled)
+            .collect();
+        let rules = Arc::new(rules);
+        self.event_rules_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tenant.clone(), (Instant::now(), rules.clone()));
+        Ok(rules)
     }
 
     pub fn store(&self) -> &Arc<dyn AlertStore> {

@@ -222,11 +222,47 @@ pub struct ClaimedDelivery {
     pub channel: StoredChannel,
 }
 
+/// A position in the newest-first list of deliveries: `(created_at, id)` of the last one seen.
+/// Its text form, `<created_at>_<id>`, is the API's opaque cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: String,
+}
+
+impl fmt::Display for DeliveryCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", crate::event::format_time(&self.created_at), self.id)
+    }
+}
+
+impl std::str::FromStr for DeliveryCursor {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let invalid = || format!("cursor {raw:?} is invalid");
+        let (time, id) = raw.split_once('_').ok_or_else(invalid)?;
+        let created_at = DateTime::parse_from_rfc3339(time).map_err(|_| invalid())?.with_timezone(&Utc);
+        if id.is_empty() {
+            return Err(invalid());
+        }
+        Ok(Self { created_at, id: id.to_owned() })
+    }
+}
+
+impl Delivery {
+    /// The cursor that lists the deliveries after this one.
+    pub fn cursor(&self) -> DeliveryCursor {
+        DeliveryCursor { created_at: self.created_at, id: self.id.clone() }
+    }
+}
+
 /// Filters for listing deliveries, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryQuery {
     pub status: Option<DeliveryStatus>,
     pub alert_id: Option<String>,
+    /// Only deliveries after this position (the pagination cursor).
+    pub before: Option<DeliveryCursor>,
     pub limit: u32,
 }
 
@@ -366,6 +402,18 @@ mod tests {
         assert_eq!("event".parse::<RuleKind>(), Ok(RuleKind::Event));
         assert!("sms".parse::<ChannelKind>().is_err());
         assert_eq!(DeliveryStatus::Dead.to_string(), "dead");
+    }
+
+    #[test]
+    fn delivery_cursors_round_trip_and_refuse_garbage() {
+        let cursor = DeliveryCursor {
+            created_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::microseconds(1_700_000_000_123_456),
+            id: "0190-ab_c".into(),
+        };
+        assert_eq!(cursor.to_string().parse::<DeliveryCursor>(), Ok(cursor));
+        for bad in ["", "x", "2026-01-01T00:00:00Z_", "yesterday_abc"] {
+            assert!(bad.parse::<DeliveryCursor>().is_err(), "{bad}");
+        }
     }
 
     #[test]

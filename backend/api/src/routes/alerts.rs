@@ -16,7 +16,8 @@ use serde_json::{Map, Value, json};
 use veritrail_alerts::ChannelError;
 use veritrail_alerts::rules::MatchSpec;
 use veritrail_core::alerting::{
-    AlertError, AlertQuery, ChannelSummary, DeliveryQuery, DeliveryStatus, NewRule, RuleKind, StoredRule,
+    AlertError, AlertQuery, ChannelSummary, DeliveryCursor, DeliveryQuery, DeliveryStatus, NewRule, RuleKind,
+    StoredRule,
 };
 use veritrail_core::auth::Scopes;
 use veritrail_core::event::Severity;
@@ -207,6 +208,7 @@ async fn create_rule(
     caller.require(Scopes::ADMIN)?;
     let rule = parse_rule(&body)?;
     let stored = state.alerting.store().create_rule(caller.tenant(), &rule, Utc::now()).await?;
+    state.alerting.rules_changed(caller.tenant());
     Ok((StatusCode::CREATED, Json(rule_view(stored))).into_response())
 }
 
@@ -251,6 +253,7 @@ async fn update_rule(
         .update_rule(caller.tenant(), &id, &rule)
         .await?
         .ok_or_else(|| not_found("alert rule", &id))?;
+    state.alerting.rules_changed(caller.tenant());
     Ok(Json(rule_view(stored)))
 }
 
@@ -260,11 +263,9 @@ async fn delete_rule(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scopes::ADMIN)?;
-    if state.alerting.store().delete_rule(caller.tenant(), &id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(not_found("alert rule", &id))
-    }
+    let deleted = state.alerting.store().delete_rule(caller.tenant(), &id).await?;
+    state.alerting.rules_changed(caller.tenant());
+    if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(not_found("alert rule", &id)) }
 }
 
 fn limit(state: &AppState, params: &Params) -> Result<u32, ApiError> {
@@ -277,26 +278,36 @@ fn limit(state: &AppState, params: &Params) -> Result<u32, ApiError> {
     }
 }
 
-/// Deliveries, newest first: `status` (pending, delivered, dead), `alert_id`, `limit`.
+/// Deliveries, newest first: `status` (pending, delivered, dead), `alert_id`, `limit`, `cursor`
+/// (the `next_cursor` of the previous page).
 async fn list_deliveries(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scopes::READ)?;
-    reject_unknown(&params, &["status", "alert_id", "limit"])?;
+    reject_unknown(&params, &["status", "alert_id", "limit", "cursor"])?;
     let status = params
         .get("status")
         .filter(|value| !value.is_empty())
         .map(|value| value.parse::<DeliveryStatus>().map_err(|error| ApiError::new(ErrorCode::InvalidQuery, error)))
         .transpose()?;
+    let before = params
+        .get("cursor")
+        .filter(|value| !value.is_empty())
+        .map(|value| value.parse::<DeliveryCursor>().map_err(|error| ApiError::new(ErrorCode::InvalidQuery, error)))
+        .transpose()?;
+    let limit = limit(&state, &params)?;
     let query = DeliveryQuery {
         status,
         alert_id: params.get("alert_id").filter(|value| !value.is_empty()).cloned(),
-        limit: limit(&state, &params)?,
+        before,
+        limit,
     };
     let deliveries = state.alerting.store().list_deliveries(caller.tenant(), &query).await?;
-    Ok(Json(json!({"deliveries": deliveries})))
+    let next_cursor =
+        (deliveries.len() as u32 == limit).then(|| deliveries.last().map(|last| last.cursor().to_string()));
+    Ok(Json(json!({"deliveries": deliveries, "next_cursor": next_cursor.flatten()})))
 }
 
 /// Alerts, newest first, each with its deliveries: `rule_id`, `since` (RFC 3339), `limit`.

@@ -62,8 +62,9 @@ async fn create_event(
 ) -> Result<Response, ApiError> {
     caller.require(Scopes::INGEST)?;
     let event = validate_event(&body, &state.limits.event, new_id).map_err(|err| validation_error(err, ""))?;
-    let mut appended = state.events.append(caller.tenant(), vec![event.clone()]).await?;
-    alert_on_appended(&state, caller.tenant(), vec![event], &appended);
+    let watched = state.alerting.watches_events(caller.tenant()).then(|| vec![event.clone()]);
+    let mut appended = state.events.append(caller.tenant(), vec![event]).await?;
+    alert_on_appended(&state, caller.tenant(), watched, &appended);
     let Appended { receipt, created } =
         appended.pop().ok_or_else(|| ApiError::internal("append returned no receipt"))?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
@@ -132,8 +133,12 @@ async fn ingest_cloudtrail(
 }
 
 /// Hands the newly created events to the event rules, after the append has committed and off
-/// the request's path: alerting never slows or fails ingest (its errors are logged).
-fn alert_on_appended(state: &AppState, tenant: &TenantId, events: Vec<NewEvent>, appended: &[Appended]) {
+/// the request's path: alerting never slows or fails ingest (its errors are logged). `events` is
+/// `None` when the tenant is known to have no event rule (then nothing was even copied).
+fn alert_on_appended(state: &AppState, tenant: &TenantId, events: Option<Vec<NewEvent>>, appended: &[Appended]) {
+    let Some(events) = events else {
+        return;
+    };
     let created: std::collections::HashSet<&str> =
         appended.iter().filter(|appended| appended.created).map(|appended| appended.receipt.id.as_str()).collect();
     let events: Vec<NewEvent> = events.into_iter().filter(|event| created.contains(event.id.as_str())).collect();
@@ -160,8 +165,9 @@ async fn append_all(state: &AppState, caller: &Caller, items: &[Value], what: &s
                 .map_err(|err| validation_error(err, &format!("{what}[{idx}].")))
         })
         .collect::<Result<_, _>>()?;
-    let appended = state.events.append(caller.tenant(), events.clone()).await?;
-    alert_on_appended(state, caller.tenant(), events, &appended);
+    let watched = state.alerting.watches_events(caller.tenant()).then(|| events.clone());
+    let appended = state.events.append(caller.tenant(), events).await?;
+    alert_on_appended(state, caller.tenant(), watched, &appended);
     let status = if appended.iter().any(|appended| appended.created) { StatusCode::CREATED } else { StatusCode::OK };
     let receipts: Vec<BatchReceipt> = appended
         .into_iter()

@@ -429,7 +429,7 @@ async fn repeats_within_the_cooldown_alert_once_and_bursts_become_a_digest() {
     {
         let receiver = Receiver::start(0).await;
         let channel = webhook_channel(&app, &receiver.url("/hook")).await;
-        event_rule(&app, &[&channel], 3600).await;
+        let rule = event_rule(&app, &[&channel], 3600).await;
 
         for _ in 0..3 {
             assert!(app.post_event(&denied("mallory", "iam.create_access_key")).await.status().is_success());
@@ -458,6 +458,14 @@ async fn repeats_within_the_cooldown_alert_once_and_bursts_become_a_digest() {
         assert_eq!(digest["items"].as_array().map(Vec::len), Some(4), "{digest}");
         // Each subject of the digest is in cooldown now.
         assert_eq!(app.post_event(&denied("a2", "iam.delete_user")).await.status(), StatusCode::CREATED);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(receiver.captured().len(), 3);
+
+        // A deleted rule stops alerting at once (its cached copy is dropped).
+        let path = format!("/api/v1/alerts/rules/{rule}");
+        let deleted = app.send(reqwest::Method::DELETE, &path, Some(ADMIN_KEY), None, vec![]).await;
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+        assert_eq!(app.post_event(&denied("newcomer", "iam.delete_user")).await.status(), StatusCode::CREATED);
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(receiver.captured().len(), 3);
     }
@@ -615,5 +623,25 @@ async fn invictus_attack_principals_reach_slack_and_email_with_narratives_and_be
 
         let delivered = deliveries(&app, "?status=delivered&limit=1000").await;
         assert_eq!(delivered.len(), 2 * raised as usize);
+
+        // Pages of three, newest first, follow on from each other without gaps or repeats.
+        let mut paged = Vec::new();
+        let mut query = "?status=delivered&limit=3".to_owned();
+        loop {
+            let page = app.get_json(&format!("/api/v1/alerts/deliveries{query}")).await;
+            paged.extend(page["deliveries"].as_array().expect("page").iter().map(|d| d["id"].clone()));
+            match page["next_cursor"].as_str() {
+                Some(cursor) => query = format!("?status=delivered&limit=3&cursor={cursor}"),
+                None => break,
+            }
+        }
+        let all: Vec<Value> = delivered.iter().map(|d| d["id"].clone()).collect();
+        assert_eq!(paged, all);
+        assert_error(
+            app.get("/api/v1/alerts/deliveries?cursor=garbage", ADMIN_KEY).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        )
+        .await;
     }
 }

@@ -562,6 +562,13 @@ impl AlertStore for PostgresAlerts {
         if let Some(alert_id) = &query.alert_id {
             sql.push(" AND d.alert_id = ").push_bind(alert_id.clone());
         }
+        if let Some(before) = &query.before {
+            sql.push(" AND (d.created_at, d.id) < (")
+                .push_bind(normalize_time(before.created_at))
+                .push(", ")
+                .push_bind(before.id.clone())
+                .push(")");
+        }
         sql.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ").push_bind(i64::from(query.limit));
         sql.build().fetch_all(&self.pool).await.map_err(db_error)?.iter().map(decode_delivery).collect()
     }
