@@ -1,6 +1,7 @@
 //! Local stand-ins for the services alerts go to: an HTTP receiver that records every request
 //! (and can answer 500 to the first N, as a service that is down), and the real SMTP server
-//! `scripts/smtp-sink.py` (aiosmtpd).
+//! `scripts/smtp-sink.py` (aiosmtpd). Shared with `tests/alert_restart.rs`.
+#![allow(dead_code)] // each test binary uses a different subset
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -36,7 +37,12 @@ struct Shared {
     captured: Arc<Mutex<Vec<Captured>>>,
     /// Requests still to be refused with 500.
     failing: Arc<AtomicUsize>,
+    /// Requests still to be held without an answer (a receiver that hangs).
+    hanging: Arc<AtomicUsize>,
 }
+
+/// Recorded as the status of a request that was never answered.
+pub const NO_ANSWER: u16 = 0;
 
 /// An HTTP receiver on a loopback port.
 pub struct Receiver {
@@ -47,8 +53,15 @@ pub struct Receiver {
 impl Receiver {
     /// Starts a receiver that answers 500 to the first `fail_first` requests, then 200.
     pub async fn start(fail_first: usize) -> Self {
+        Self::start_with(fail_first, 0).await
+    }
+
+    /// Starts a receiver that holds the first `hang_first` requests without answering (for a
+    /// minute), then answers 500 to the next `fail_first`, then 200.
+    pub async fn start_with(fail_first: usize, hang_first: usize) -> Self {
         let shared = Shared::default();
         shared.failing.store(fail_first, Ordering::SeqCst);
+        shared.hanging.store(hang_first, Ordering::SeqCst);
         let app = axum::Router::new().fallback(record).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -66,7 +79,7 @@ impl Receiver {
 
     /// Requests answered with 2xx.
     pub fn accepted(&self) -> Vec<Captured> {
-        self.captured().into_iter().filter(|captured| captured.status < 300).collect()
+        self.captured().into_iter().filter(|captured| (200..300).contains(&captured.status)).collect()
     }
 
     /// Waits until `count` requests were accepted (or panics after `seconds`).
@@ -78,7 +91,14 @@ impl Receiver {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the receiver accepted {} of {count} requests: {:?}", self.accepted().len(), self.captured());
+        panic!("the receiver accepted {} of {count} requests: {}", self.accepted().len(), self.summary());
+    }
+
+    /// `path -> status` of every request, for failure messages.
+    pub fn summary(&self) -> String {
+        let lines: Vec<String> =
+            self.captured().iter().map(|captured| format!("{} -> {}", captured.path, captured.status)).collect();
+        lines.join(", ")
     }
 }
 
@@ -88,7 +108,20 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
-    let failing = shared.failing.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    let take =
+        |counter: &AtomicUsize| counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    if take(&shared.hanging) {
+        shared.captured.lock().expect("lock").push(Captured {
+            path: uri.path().to_owned(),
+            headers,
+            json: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            body: body.to_vec(),
+            status: NO_ANSWER,
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        return (StatusCode::SERVICE_UNAVAILABLE, "too late");
+    }
+    let failing = take(&shared.failing);
     let status = if failing { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
     shared.captured.lock().expect("lock").push(Captured {
         path: uri.path().to_owned(),
