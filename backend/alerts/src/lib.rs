@@ -13,7 +13,8 @@
 //! - [`rules`]: what a rule's `match` means and whether an anomaly or event satisfies it;
 //! - [`secret_box`]: channel configurations sealed at rest (ChaCha20-Poly1305);
 //! - [`service`]: [`Alerting`], the service the API, jobs and ingest share: channels and tests
-//!   ([`service`]), raising alerts ([`raise`]) and the delivery worker ([`outbox`]).
+//!   ([`service`]), raising alerts ([`raise`]), the delivery worker ([`outbox`]) and channels and
+//!   rules declared in the configuration file ([`provision`]).
 //!
 //! No SQL here: the outbox is reached through the core `AlertStore` port.
 //!
@@ -26,6 +27,7 @@ pub mod channel;
 pub mod deliver;
 pub mod message;
 pub mod outbox;
+pub mod provision;
 pub mod raise;
 pub mod render;
 pub mod rules;

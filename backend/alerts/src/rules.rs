@@ -11,12 +11,18 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use veritrail_core::alerting::{RuleKind, StoredRule};
+use veritrail_core::alerting::{NewRule, RuleKind, StoredRule};
 use veritrail_core::anomalies::{AnomalySeverity, StoredAnomaly, SubjectKind};
 use veritrail_core::event::{NewEvent, Outcome, Severity};
 
 /// Most entries in one list of a spec.
 pub const MAX_LIST: usize = 200;
+/// Longest rule name.
+pub const MAX_RULE_NAME: usize = 100;
+/// Most channels of one rule.
+pub const MAX_RULE_CHANNELS: usize = 20;
+/// Longest cooldown: 30 days.
+pub const MAX_COOLDOWN_SECONDS: u64 = 30 * 24 * 3600;
 
 /// A mistake in a rule's `match`, naming the field (`match.actions[2]`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,6 +119,64 @@ impl MatchSpec {
         }
         Ok(())
     }
+}
+
+/// Parses a rule as the API and configuration files give it: `{"name", "kind"?,
+/// "min_severity", "channels", "match"?, "cooldown_seconds"?, "enabled"?}`; the error names the
+/// field. Channel ids are checked by the store when the rule is written.
+pub fn parse_rule(body: &Value) -> Result<NewRule, String> {
+    let invalid = |message: String| message;
+    let object = body.as_object().ok_or_else(|| invalid("the body must be a JSON object".into()))?;
+    const FIELDS: [&str; 7] = ["name", "kind", "min_severity", "channels", "match", "cooldown_seconds", "enabled"];
+    if let Some(unknown) = object.keys().find(|key| !FIELDS.contains(&key.as_str())) {
+        return Err(invalid(format!("unknown field {unknown:?}; a rule takes {}", FIELDS.join(", "))));
+    }
+    let name = match object.get("name") {
+        Some(Value::String(name)) if !name.trim().is_empty() && name.chars().count() <= MAX_RULE_NAME => name.clone(),
+        _ => return Err(invalid(format!("name: required, 1 to {MAX_RULE_NAME} characters"))),
+    };
+    let kind = match object.get("kind") {
+        None | Some(Value::Null) => RuleKind::Anomaly,
+        Some(Value::String(kind)) => kind.parse().map_err(|error: String| invalid(format!("kind: {error}")))?,
+        Some(_) => return Err(invalid("kind: must be \"anomaly\" or \"event\"".into())),
+    };
+    let min_severity = match object.get("min_severity") {
+        Some(Value::String(text)) => match serde_json::from_value::<Severity>(Value::String(text.clone())) {
+            Ok(severity) if severity >= Severity::Low => severity,
+            _ => return Err(invalid(format!("min_severity: {text:?} is not one of low, medium, high, critical"))),
+        },
+        _ => return Err(invalid("min_severity: required, one of low, medium, high, critical".into())),
+    };
+    let channel_ids: Vec<String> = match object.get("channels") {
+        Some(Value::Array(ids)) if !ids.is_empty() && ids.len() <= MAX_RULE_CHANNELS => ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| {
+                id.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(format!("channels[{index}]: must be a channel id")))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(invalid(format!("channels: required, 1 to {MAX_RULE_CHANNELS} channel ids"))),
+    };
+    let match_spec = match object.get("match") {
+        None | Some(Value::Null) => None,
+        Some(spec) => Some(spec.clone()),
+    };
+    MatchSpec::parse(kind, match_spec.as_ref()).map_err(|error| error.to_string())?;
+    let cooldown_seconds = match object.get("cooldown_seconds") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_u64() {
+            Some(seconds) if seconds <= MAX_COOLDOWN_SECONDS => Some(seconds as u32),
+            _ => return Err(invalid(format!("cooldown_seconds: an integer from 0 to {MAX_COOLDOWN_SECONDS}"))),
+        },
+    };
+    let enabled = match object.get("enabled") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(enabled)) => *enabled,
+        Some(_) => return Err(invalid("enabled: must be true or false".into())),
+    };
+    Ok(NewRule { name, kind, min_severity, channel_ids, match_spec, cooldown_seconds, enabled })
 }
 
 /// `pattern` is an exact value, or `prefix*`.

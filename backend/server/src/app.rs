@@ -38,6 +38,17 @@ impl Application {
         let integrity = Arc::new(IntegrityMonitor::default());
         let models = SearchModels::from_config(config)?;
         let alerting = build_alerting(config, &store)?;
+        let provisioned = alerting
+            .provision(&config.alerts.channels, &config.alerts.rules, chrono::Utc::now())
+            .await
+            .map_err(|error| anyhow::anyhow!("alert channels and rules of the configuration: {error}"))?;
+        if provisioned.channels_created + provisioned.rules_created > 0 {
+            tracing::info!(
+                channels = provisioned.channels_created,
+                rules = provisioned.rules_created,
+                "created the alert channels and rules of the configuration"
+            );
+        }
         let scheduler = Arc::new(crate::jobs::scheduler(config, &store, &log, &integrity, &models, &alerting));
         let search =
             SearchEngine::new(store.events.clone(), store.search.clone(), models.embedder.clone(), models.chat.clone());

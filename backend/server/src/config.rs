@@ -246,6 +246,12 @@ pub struct AlertsConfig {
     /// `<data_dir>/alert-secrets.key` (mode 0600). Replicas sharing a database must share it.
     /// Secret.
     pub secret_key: String,
+    /// Channels created at start-up unless the tenant has one of that name (`[[alerts.channels]]`
+    /// with `tenant`, `name`, `kind`, `config`; secrets as `*_env` references).
+    pub channels: Vec<veritrail_alerts::provision::ConfiguredChannel>,
+    /// Rules created at start-up unless the tenant has one of that name (`[[alerts.rules]]` as
+    /// the API's body plus `tenant`; `channels` are channel names).
+    pub rules: Vec<veritrail_alerts::provision::ConfiguredRule>,
 }
 
 impl Default for AlertsConfig {
@@ -263,6 +269,8 @@ impl Default for AlertsConfig {
             digest_threshold: 5,
             public_url: String::new(),
             secret_key: String::new(),
+            channels: Vec::new(),
+            rules: Vec::new(),
         }
     }
 }
@@ -276,6 +284,8 @@ impl fmt::Debug for AlertsConfig {
             .field("max_attempts", &self.max_attempts)
             .field("public_url", &self.public_url)
             .field("secret_key", &if self.secret_key.is_empty() { "" } else { "[redacted]" })
+            .field("channels", &self.channels.iter().map(|channel| &channel.name).collect::<Vec<_>>())
+            .field("rules", &self.rules.iter().map(|rule| &rule.name).collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -496,6 +506,16 @@ impl Config {
                 *secret = "[redacted]".to_owned();
             }
         }
+        // Literal secrets of declared channels (webhook URLs embed tokens).
+        for channel in &mut shown.alerts.channels {
+            if let Some(config) = channel.config.as_object_mut() {
+                for key in ["url", "secret", "password"] {
+                    if let Some(value) = config.get_mut(key) {
+                        *value = serde_json::Value::String("[redacted]".to_owned());
+                    }
+                }
+            }
+        }
         toml::to_string_pretty(&shown).context("encode configuration")
     }
 }
@@ -564,6 +584,27 @@ mod tests {
         let mut bad = config.clone();
         bad.alerts.allow_list = vec!["not a host!".to_owned()];
         assert!(bad.alerts.settings().is_err());
+    }
+
+    #[test]
+    fn declared_channels_and_rules_load_from_the_file_and_print_redacted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("veritrail.toml");
+        std::fs::write(
+            &file,
+            "[[alerts.channels]]\ntenant = \"default\"\nname = \"sec\"\nkind = \"webhook\"\n\
+             config = { url = \"https://hooks.example.com/x\", secret = \"hunter2\" }\n\
+             [[alerts.rules]]\ntenant = \"default\"\nname = \"r\"\nmin_severity = \"high\"\nchannels = [\"sec\"]\n\
+             match = { subject_kind = \"actor\" }\n",
+        )
+        .expect("write");
+        let config = Config::load(Some(&file), env(&[])).expect("load");
+        assert_eq!(config.alerts.channels[0].config["secret"], "hunter2");
+        assert_eq!(config.alerts.rules[0].channels, ["sec"]);
+        assert_eq!(config.alerts.rules[0].match_spec, Some(serde_json::json!({"subject_kind": "actor"})));
+        let shown = config.to_redacted_toml().expect("toml");
+        assert!(!shown.contains("hunter2") && !shown.contains("hooks.example.com/x"), "{shown}");
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 
     #[test]

@@ -14,26 +14,17 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use veritrail_alerts::ChannelError;
-use veritrail_alerts::rules::MatchSpec;
 use veritrail_core::alerting::{
     AlertError, AlertQuery, ChannelSummary, DeliveryCursor, DeliveryQuery, DeliveryStatus, NewRule, RuleKind,
     StoredRule,
 };
 use veritrail_core::auth::Scopes;
-use veritrail_core::event::Severity;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::JsonBody;
 use crate::routes::params::{Params, reject_unknown};
-
-/// Longest rule name.
-const MAX_RULE_NAME: usize = 100;
-/// Most channels of one rule.
-const MAX_RULE_CHANNELS: usize = 20;
-/// Longest cooldown: 30 days.
-const MAX_COOLDOWN_SECONDS: u64 = 30 * 24 * 3600;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -139,61 +130,9 @@ async fn test_channel(
     Ok(Json(json!({"ok": delivery.status == DeliveryStatus::Delivered, "delivery": delivery})))
 }
 
-/// Parses a rule body: `{"name", "kind"?, "min_severity", "channels", "match"?,
-/// "cooldown_seconds"?, "enabled"?}`.
+/// Parses a rule body ([`veritrail_alerts::rules::parse_rule`]); mistakes are a 422.
 fn parse_rule(body: &Value) -> Result<NewRule, ApiError> {
-    let invalid = |message: String| ApiError::new(ErrorCode::InvalidField, message);
-    let object = body.as_object().ok_or_else(|| invalid("the body must be a JSON object".into()))?;
-    const FIELDS: [&str; 7] = ["name", "kind", "min_severity", "channels", "match", "cooldown_seconds", "enabled"];
-    if let Some(unknown) = object.keys().find(|key| !FIELDS.contains(&key.as_str())) {
-        return Err(invalid(format!("unknown field {unknown:?}; a rule takes {}", FIELDS.join(", "))));
-    }
-    let name = match object.get("name") {
-        Some(Value::String(name)) if !name.trim().is_empty() && name.chars().count() <= MAX_RULE_NAME => name.clone(),
-        _ => return Err(invalid(format!("name: required, 1 to {MAX_RULE_NAME} characters"))),
-    };
-    let kind = match object.get("kind") {
-        None | Some(Value::Null) => RuleKind::Anomaly,
-        Some(Value::String(kind)) => kind.parse().map_err(|error: String| invalid(format!("kind: {error}")))?,
-        Some(_) => return Err(invalid("kind: must be \"anomaly\" or \"event\"".into())),
-    };
-    let min_severity = match object.get("min_severity") {
-        Some(Value::String(text)) => match serde_json::from_value::<Severity>(Value::String(text.clone())) {
-            Ok(severity) if severity >= Severity::Low => severity,
-            _ => return Err(invalid(format!("min_severity: {text:?} is not one of low, medium, high, critical"))),
-        },
-        _ => return Err(invalid("min_severity: required, one of low, medium, high, critical".into())),
-    };
-    let channel_ids: Vec<String> = match object.get("channels") {
-        Some(Value::Array(ids)) if !ids.is_empty() && ids.len() <= MAX_RULE_CHANNELS => ids
-            .iter()
-            .enumerate()
-            .map(|(index, id)| {
-                id.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| invalid(format!("channels[{index}]: must be a channel id")))
-            })
-            .collect::<Result<_, _>>()?,
-        _ => return Err(invalid(format!("channels: required, 1 to {MAX_RULE_CHANNELS} channel ids"))),
-    };
-    let match_spec = match object.get("match") {
-        None | Some(Value::Null) => None,
-        Some(spec) => Some(spec.clone()),
-    };
-    MatchSpec::parse(kind, match_spec.as_ref()).map_err(|error| invalid(error.to_string()))?;
-    let cooldown_seconds = match object.get("cooldown_seconds") {
-        None | Some(Value::Null) => None,
-        Some(value) => match value.as_u64() {
-            Some(seconds) if seconds <= MAX_COOLDOWN_SECONDS => Some(seconds as u32),
-            _ => return Err(invalid(format!("cooldown_seconds: an integer from 0 to {MAX_COOLDOWN_SECONDS}"))),
-        },
-    };
-    let enabled = match object.get("enabled") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(enabled)) => *enabled,
-        Some(_) => return Err(invalid("enabled: must be true or false".into())),
-    };
-    Ok(NewRule { name, kind, min_severity, channel_ids, match_spec, cooldown_seconds, enabled })
+    veritrail_alerts::rules::parse_rule(body).map_err(|message| ApiError::new(ErrorCode::InvalidField, message))
 }
 
 fn rule_view(rule: StoredRule) -> Value {

@@ -645,3 +645,59 @@ async fn invictus_attack_principals_reach_slack_and_email_with_narratives_and_be
         .await;
     }
 }
+
+#[tokio::test]
+async fn channels_and_rules_declared_in_the_configuration_are_created_once_and_work() {
+    use veritrail_alerts::provision::{ConfiguredChannel, ConfiguredRule};
+    let receiver = Receiver::start(0).await;
+    let declare = |config: &mut Config, rule_channel: &str| {
+        local_targets(config);
+        config.alerts.channels = vec![ConfiguredChannel {
+            tenant: "default".into(),
+            name: "declared-siem".into(),
+            kind: veritrail_core::alerting::ChannelKind::Webhook,
+            config: json!({"url": receiver.url("/declared"), "secret": WEBHOOK_SECRET}),
+        }];
+        config.alerts.rules = vec![ConfiguredRule {
+            tenant: "default".into(),
+            name: "declared denied".into(),
+            kind: Some("event".into()),
+            min_severity: "high".into(),
+            channels: vec![rule_channel.to_owned()],
+            match_spec: Some(json!({"outcome": "denied"})),
+            cooldown_seconds: None,
+            enabled: None,
+        }];
+    };
+    for db in TestDatabase::all().await {
+        let url = db.url.clone();
+        let app = spawn_app_with(db, |config| declare(config, "declared-siem")).await;
+        // A second server on the same database with the same file creates nothing more.
+        let (_second, _dir) = start_app(&url, |config| declare(config, "declared-siem")).await;
+        let channels = app.get_json("/api/v1/alerts/channels").await["channels"].as_array().expect("list").clone();
+        assert_eq!(channels.len(), 1, "{channels:?}");
+        assert_eq!(channels[0]["name"], json!("declared-siem"));
+        assert!(!channels[0].to_string().contains(WEBHOOK_SECRET));
+        let rules = app.get_json("/api/v1/alerts/rules").await["rules"].as_array().expect("list").clone();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0]["channels"], json!([channels[0]["id"]]));
+
+        let before = receiver.accepted().len();
+        assert_eq!(app.post_event(&denied("mallory", "iam.delete_user")).await.status(), StatusCode::CREATED);
+        let accepted = receiver.wait_accepted(before + 1, 10).await;
+        assert_signed(&accepted[before]);
+
+        // A rule naming a channel that is declared nowhere stops start-up, naming it.
+        let data_dir = tempfile::tempdir().expect("data dir");
+        let mut config = Config { data_dir: data_dir.path().to_owned(), ..Config::default() };
+        config.database.url = url.clone();
+        config.server.addr = "127.0.0.1:0".to_owned();
+        declare(&mut config, "nowhere");
+        config.alerts.rules[0].name = "misdeclared".into();
+        let error = match veritrail_server::app::Application::build(&config, Some(ADMIN_KEY.to_owned())).await {
+            Ok(_) => panic!("start-up must fail"),
+            Err(error) => format!("{error:#}"),
+        };
+        assert!(error.contains("alerts.rules[0]") && error.contains("nowhere"), "{error}");
+    }
+}
