@@ -701,3 +701,79 @@ async fn channels_and_rules_declared_in_the_configuration_are_created_once_and_w
         assert!(error.contains("alerts.rules[0]") && error.contains("nowhere"), "{error}");
     }
 }
+
+#[tokio::test]
+async fn slack_discord_and_teams_channels_send_the_payload_each_service_documents() {
+    let receiver = Receiver::start(0).await;
+    let app = spawn_app_with(TestDatabase::sqlite(), local_targets).await;
+    for kind in ["slack", "discord", "teams"] {
+        let body =
+            json!({"kind": kind, "name": format!("{kind} ops"), "config": {"url": receiver.url(&format!("/{kind}"))}});
+        let id = create(&app, "/api/v1/alerts/channels", body).await["id"].as_str().expect("id").to_owned();
+        let tested: Value = app
+            .post_json(&format!("/api/v1/alerts/channels/{id}/test"), ADMIN_KEY, &json!({}))
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(tested["ok"], json!(true), "{kind}: {tested}");
+    }
+    let accepted = receiver.wait_accepted(3, 10).await;
+    let by_path = |path: &str| accepted.iter().find(|request| request.path == path).expect("request").json.clone();
+
+    // Slack incoming webhook: fallback `text` plus Block Kit `blocks`, header first.
+    let slack = by_path("/slack");
+    assert!(slack["text"].as_str().is_some_and(|text| text.contains("Test alert")), "{slack}");
+    assert_eq!(slack["blocks"][0]["type"], json!("header"));
+    assert_eq!(slack["blocks"][0]["text"]["type"], json!("plain_text"));
+    // Discord execute-webhook: `content`, `embeds`, and no mention can ping anyone.
+    let discord = by_path("/discord");
+    assert!(discord["content"].is_string(), "{discord}");
+    assert!(discord["embeds"][0]["title"].as_str().is_some_and(|title| title.contains("Test alert")), "{discord}");
+    assert_eq!(discord["allowed_mentions"]["parse"], json!([]));
+    // Teams: a message carrying one Adaptive Card.
+    let teams = by_path("/teams");
+    assert_eq!(teams["type"], json!("message"));
+    let attachment = &teams["attachments"][0];
+    assert_eq!(attachment["contentType"], json!("application/vnd.microsoft.card.adaptive"));
+    assert_eq!(attachment["content"]["type"], json!("AdaptiveCard"));
+    assert!(attachment["content"]["body"].as_array().is_some_and(|body| !body.is_empty()), "{teams}");
+}
+
+#[tokio::test]
+async fn a_receiver_that_refuses_connections_gets_the_alert_once_it_is_up() {
+    for app in apps(local_targets).await {
+        // A port nothing listens on: connections are refused.
+        let address = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+        let channel = webhook_channel(&app, &format!("http://{address}/hook")).await;
+        event_rule(&app, &[&channel], 0).await;
+        assert_eq!(app.post_event(&denied("mallory", "iam.delete_user")).await.status(), StatusCode::CREATED);
+        let mut pending = Vec::new();
+        for _ in 0..100 {
+            pending = deliveries(&app, "?status=pending").await;
+            if pending.first().is_some_and(|delivery| delivery["last_error"].is_string()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            run_job(&app, "alert-delivery").await;
+        }
+        assert_eq!(pending.len(), 1, "still pending after the refused attempt");
+        let error = pending[0]["last_error"].as_str().expect("last error");
+        assert!(error.contains("retryable"), "{error}");
+
+        let receiver = Receiver::start_on(&address.to_string(), 0, 0).await;
+        for _ in 0..100 {
+            if !receiver.accepted().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            run_job(&app, "alert-delivery").await;
+        }
+        run_job(&app, "alert-delivery").await;
+        assert_eq!(receiver.captured().len(), 1, "delivered exactly once: {}", receiver.summary());
+        assert_signed(&receiver.captured()[0]);
+        let delivered = deliveries(&app, "?status=delivered").await;
+        assert_eq!(delivered.len(), 1);
+        assert!(delivered[0]["attempts"].as_u64().is_some_and(|attempts| attempts >= 2), "{:?}", delivered[0]);
+    }
+}

@@ -59,11 +59,16 @@ impl Receiver {
     /// Starts a receiver that holds the first `hang_first` requests without answering (for a
     /// minute), then answers 500 to the next `fail_first`, then 200.
     pub async fn start_with(fail_first: usize, hang_first: usize) -> Self {
+        Self::start_on("127.0.0.1:0", fail_first, hang_first).await
+    }
+
+    /// Starts a receiver on `addr` (a port that was free, to bring a "down" receiver up).
+    pub async fn start_on(addr: &str, fail_first: usize, hang_first: usize) -> Self {
         let shared = Shared::default();
         shared.failing.store(fail_first, Ordering::SeqCst);
         shared.hanging.store(hang_first, Ordering::SeqCst);
         let app = axum::Router::new().fallback(record).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind receiver");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { base, shared }
