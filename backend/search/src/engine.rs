@@ -5,7 +5,8 @@
 //!    and IPs become filters; the remaining words are the semantic part.
 //! 2. **Retrieve** candidates twice, both with the filters applied in the database: full-text
 //!    (BM25 / `ts_rank_cd`) over the words and nearest neighbours of the embedded words.
-//! 3. **Fuse** the two lists by reciprocal rank ([`crate::fusion`]). A question that is only
+//! 3. **Fuse** the two lists ([`crate::fusion`]; by default half the full-text score relative to
+//!    the best, half the cosine similarity). A question that is only
 //!    filters ("denied calls yesterday") lists the matching events, newest first.
 //! 4. **Answer** from the top results ([`crate::answer`]), citing event ids and seqs.
 
@@ -35,9 +36,9 @@ const VOCABULARY_LIMIT: u32 = 2_000;
 const CANDIDATE_FACTOR: u32 = 4;
 const MIN_CANDIDATES: u32 = 50;
 /// How hybrid search combines its two lists (see `veritrail eval search` for the comparison).
-pub const DEFAULT_FUSION: Fusion = Fusion::DocumentRank;
+pub const DEFAULT_FUSION: Fusion = Fusion::Convex { fulltext_weight: 0.5 };
 /// Whether full-text terms are expanded with API verbs (see `veritrail eval search`).
-pub const DEFAULT_EXPAND_VERBS: bool = false;
+pub const DEFAULT_EXPAND_VERBS: bool = true;
 
 /// Which retrievers to use. The API always uses [`Retrieval::Hybrid`]; the evaluation compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -3,8 +3,9 @@
 //! - [`indexer`]: the work of the `embed-backfill` job — search documents for new events, then
 //!   vectors for texts that have none, in batches, off the ingest path;
 //! - [`engine`]: a question in, ranked events out — query understanding
-//!   ([`veritrail_core::query`]), full-text and vector candidates fused by reciprocal rank
-//!   ([`fusion`]), and an answer that cites the events it used ([`answer`]).
+//!   ([`veritrail_core::query`]), full-text candidates (words plus the API verbs of everyday
+//!   verbs, [`expand`]) and vector candidates fused by score ([`fusion`]), and an answer that
+//!   cites the events it used ([`answer`]).
 //!
 //! Architecture invariant: this crate sees storage only through the core ports
 //! ([`veritrail_core::search::SearchIndex`], [`veritrail_core::store::EventLog`]) and models only
