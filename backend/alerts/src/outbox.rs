@@ -89,14 +89,14 @@ impl Alerting {
                         tracing::warn!(delivery = %delivery.id, channel = %delivery.channel_name, attempts = delivery.attempts, error = %error, "alert delivery failed; will retry");
                         let next = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
                         self.store
-                            .mark_failed(&delivery.id, &self.holder, &error.to_string(), Some(next))
+                            .mark_failed(&delivery.id, &self.holder, &error.to_string(), Some(next), Utc::now())
                             .await?
                             .then_some(Attempt::Retrying)
                     }
                     RetryDecision::DeadLetter { reason } => {
                         tracing::error!(delivery = %delivery.id, channel = %delivery.channel_name, attempts = delivery.attempts, %reason, "alert delivery dead-lettered");
                         self.store
-                            .mark_failed(&delivery.id, &self.holder, &reason, None)
+                            .mark_failed(&delivery.id, &self.holder, &reason, None, Utc::now())
                             .await?
                             .then_some(Attempt::Dead)
                     }

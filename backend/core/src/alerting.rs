@@ -60,6 +60,31 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// What one recorded delivery attempt came to.
+    pub enum AttemptOutcome ("attempt outcome") {
+        Delivered => "delivered",
+        /// Failed; the delivery stays pending for another attempt.
+        Retry => "retry",
+        /// Failed for good; the delivery was dead-lettered.
+        Dead => "dead",
+    }
+}
+
+/// One delivery attempt whose result a worker recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryAttempt {
+    pub delivery_id: String,
+    /// The delivery's attempt count when it was made (1 for the first).
+    pub attempt: u32,
+    /// The worker that made it.
+    pub holder: String,
+    #[serde(with = "crate::event::timestamp")]
+    pub finished_at: DateTime<Utc>,
+    pub outcome: AttemptOutcome,
+    pub error: Option<String>,
+}
+
 /// Why an alerting write was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
@@ -367,20 +392,30 @@ pub trait AlertStore: Send + Sync {
         lease_until: DateTime<Utc>,
     ) -> Result<Option<ClaimedDelivery>, StoreError>;
 
-    /// Records a successful delivery. `false` when `holder` no longer holds it (another worker
-    /// re-claimed it after the lease ran out) or it is not pending.
+    /// Records a successful delivery, and the attempt in the same transaction. `false` when
+    /// `holder` no longer holds it (another worker re-claimed it after the lease ran out) or it is
+    /// not pending.
     async fn mark_delivered(&self, id: &str, holder: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
 
-    /// Records a failed attempt: with `next_attempt_at` the delivery stays pending and becomes
-    /// due then; with `None` it is dead-lettered. Releases the lease. `false` as for
-    /// [`AlertStore::mark_delivered`].
+    /// Records a failed attempt at `at`, and the attempt in the same transaction: with
+    /// `next_attempt_at` the delivery stays pending and becomes due then; with `None` it is
+    /// dead-lettered. Releases the lease. `false` as for [`AlertStore::mark_delivered`].
     async fn mark_failed(
         &self,
         id: &str,
         holder: &str,
         error: &str,
         next_attempt_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// Returns the recorded attempts of one of the tenant's deliveries, oldest first; `None`
+    /// when the tenant has no such delivery.
+    async fn list_attempts(
+        &self,
+        tenant: &TenantId,
+        delivery_id: &str,
+    ) -> Result<Option<Vec<DeliveryAttempt>>, StoreError>;
 
     /// Makes a dead delivery pending again, due at `now` with a fresh attempt count (an
     /// operator's retry). `false` when the tenant has no dead delivery with this id or its channel

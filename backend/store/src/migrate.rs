@@ -35,6 +35,11 @@ pub const SQLITE: &[Migration] = &[
         name: "0004_search_texts.sql",
         sql: include_str!("../../../migrations/sqlite/0004_search_texts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_alert_attempts.sql",
+        sql: include_str!("../../../migrations/sqlite/0005_alert_attempts.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -58,6 +63,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "0004_search_texts.sql",
         sql: include_str!("../../../migrations/postgres/0004_search_texts.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "0005_alert_attempts.sql",
+        sql: include_str!("../../../migrations/postgres/0005_alert_attempts.sql"),
     },
 ];
 

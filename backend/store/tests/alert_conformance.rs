@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use veritrail_core::alerting::{
-    AlertError, AlertQuery, ChannelKind, ClaimedDelivery, DeliveryQuery, DeliveryStatus, NewAlert, NewChannel, NewRule,
-    RuleKind,
+    AlertError, AlertQuery, AttemptOutcome, ChannelKind, ClaimedDelivery, DeliveryQuery, DeliveryStatus, NewAlert,
+    NewChannel, NewRule, RuleKind,
 };
 use veritrail_core::event::{Severity, TenantId};
 use veritrail_store::Store;
@@ -345,7 +345,7 @@ async fn expired_leases_are_claimed_again_and_delivered_ones_never() {
         assert_eq!(claimed_ids(&second), vec![id.clone()], "{:?}", db.backend);
         assert_eq!(second[0].delivery.attempts, 2);
         assert!(!store.alerting.mark_delivered(&id, "a", at(31)).await.expect("mark"), "a lost its lease");
-        assert!(!store.alerting.mark_failed(&id, "a", "late", None).await.expect("mark"), "a lost its lease");
+        assert!(!store.alerting.mark_failed(&id, "a", "late", None, at(31)).await.expect("mark"), "a lost its lease");
         assert!(store.alerting.mark_delivered(&id, "b", at(32)).await.expect("mark"));
         assert!(!store.alerting.mark_delivered(&id, "b", at(33)).await.expect("mark"), "only once");
 
@@ -381,8 +381,11 @@ async fn failed_deliveries_wait_for_their_retry_or_are_dead_lettered() {
         let id = created.deliveries[0].id.clone();
 
         store.alerting.claim_due_deliveries(at(0), "a", at(30), 10).await.expect("claim");
-        assert!(!store.alerting.mark_failed(&id, "b", "not mine", Some(at(5))).await.expect("mark"), "wrong holder");
-        assert!(store.alerting.mark_failed(&id, "a", "HTTP 503", Some(at(60))).await.expect("mark"));
+        assert!(
+            !store.alerting.mark_failed(&id, "b", "not mine", Some(at(5)), at(4)).await.expect("mark"),
+            "wrong holder"
+        );
+        assert!(store.alerting.mark_failed(&id, "a", "HTTP 503", Some(at(60)), at(4)).await.expect("mark"));
         let pending = &store.alerting.list_deliveries(&acme, &deliveries(10)).await.expect("list")[0];
         assert_eq!(
             (pending.status, pending.next_attempt_at, pending.last_error.as_deref()),
@@ -399,7 +402,7 @@ async fn failed_deliveries_wait_for_their_retry_or_are_dead_lettered() {
         assert_eq!(claimed_ids(&retried), vec![id.clone()]);
         assert_eq!(retried[0].delivery.last_error.as_deref(), Some("HTTP 503"));
 
-        assert!(store.alerting.mark_failed(&id, "a", "HTTP 404: gone", None).await.expect("mark"));
+        assert!(store.alerting.mark_failed(&id, "a", "HTTP 404: gone", None, at(61)).await.expect("mark"));
         for later in [at(61), at(1_000_000)] {
             assert!(
                 store
@@ -415,6 +418,22 @@ async fn failed_deliveries_wait_for_their_retry_or_are_dead_lettered() {
         assert_eq!(dead.len(), 1, "{:?}", db.backend);
         assert_eq!((dead[0].attempts, dead[0].last_error.as_deref()), (2, Some("HTTP 404: gone")));
         assert!(!store.alerting.mark_delivered(&id, "a", at(62)).await.expect("mark"), "dead stays dead");
+
+        // The attempts with a recorded result, oldest first; the refused writes left none.
+        let attempts = store.alerting.list_attempts(&acme, &id).await.expect("attempts").expect("known delivery");
+        let summary: Vec<(u32, AttemptOutcome, Option<&str>, DateTime<Utc>)> =
+            attempts.iter().map(|a| (a.attempt, a.outcome, a.error.as_deref(), a.finished_at)).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (1, AttemptOutcome::Retry, Some("HTTP 503"), at(4)),
+                (2, AttemptOutcome::Dead, Some("HTTP 404: gone"), at(61)),
+            ],
+            "{:?}",
+            db.backend
+        );
+        assert!(attempts.iter().all(|attempt| attempt.holder == "a" && attempt.delivery_id == id));
+        assert_eq!(store.alerting.list_attempts(&other, &id).await.expect("attempts"), None, "another tenant's");
 
         // An operator may retry a dead delivery: pending again, with a fresh count.
         assert!(!store.alerting.requeue_delivery(&other, &id, at(70)).await.expect("requeue"));
@@ -443,7 +462,7 @@ async fn disabled_channels_hold_deliveries_and_deleted_ones_dead_letter_them() {
         let held = store.alerting.claim_due_deliveries(at(2), "a", at(30), 10).await.expect("claim");
         assert_eq!(held.len(), 1, "{:?}: the held delivery goes out once enabled", db.backend);
         assert_eq!(held[0].channel.channel.name, "slack");
-        store.alerting.mark_failed(&held[0].delivery.id, "a", "timeout", Some(at(10))).await.expect("mark");
+        store.alerting.mark_failed(&held[0].delivery.id, "a", "timeout", Some(at(10)), at(4)).await.expect("mark");
 
         assert!(store.alerting.delete_channel(&acme, &slack, at(5)).await.expect("delete"));
         assert!(store.alerting.claim_due_deliveries(at(100), "a", at(130), 10).await.expect("claim").is_empty());

@@ -35,6 +35,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/v1/alerts/rules", post(create_rule).get(list_rules))
         .route("/api/v1/alerts/rules/{id}", get(get_rule).put(update_rule).delete(delete_rule))
         .route("/api/v1/alerts/deliveries", get(list_deliveries))
+        .route("/api/v1/alerts/deliveries/{id}/attempts", get(list_attempts))
 }
 
 impl From<AlertError> for ApiError {
@@ -247,6 +248,19 @@ async fn list_deliveries(
     let next_cursor =
         (deliveries.len() as u32 == limit).then(|| deliveries.last().map(|last| last.cursor().to_string()));
     Ok(Json(json!({"deliveries": deliveries, "next_cursor": next_cursor.flatten()})))
+}
+
+/// Every attempt of one delivery whose result was recorded, oldest first: `{attempt, holder,
+/// finished_at, outcome: delivered|retry|dead, error}`.
+async fn list_attempts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scopes::READ)?;
+    let attempts =
+        state.alerting.store().list_attempts(caller.tenant(), &id).await?.ok_or_else(|| not_found("delivery", &id))?;
+    Ok(Json(json!({"delivery_id": id, "attempts": attempts})))
 }
 
 /// Alerts, newest first, each with its deliveries: `rule_id`, `since` (RFC 3339), `limit`.

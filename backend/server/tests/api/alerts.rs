@@ -339,6 +339,23 @@ async fn a_receiver_that_is_down_gets_retries_then_exactly_one_delivery_and_hope
         let dead = deliveries(&app, "?status=dead").await;
         assert_eq!(dead.len(), 1, "the receiver that never recovers is dead-lettered");
         assert_eq!(dead[0]["attempts"], json!(4));
+        // Each attempt is recorded with its outcome.
+        let history = |id: &Value| format!("/api/v1/alerts/deliveries/{}/attempts", id.as_str().expect("id"));
+        let attempts = app.get_json(&history(&delivered[0]["id"])).await["attempts"].clone();
+        let outcomes: Vec<&str> =
+            attempts.as_array().expect("attempts").iter().map(|a| a["outcome"].as_str().expect("o")).collect();
+        assert_eq!(outcomes, ["retry", "retry", "delivered"], "{attempts}");
+        assert!(attempts[0]["error"].as_str().is_some_and(|error| error.contains("500")), "{attempts}");
+        let attempts = app.get_json(&history(&dead[0]["id"])).await["attempts"].clone();
+        let outcomes: Vec<&str> =
+            attempts.as_array().expect("attempts").iter().map(|a| a["outcome"].as_str().expect("o")).collect();
+        assert_eq!(outcomes, ["retry", "retry", "retry", "dead"], "{attempts}");
+        assert_error(
+            app.get("/api/v1/alerts/deliveries/nope/attempts", ADMIN_KEY).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
         assert_eq!(gone.captured().len(), 4);
 
         // More runs send nothing more.

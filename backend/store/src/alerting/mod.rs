@@ -12,7 +12,8 @@ mod sqlite;
 use std::collections::{HashMap, HashSet};
 
 use veritrail_core::alerting::{
-    AlertError, ChannelSummary, ClaimedDelivery, Delivery, NewRule, StoredAlert, StoredChannel, StoredRule,
+    AlertError, ChannelSummary, ClaimedDelivery, Delivery, DeliveryAttempt, NewRule, StoredAlert, StoredChannel,
+    StoredRule,
 };
 use veritrail_core::store::StoreError;
 
@@ -113,6 +114,18 @@ fn decode_delivery(row: &impl Columns) -> Result<Delivery, StoreError> {
         lease_holder: row.opt_text("lease_holder")?,
         lease_until: row.opt_time("lease_until")?,
         created_at: row.time("created_at")?,
+    })
+}
+
+/// Decodes a row of `alert_delivery_attempts`.
+fn decode_attempt(row: &impl Columns) -> Result<DeliveryAttempt, StoreError> {
+    Ok(DeliveryAttempt {
+        delivery_id: row.text("delivery_id")?,
+        attempt: row.count("attempt")?,
+        holder: row.text("holder")?,
+        finished_at: row.time("finished_at")?,
+        outcome: row.parsed("outcome")?,
+        error: row.opt_text("error")?,
     })
 }
 

@@ -10,16 +10,16 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use veritrail_core::alerting::{
-    AlertError, AlertQuery, AlertStore, ChannelSummary, ClaimedDelivery, CreatedAlert, Delivery, DeliveryQuery,
-    DeliveryStatus, NewAlert, NewChannel, NewRule, RuleKind, StoredAlert, StoredChannel, StoredRule,
+    AlertError, AlertQuery, AlertStore, ChannelSummary, ClaimedDelivery, CreatedAlert, Delivery, DeliveryAttempt,
+    DeliveryQuery, DeliveryStatus, NewAlert, NewChannel, NewRule, RuleKind, StoredAlert, StoredChannel, StoredRule,
 };
 use veritrail_core::event::{TenantId, normalize_time};
 use veritrail_core::store::StoreError;
 
 use super::{
     ALERT_COLUMNS, CHANNEL_COLUMNS, CHANNEL_DELETED, DELIVERY_COLUMNS, DELIVERY_FROM, FoundChannel, RULE_COLUMNS,
-    channels_by_rule, claimed_select, decode_alert, decode_channel, decode_claimed, decode_delivery, decode_rule,
-    decode_stored_channel, distinct, in_order, rule_columns,
+    channels_by_rule, claimed_select, decode_alert, decode_attempt, decode_channel, decode_claimed, decode_delivery,
+    decode_rule, decode_stored_channel, distinct, in_order, rule_columns,
 };
 use crate::anomalies::columns::{Columns, new_id};
 use crate::rows::db_error;
@@ -502,6 +502,8 @@ impl AlertStore for PostgresAlerts {
     }
 
     async fn mark_delivered(&self, id: &str, holder: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        record_attempt(&mut tx, id, holder, at, "'delivered'", None).await?;
         let done = sqlx::query(
             "UPDATE alert_deliveries SET status = 'delivered', delivered_at = $1, lease_holder = NULL, \
              lease_until = NULL WHERE id = $2 AND lease_holder = $3 AND status = 'pending'",
@@ -509,9 +511,10 @@ impl AlertStore for PostgresAlerts {
         .bind(normalize_time(at))
         .bind(id)
         .bind(holder)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -521,7 +524,11 @@ impl AlertStore for PostgresAlerts {
         holder: &str,
         error: &str,
         next_attempt_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let outcome = if next_attempt_at.is_some() { "'retry'" } else { "'dead'" };
+        record_attempt(&mut tx, id, holder, at, outcome, Some(error)).await?;
         let done = sqlx::query(
             "UPDATE alert_deliveries SET status = CASE WHEN $1::timestamptz IS NULL THEN 'dead' ELSE 'pending' END, \
              next_attempt_at = COALESCE($1, next_attempt_at), last_error = $2, lease_holder = NULL, \
@@ -531,10 +538,37 @@ impl AlertStore for PostgresAlerts {
         .bind(error)
         .bind(id)
         .bind(holder)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_attempts(
+        &self,
+        tenant: &TenantId,
+        delivery_id: &str,
+    ) -> Result<Option<Vec<DeliveryAttempt>>, StoreError> {
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM alert_deliveries WHERE tenant = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(delivery_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT delivery_id, attempt, holder, finished_at, outcome, error FROM alert_delivery_attempts \
+             WHERE tenant = $1 AND delivery_id = $2 ORDER BY finished_at, id",
+        )
+        .bind(tenant.as_str())
+        .bind(delivery_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(decode_attempt).collect::<Result<Vec<_>, _>>().map(Some)
     }
 
     async fn requeue_delivery(&self, tenant: &TenantId, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -572,4 +606,32 @@ impl AlertStore for PostgresAlerts {
         sql.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ").push_bind(i64::from(query.limit));
         sql.build().fetch_all(&self.pool).await.map_err(db_error)?.iter().map(decode_delivery).collect()
     }
+}
+
+/// Writes the attempt row for the delivery `id` held by `holder`, inside the transaction that
+/// records its result; writes nothing when `holder` no longer holds it.
+async fn record_attempt(
+    tx: &mut PgConnection,
+    id: &str,
+    holder: &str,
+    at: DateTime<Utc>,
+    // A literal: `'delivered'`, `'retry'` or `'dead'`.
+    outcome_sql: &'static str,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO alert_delivery_attempts (id, tenant, delivery_id, attempt, holder, finished_at, outcome, error) \
+         SELECT $1, tenant, id, attempts, lease_holder, $2, {outcome_sql}, $3 FROM alert_deliveries \
+         WHERE id = $4 AND lease_holder = $5 AND status = 'pending'"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(new_id())
+        .bind(normalize_time(at))
+        .bind(error)
+        .bind(id)
+        .bind(holder)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
