@@ -125,39 +125,36 @@ impl MatchSpec {
 /// "min_severity", "channels", "match"?, "cooldown_seconds"?, "enabled"?}`; the error names the
 /// field. Channel ids are checked by the store when the rule is written.
 pub fn parse_rule(body: &Value) -> Result<NewRule, String> {
-    let invalid = |message: String| message;
-    let object = body.as_object().ok_or_else(|| invalid("the body must be a JSON object".into()))?;
+    let object = body.as_object().ok_or_else(|| "the body must be a JSON object".to_owned())?;
     const FIELDS: [&str; 7] = ["name", "kind", "min_severity", "channels", "match", "cooldown_seconds", "enabled"];
     if let Some(unknown) = object.keys().find(|key| !FIELDS.contains(&key.as_str())) {
-        return Err(invalid(format!("unknown field {unknown:?}; a rule takes {}", FIELDS.join(", "))));
+        return Err(format!("unknown field {unknown:?}; a rule takes {}", FIELDS.join(", ")));
     }
     let name = match object.get("name") {
         Some(Value::String(name)) if !name.trim().is_empty() && name.chars().count() <= MAX_RULE_NAME => name.clone(),
-        _ => return Err(invalid(format!("name: required, 1 to {MAX_RULE_NAME} characters"))),
+        _ => return Err(format!("name: required, 1 to {MAX_RULE_NAME} characters")),
     };
     let kind = match object.get("kind") {
         None | Some(Value::Null) => RuleKind::Anomaly,
-        Some(Value::String(kind)) => kind.parse().map_err(|error: String| invalid(format!("kind: {error}")))?,
-        Some(_) => return Err(invalid("kind: must be \"anomaly\" or \"event\"".into())),
+        Some(Value::String(kind)) => kind.parse().map_err(|error: String| format!("kind: {error}"))?,
+        Some(_) => return Err("kind: must be \"anomaly\" or \"event\"".to_owned()),
     };
     let min_severity = match object.get("min_severity") {
         Some(Value::String(text)) => match serde_json::from_value::<Severity>(Value::String(text.clone())) {
             Ok(severity) if severity >= Severity::Low => severity,
-            _ => return Err(invalid(format!("min_severity: {text:?} is not one of low, medium, high, critical"))),
+            _ => return Err(format!("min_severity: {text:?} is not one of low, medium, high, critical")),
         },
-        _ => return Err(invalid("min_severity: required, one of low, medium, high, critical".into())),
+        _ => return Err("min_severity: required, one of low, medium, high, critical".to_owned()),
     };
     let channel_ids: Vec<String> = match object.get("channels") {
         Some(Value::Array(ids)) if !ids.is_empty() && ids.len() <= MAX_RULE_CHANNELS => ids
             .iter()
             .enumerate()
             .map(|(index, id)| {
-                id.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| invalid(format!("channels[{index}]: must be a channel id")))
+                id.as_str().map(str::to_owned).ok_or_else(|| format!("channels[{index}]: must be a channel id"))
             })
             .collect::<Result<_, _>>()?,
-        _ => return Err(invalid(format!("channels: required, 1 to {MAX_RULE_CHANNELS} channel ids"))),
+        _ => return Err(format!("channels: required, 1 to {MAX_RULE_CHANNELS} channel ids")),
     };
     let match_spec = match object.get("match") {
         None | Some(Value::Null) => None,
@@ -168,13 +165,13 @@ pub fn parse_rule(body: &Value) -> Result<NewRule, String> {
         None | Some(Value::Null) => None,
         Some(value) => match value.as_u64() {
             Some(seconds) if seconds <= MAX_COOLDOWN_SECONDS => Some(seconds as u32),
-            _ => return Err(invalid(format!("cooldown_seconds: an integer from 0 to {MAX_COOLDOWN_SECONDS}"))),
+            _ => return Err(format!("cooldown_seconds: an integer from 0 to {MAX_COOLDOWN_SECONDS}")),
         },
     };
     let enabled = match object.get("enabled") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(enabled)) => *enabled,
-        Some(_) => return Err(invalid("enabled: must be true or false".into())),
+        Some(_) => return Err("enabled: must be true or false".to_owned()),
     };
     Ok(NewRule { name, kind, min_severity, channel_ids, match_spec, cooldown_seconds, enabled })
 }
@@ -253,6 +250,78 @@ mod tests {
         assert_eq!(error.field, "match.subjects[1]");
         assert!(MatchSpec::parse(RuleKind::Anomaly, Some(&json!([1]))).is_err());
         assert_eq!(MatchSpec::parse(RuleKind::Event, None), Ok(MatchSpec::Event(EventMatch::default())));
+    }
+
+    #[test]
+    fn rule_bodies_are_parsed_with_defaults_and_named_mistakes() {
+        let rule = parse_rule(&json!({"name": "r", "min_severity": "high", "channels": ["c1"]})).expect("minimal");
+        assert_eq!((rule.kind, rule.enabled, rule.cooldown_seconds), (RuleKind::Anomaly, true, None));
+        for (body, field) in [
+            (json!([]), "JSON object"),
+            (json!({"name": "r", "min_severity": "high", "channels": ["c1"], "colour": 1}), "colour"),
+            (json!({"name": "r", "min_severity": "debug", "channels": ["c1"]}), "min_severity"),
+            (json!({"name": "r", "min_severity": "high", "channels": [1]}), "channels[0]"),
+            (json!({"name": "r", "min_severity": "high", "channels": ["c1"], "kind": "cron"}), "kind"),
+            (json!({"name": "r", "min_severity": "high", "channels": ["c1"], "cooldown_seconds": 1e12}), "cooldown"),
+            (json!({"name": "r", "min_severity": "high", "channels": ["c1"], "enabled": "yes"}), "enabled"),
+        ] {
+            let error = parse_rule(&body).expect_err("refused");
+            assert!(error.contains(field), "{field}: {error}");
+        }
+    }
+
+    fn stored(kind: RuleKind, min_severity: Severity, spec: Value) -> StoredRule {
+        StoredRule {
+            id: "r".into(),
+            tenant: veritrail_core::event::TenantId::parse("acme").expect("tenant"),
+            name: "r".into(),
+            kind,
+            min_severity,
+            channel_ids: vec!["c".into()],
+            match_spec: Some(spec),
+            cooldown_seconds: None,
+            enabled: true,
+            created_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        }
+    }
+
+    fn anomaly(subject: &str, severity: AnomalySeverity, detectors: &[&str]) -> StoredAnomaly {
+        StoredAnomaly {
+            id: "a".into(),
+            tenant: veritrail_core::event::TenantId::parse("acme").expect("tenant"),
+            subject: veritrail_core::anomalies::Subject::actor(subject.to_owned()),
+            window_start: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            window_end: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            reason: "x".into(),
+            score: 0.9,
+            severity,
+            detectors: detectors.iter().map(|d| d.to_string()).collect(),
+            features: vec![],
+            narrative: "n".into(),
+            event_ids: vec![],
+            status: veritrail_core::anomalies::AnomalyStatus::Open,
+            feedback: None,
+            created_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn anomaly_rules_match_severity_detectors_and_subjects() {
+        let rule = stored(
+            RuleKind::Anomaly,
+            Severity::Medium,
+            json!({"detectors": ["kmeans"], "subjects": ["arn:aws:iam::1:user/*"], "subject_kind": "actor"}),
+        );
+        let user = "arn:aws:iam::1:user/eve";
+        assert!(rule_matches_anomaly(&rule, &anomaly(user, AnomalySeverity::High, &["mad", "kmeans"])));
+        assert!(!rule_matches_anomaly(&rule, &anomaly(user, AnomalySeverity::Low, &["kmeans"])), "too mild");
+        assert!(!rule_matches_anomaly(&rule, &anomaly(user, AnomalySeverity::High, &["mad"])), "other detector");
+        assert!(!rule_matches_anomaly(&rule, &anomaly("svc", AnomalySeverity::High, &["kmeans"])), "other subject");
+        let mut disabled = rule.clone();
+        disabled.enabled = false;
+        assert!(!rule_matches_anomaly(&disabled, &anomaly(user, AnomalySeverity::High, &["kmeans"])));
+        let event_rule = stored(RuleKind::Event, Severity::Low, json!({}));
+        assert!(!rule_matches_anomaly(&event_rule, &anomaly(user, AnomalySeverity::High, &["kmeans"])), "kind");
     }
 
     #[test]
