@@ -170,20 +170,25 @@ impl SearchEngine {
 
         let use_fulltext = retrieval != Retrieval::Vector;
         let use_vector = retrieval != Retrieval::FullText && embedder.is_some();
-        let mut lists: Vec<Vec<SearchHit>> = vec![Vec::new(), Vec::new()];
-        if !terms.is_empty() {
-            if use_fulltext {
-                let terms = if self.expand_verbs { expand_verbs(&terms) } else { terms.clone() };
-                lists[0] = self.index.fulltext(tenant, &terms, &filter, candidates).await?;
+        // The two retrievers run at once: full text waits on the database while the question is
+        // embedded on the model's threads.
+        let fulltext = async {
+            if terms.is_empty() || !use_fulltext {
+                return Ok::<_, SearchError>(Vec::new());
             }
-            if let (true, Some(embedder)) = (use_vector, &embedder) {
-                let phrase =
-                    if interpretation.phrase.is_empty() { &interpretation.text } else { &interpretation.phrase };
-                let question = vec![phrase.clone()];
-                let vector = embedder.embed(&question).await?.pop().unwrap_or_default();
-                lists[1] = self.index.nearest(tenant, embedder.model_id(), &vector, &filter, candidates).await?;
-            }
-        }
+            let terms = if self.expand_verbs { expand_verbs(&terms) } else { terms.clone() };
+            Ok(self.index.fulltext(tenant, &terms, &filter, candidates).await?)
+        };
+        let vector = async {
+            let Some(embedder) = embedder.as_ref().filter(|_| use_vector && !terms.is_empty()) else {
+                return Ok::<_, SearchError>(Vec::new());
+            };
+            let phrase = if interpretation.phrase.is_empty() { &interpretation.text } else { &interpretation.phrase };
+            let vector = embedder.embed(std::slice::from_ref(phrase)).await?.pop().unwrap_or_default();
+            Ok(self.index.nearest(tenant, embedder.model_id(), &vector, &filter, candidates).await?)
+        };
+        let (fulltext, vector) = tokio::try_join!(fulltext, vector)?;
+        let lists: [Vec<SearchHit>; 2] = [fulltext, vector];
 
         let ranked: Vec<(u64, f64, Vec<&'static str>)> = if terms.is_empty() {
             // Only filters (or nothing at all): the matching events, newest first.
