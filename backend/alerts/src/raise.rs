@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use veritrail_core::alerting::{AlertError, NewAlert, RuleKind, StoredRule};
+use veritrail_core::alerting::{AlertError, AlertSource, CreatedAlert, NewAlert, RecordError, RuleKind, StoredRule};
 use veritrail_core::anomalies::StoredAnomaly;
 use veritrail_core::event::{NewEvent, Severity, TenantId};
 use veritrail_core::integrity::{IntegrityAlertSink, IntegrityFailure};
@@ -21,6 +21,8 @@ use crate::throttle::{self, RuleThrottle};
 
 /// Most event ids carried by one message (the link shows them all).
 const MAX_EVENT_IDS: usize = 50;
+/// Most anomalies evaluated, and marked alerted, in one transaction.
+const ANOMALY_BATCH: u32 = 200;
 
 /// What one evaluation raised.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -42,34 +44,53 @@ impl RaiseReport {
 }
 
 impl Alerting {
-    /// Alerts for anomalies the detection job has just stored, by the tenant's anomaly rules.
-    pub async fn anomalies_found(
+    /// Alerts for the tenant's stored anomalies that have not been alerted on yet, by its
+    /// anomaly rules: those the detection job has just stored, and any a failed earlier run left
+    /// behind. Each batch of alerts is recorded in the transaction that marks its anomalies
+    /// alerted, so a failure anywhere leaves them to the next run and none is alerted twice.
+    pub async fn alert_pending_anomalies(
         &self,
         tenant: &TenantId,
-        anomaly_ids: &[String],
         now: DateTime<Utc>,
     ) -> Result<RaiseReport, AlertError> {
         let mut report = RaiseReport::default();
-        if anomaly_ids.is_empty() {
-            return Ok(report);
-        }
-        let rules = self.store.list_rules(tenant, Some(RuleKind::Anomaly)).await?;
-        if !rules.iter().any(|rule| rule.enabled) {
-            return Ok(report);
-        }
-        let mut anomalies = Vec::with_capacity(anomaly_ids.len());
-        for id in anomaly_ids {
-            if let Some(anomaly) = self.anomalies.get_anomaly(tenant, id).await? {
-                anomalies.push(anomaly);
+        loop {
+            let ids = self.store.anomalies_to_alert(tenant, ANOMALY_BATCH).await?;
+            if ids.is_empty() {
+                break;
             }
-        }
-        for rule in &rules {
-            let messages: Vec<AlertMessage> = anomalies
-                .iter()
-                .filter(|anomaly| rule_matches_anomaly(rule, anomaly))
-                .map(|anomaly| self.anomaly_message(anomaly, now))
-                .collect();
-            report.add(self.raise_for_rule(tenant, rule, messages, now).await?);
+            let rules = self.store.list_rules(tenant, Some(RuleKind::Anomaly)).await?;
+            let mut anomalies = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(anomaly) = self.anomalies.get_anomaly(tenant, id).await? {
+                    anomalies.push(anomaly);
+                }
+            }
+            let mut batch = RaiseReport::default();
+            let mut alerts = Vec::new();
+            for rule in rules.iter().filter(|rule| rule.enabled) {
+                let messages: Vec<AlertMessage> = anomalies
+                    .iter()
+                    .filter(|anomaly| rule_matches_anomaly(rule, anomaly))
+                    .map(|anomaly| self.anomaly_message(anomaly, now))
+                    .collect();
+                let (planned, planned_report) = self.plan_for_rule(tenant, rule, messages, now).await?;
+                alerts.extend(planned);
+                batch.add(planned_report);
+            }
+            let full_batch = ids.len() == ANOMALY_BATCH as usize;
+            match self.store.record_alerts(tenant, &alerts, &AlertSource::Anomalies(ids), now).await {
+                Ok(created) => {
+                    self.log_created(tenant, &created);
+                    report.add(batch);
+                }
+                // Another worker raised them first; what is left is its to do.
+                Err(RecordError::AlreadyRecorded) => break,
+                Err(RecordError::Alert(error)) => return Err(error),
+            }
+            if !full_batch {
+                break;
+            }
         }
         self.wake_worker(report);
         Ok(report)
@@ -95,7 +116,12 @@ impl Alerting {
                 .filter(|event| rule_matches_event(rule, event))
                 .map(|event| self.event_message(rule, event, now))
                 .collect();
-            report.add(self.raise_for_rule(tenant, rule, messages, now).await?);
+            let (planned, planned_report) = self.plan_for_rule(tenant, rule, messages, now).await?;
+            for alert in &planned {
+                let created = self.store.create_alert(tenant, alert, now).await?;
+                self.log_created(tenant, std::slice::from_ref(&created));
+            }
+            report.add(planned_report);
         }
         self.wake_worker(report);
         Ok(report)
@@ -155,6 +181,7 @@ impl Alerting {
             .create_alert(
                 tenant,
                 &NewAlert {
+                    id: None,
                     rule_id: None,
                     dedup_key,
                     message: serde_json::to_value(&message).expect("messages serialise"),
@@ -168,16 +195,17 @@ impl Alerting {
         Ok(report)
     }
 
-    /// Plans one rule's messages against its cooldowns and records what is left.
-    async fn raise_for_rule(
+    /// Plans one rule's messages against its cooldowns: the alerts to record, in order (a
+    /// digest before the alerts without deliveries that start its subjects' cooldowns).
+    async fn plan_for_rule(
         &self,
         tenant: &TenantId,
         rule: &StoredRule,
         messages: Vec<AlertMessage>,
         now: DateTime<Utc>,
-    ) -> Result<RaiseReport, AlertError> {
+    ) -> Result<(Vec<NewAlert>, RaiseReport), AlertError> {
         if messages.is_empty() {
-            return Ok(RaiseReport::default());
+            return Ok((Vec::new(), RaiseReport::default()));
         }
         let mut last_sent = HashMap::new();
         for message in &messages {
@@ -197,59 +225,46 @@ impl Alerting {
         let originals: HashMap<String, AlertMessage> =
             messages.iter().map(|message| (message.dedup_key.clone(), message.clone())).collect();
         let plan = throttle::plan(&throttle, messages, |key| last_sent.get(key).copied().flatten(), now);
-        let mut report = RaiseReport { alerts: 0, suppressed: plan.suppressed.len(), duplicates: plan.duplicates };
+        let report =
+            RaiseReport { alerts: plan.send.len(), suppressed: plan.suppressed.len(), duplicates: plan.duplicates };
+        let mut alerts = Vec::with_capacity(plan.send.len());
         for message in &plan.send {
-            let created = self.record(tenant, rule, message, rule.channel_ids.clone(), now).await?;
-            report.alerts += 1;
+            // The id is chosen here so the subjects a digest carries can point at it.
+            let id = uuid::Uuid::now_v7().to_string();
+            alerts.push(NewAlert {
+                id: Some(id.clone()),
+                rule_id: Some(rule.id.clone()),
+                dedup_key: message.dedup_key.clone(),
+                message: serde_json::to_value(message).expect("messages serialise"),
+                channel_ids: rule.channel_ids.clone(),
+            });
             if message.kind == AlertKind::Digest {
                 // Each subject in a digest starts its own cooldown: recorded as an alert without
                 // deliveries that points at the digest that carried it.
                 for key in &plan.mark_sent {
                     if let Some(original) = originals.get(key) {
                         let mut carried = serde_json::to_value(original).expect("messages serialise");
-                        carried["sent_in_digest"] = serde_json::Value::String(created.clone());
-                        self.store
-                            .create_alert(
-                                tenant,
-                                &NewAlert {
-                                    rule_id: Some(rule.id.clone()),
-                                    dedup_key: key.clone(),
-                                    message: carried,
-                                    channel_ids: Vec::new(),
-                                },
-                                now,
-                            )
-                            .await?;
+                        carried["sent_in_digest"] = serde_json::Value::String(id.clone());
+                        alerts.push(NewAlert {
+                            id: None,
+                            rule_id: Some(rule.id.clone()),
+                            dedup_key: key.clone(),
+                            message: carried,
+                            channel_ids: Vec::new(),
+                        });
                     }
                 }
             }
         }
-        Ok(report)
+        Ok((alerts, report))
     }
 
-    async fn record(
-        &self,
-        tenant: &TenantId,
-        rule: &StoredRule,
-        message: &AlertMessage,
-        channel_ids: Vec<String>,
-        now: DateTime<Utc>,
-    ) -> Result<String, AlertError> {
-        let created = self
-            .store
-            .create_alert(
-                tenant,
-                &NewAlert {
-                    rule_id: Some(rule.id.clone()),
-                    dedup_key: message.dedup_key.clone(),
-                    message: serde_json::to_value(message).expect("messages serialise"),
-                    channel_ids,
-                },
-                now,
-            )
-            .await?;
-        tracing::info!(tenant = %tenant, rule = %rule.name, alert = %created.alert.id, deliveries = created.deliveries.len(), "{}", message.title);
-        Ok(created.alert.id)
+    /// Logs the alerts that go somewhere (not the cooldown markers of a digest's subjects).
+    fn log_created(&self, tenant: &TenantId, created: &[CreatedAlert]) {
+        for created in created.iter().filter(|created| !created.deliveries.is_empty()) {
+            let title = created.alert.message.get("title").and_then(serde_json::Value::as_str).unwrap_or_default();
+            tracing::info!(tenant = %tenant, rule = created.alert.rule_id.as_deref().unwrap_or_default(), alert = %created.alert.id, deliveries = created.deliveries.len(), "{title}");
+        }
     }
 
     fn wake_worker(&self, report: RaiseReport) {

@@ -234,6 +234,7 @@ impl Alerting {
             .create_alert(
                 tenant,
                 &veritrail_core::alerting::NewAlert {
+                    id: None,
                     rule_id: None,
                     dedup_key: message.dedup_key.clone(),
                     message: serde_json::to_value(&message).expect("messages serialise"),

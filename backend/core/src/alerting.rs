@@ -183,6 +183,9 @@ pub struct StoredRule {
 /// An alert to record and deliver.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAlert {
+    /// The id to store it under; `None` lets the store choose one. A caller that refers to the
+    /// alert from another alert of the same batch (a digest) chooses it first.
+    pub id: Option<String>,
     /// The rule that raised it; `None` for alerts no rule raises (integrity failures).
     pub rule_id: Option<String>,
     /// Identifies "the same alert" for cooldowns (an anomaly id, an actor, ...).
@@ -191,6 +194,32 @@ pub struct NewAlert {
     pub message: Value,
     /// Channels to deliver to; repeats are delivered once.
     pub channel_ids: Vec<String>,
+}
+
+/// What a batch of alerts was raised from. [`AlertStore::record_alerts`] records it in the same
+/// transaction as the alerts, so each source is alerted on exactly once even when raising fails
+/// half-way or two workers raise at the same time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertSource {
+    /// These stored anomalies, now evaluated against the anomaly rules (each is marked alerted;
+    /// none may be marked already).
+    Anomalies(Vec<String>),
+}
+
+/// Why [`AlertStore::record_alerts`] refused a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Another worker recorded (part of) this source first; nothing was written.
+    #[error("the alerts of this source were already recorded")]
+    AlreadyRecorded,
+    #[error(transparent)]
+    Alert(#[from] AlertError),
+}
+
+impl From<StoreError> for RecordError {
+    fn from(error: StoreError) -> Self {
+        Self::Alert(AlertError::Store(error))
+    }
 }
 
 /// A recorded alert.
@@ -356,6 +385,21 @@ pub trait AlertStore: Send + Sync {
         alert: &NewAlert,
         now: DateTime<Utc>,
     ) -> Result<CreatedAlert, AlertError>;
+
+    /// Records a batch of alerts, each with its deliveries as [`AlertStore::create_alert`] does,
+    /// and marks `source` as alerted, all in one transaction: either all of it is stored or
+    /// nothing is. The batch may be empty (the source had nothing to alert on).
+    async fn record_alerts(
+        &self,
+        tenant: &TenantId,
+        alerts: &[NewAlert],
+        source: &AlertSource,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CreatedAlert>, RecordError>;
+
+    /// Ids of the tenant's stored anomalies no batch of alerts has been recorded for yet, oldest
+    /// first, at most `limit`.
+    async fn anomalies_to_alert(&self, tenant: &TenantId, limit: u32) -> Result<Vec<String>, StoreError>;
 
     /// Returns when an alert with this rule (`None`: no rule) and dedup key was last recorded,
     /// for cooldowns.

@@ -39,20 +39,6 @@ pub struct TenantDetection {
     pub new_ids: Vec<String>,
 }
 
-/// Runs detection for every tenant at `now`.
-pub async fn detect_all(
-    store: &Store,
-    config: &AnomalyConfig,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Vec<(TenantId, TenantDetection)>> {
-    let mut reports = Vec::new();
-    for tenant in store.events.tenants().await? {
-        let report = detect_tenant(store, &tenant, config, now).await?;
-        reports.push((tenant, report));
-    }
-    Ok(reports)
-}
-
 /// Scores the tenant's complete windows since its detection cursor.
 pub async fn detect_tenant(
     store: &Store,

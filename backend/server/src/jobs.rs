@@ -8,7 +8,8 @@
 //!   unusual, with its narrative and events;
 //! - `alert-delivery`: send the due deliveries of the alert outbox (new alerts also wake the
 //!   worker at once, see [`crate::app`]); anomaly detection raises alerts by the anomaly rules
-//!   and integrity failures alert every channel of the tenant;
+//!   for every stored anomaly not yet alerted on (so a run whose alerting failed is made up by
+//!   the next) and integrity failures alert every channel of the tenant;
 //! - `embed-backfill`: search documents for new events and vectors for texts without one
 //!   (loading the local model first if its files have appeared since start-up).
 //!
@@ -174,18 +175,21 @@ impl Job for AnomalyDetectionJob {
         let mut found = 0;
         let mut alerts = 0;
         let now = chrono::Utc::now();
-        for (tenant, report) in crate::anomaly_job::detect_all(&self.store, &self.config, now).await? {
+        for tenant in self.store.events.tenants().await? {
+            let detected = crate::anomaly_job::detect_tenant(&self.store, &tenant, &self.config, now).await;
+            // Raised whether or not detection worked: this also raises the anomalies an earlier
+            // run stored but could not alert on (they stay marked not alerted until it works).
+            let raised = self.alerting.alert_pending_anomalies(&tenant, now).await;
+            let report = detected?;
             found += report.new_anomalies;
             let mut details = serde_json::to_value(&report)?;
-            // The anomalies are stored whatever happens here; an alerting failure is reported in
-            // the run record and the log.
-            match self.alerting.anomalies_found(&tenant, &report.new_ids, now).await {
+            match raised {
                 Ok(raised) => {
                     alerts += raised.alerts;
                     details["alerts"] = serde_json::to_value(raised)?;
                 }
                 Err(error) => {
-                    tracing::error!(job = "anomaly-detection", tenant = %tenant, %error, "could not raise alerts");
+                    tracing::error!(job = "anomaly-detection", tenant = %tenant, %error, "could not raise alerts; the next run retries");
                     details["alerts_error"] = json!(error.to_string());
                 }
             }

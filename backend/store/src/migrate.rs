@@ -40,6 +40,11 @@ pub const SQLITE: &[Migration] = &[
         name: "0005_alert_attempts.sql",
         sql: include_str!("../../../migrations/sqlite/0005_alert_attempts.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_anomaly_alerted.sql",
+        sql: include_str!("../../../migrations/sqlite/0006_anomaly_alerted.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -68,6 +73,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 5,
         name: "0005_alert_attempts.sql",
         sql: include_str!("../../../migrations/postgres/0005_alert_attempts.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_anomaly_alerted.sql",
+        sql: include_str!("../../../migrations/postgres/0006_anomaly_alerted.sql"),
     },
 ];
 

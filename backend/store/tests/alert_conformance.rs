@@ -10,9 +10,10 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use veritrail_core::alerting::{
-    AlertError, AlertQuery, AttemptOutcome, ChannelKind, ClaimedDelivery, DeliveryQuery, DeliveryStatus, NewAlert,
-    NewChannel, NewRule, RuleKind,
+    AlertError, AlertQuery, AlertSource, AttemptOutcome, ChannelKind, ClaimedDelivery, DeliveryQuery, DeliveryStatus,
+    NewAlert, NewChannel, NewRule, RecordError, RuleKind,
 };
+use veritrail_core::anomalies::{AnomalySeverity, NewAnomaly, Subject};
 use veritrail_core::event::{Severity, TenantId};
 use veritrail_store::Store;
 use veritrail_store::testing::TestDatabase;
@@ -57,6 +58,7 @@ fn rule(name: &str, channel_ids: &[&str]) -> NewRule {
 
 fn alert(rule_id: Option<&str>, dedup_key: &str, channel_ids: &[&str]) -> NewAlert {
     NewAlert {
+        id: None,
         rule_id: rule_id.map(str::to_owned),
         dedup_key: dedup_key.to_owned(),
         message: json!({"kind": "anomaly", "title": "Unusual activity", "severity": "high", "event_ids": ["e1"]}),
@@ -541,5 +543,90 @@ async fn one_delivery_is_claimed_by_id_for_its_tenant_unless_leased() {
             store.alerting.claim_delivery(&acme, id, at(100), "w2", at(160)).await.expect("claim").is_none(),
             "done"
         );
+    }
+}
+
+/// A stored anomaly of `actor`, as the detection job stores them.
+async fn stored_anomaly(store: &Store, tenant: &TenantId, actor: &str) -> String {
+    let anomaly = NewAnomaly {
+        subject: Subject::actor(actor),
+        window_start: at(0),
+        window_end: at(3600),
+        reason: format!("actor:{actor}/volume"),
+        score: 0.9,
+        severity: AnomalySeverity::High,
+        detectors: vec!["zscore".into()],
+        features: Vec::new(),
+        narrative: format!("{actor} did far more than usual"),
+        event_ids: vec![format!("ev-{actor}")],
+    };
+    let saved = store.anomalies.save_anomalies(tenant, &[anomaly], at(3600)).await.expect("save anomaly");
+    saved[0].anomaly.id.clone()
+}
+
+#[tokio::test]
+async fn anomalies_are_marked_alerted_with_their_alerts_in_one_transaction_and_only_once() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let (acme, other) = (tenant("acme"), tenant("other"));
+        let slack = channel(&store, &acme, "slack").await;
+        let high = store.alerting.create_rule(&acme, &rule("high", &[&slack]), at(0)).await.expect("rule");
+        let alice = stored_anomaly(&store, &acme, "alice").await;
+        let bob = stored_anomaly(&store, &acme, "bob").await;
+        stored_anomaly(&store, &other, "carol").await;
+        let pending = store.alerting.anomalies_to_alert(&acme, 10).await.expect("pending");
+        assert_eq!(pending, [alice.clone(), bob.clone()], "{:?}", db.backend);
+        assert_eq!(store.alerting.anomalies_to_alert(&acme, 1).await.expect("pending"), vec![alice.clone()]);
+        let source = AlertSource::Anomalies(vec![alice.clone(), bob.clone()]);
+
+        // A batch refused half-way (its second alert names an unknown channel) leaves the
+        // anomalies to alert and records no alert at all.
+        let refused = store
+            .alerting
+            .record_alerts(
+                &acme,
+                &[alert(Some(&high.id), "actor:alice", &[&slack]), alert(Some(&high.id), "actor:bob", &["nope"])],
+                &source,
+                at(3700),
+            )
+            .await;
+        assert!(matches!(refused, Err(RecordError::Alert(AlertError::UnknownChannel(_)))), "{refused:?}");
+        assert_eq!(store.alerting.anomalies_to_alert(&acme, 10).await.expect("pending").len(), 2);
+        let none = AlertQuery { limit: 10, ..Default::default() };
+        assert!(store.alerting.list_alerts(&acme, &none).await.expect("alerts").is_empty());
+
+        let batch = [alert(Some(&high.id), "actor:alice", &[&slack]), alert(Some(&high.id), "actor:bob", &[&slack])];
+        let created = store.alerting.record_alerts(&acme, &batch, &source, at(3700)).await.expect("record");
+        assert_eq!(created.len(), 2);
+        assert!(created.iter().all(|created| created.deliveries.len() == 1));
+        assert!(store.alerting.anomalies_to_alert(&acme, 10).await.expect("pending").is_empty());
+        // The other tenant's anomaly is its own.
+        assert_eq!(store.alerting.anomalies_to_alert(&other, 10).await.expect("pending").len(), 1);
+
+        // Recording the same source again (a second worker) writes nothing.
+        let again = store.alerting.record_alerts(&acme, &batch, &source, at(3800)).await;
+        assert!(matches!(again, Err(RecordError::AlreadyRecorded)), "{again:?}");
+        assert_eq!(store.alerting.list_alerts(&acme, &none).await.expect("alerts").len(), 2);
+
+        // Two workers racing over one new anomaly: exactly one records it.
+        let dave = stored_anomaly(&store, &acme, "dave").await;
+        let racers = (0..4).map(|_| {
+            let (store, acme, high, slack, dave) =
+                (store.clone(), acme.clone(), high.id.clone(), slack.clone(), dave.clone());
+            tokio::spawn(async move {
+                let batch = [alert(Some(&high), "actor:dave", &[&slack])];
+                store.alerting.record_alerts(&acme, &batch, &AlertSource::Anomalies(vec![dave]), at(3900)).await
+            })
+        });
+        let mut recorded = 0;
+        for racer in racers.collect::<Vec<_>>() {
+            match racer.await.expect("task") {
+                Ok(_) => recorded += 1,
+                Err(RecordError::AlreadyRecorded) => {}
+                Err(error) => panic!("{error}"),
+            }
+        }
+        assert_eq!(recorded, 1, "{:?}", db.backend);
+        assert_eq!(store.alerting.list_alerts(&acme, &none).await.expect("alerts").len(), 3);
     }
 }

@@ -12,8 +12,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use veritrail_alerts::signature::{DEFAULT_TOLERANCE, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use veritrail_core::alerting::NewAlert;
+use veritrail_core::anomalies::{AnomalySeverity, NewAnomaly, Subject};
 use veritrail_core::event::TenantId;
 use veritrail_server::config::Config;
+use veritrail_store::Backend;
 use veritrail_store::testing::TestDatabase;
 
 use crate::helpers::{ADMIN_KEY, TestApp, assert_error, import_invictus, run_job, spawn_app_with, start_app};
@@ -384,6 +386,7 @@ async fn a_delivery_left_claimed_by_a_dead_server_is_sent_once_by_the_next_one()
             .create_alert(
                 &tenant,
                 &NewAlert {
+                    id: None,
                     rule_id: None,
                     dedup_key: "restart".into(),
                     message: serde_json::to_value(&message).expect("json"),
@@ -516,6 +519,75 @@ async fn integrity_failures_alert_every_channel_without_a_rule() {
         app.post_json("/api/v1/admin/jobs/integrity-check/run?full=true", ADMIN_KEY, &json!({})).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(receiver.captured().len(), 2);
+    }
+}
+
+/// Makes every insert into `alerts` fail (`true`) or work again (`false`), as a database that
+/// refuses alerting writes for a while would.
+async fn refuse_alert_writes(app: &TestApp, refuse: bool) {
+    let sql = match (app.db.backend, refuse) {
+        (Backend::Sqlite, true) => {
+            "CREATE TRIGGER alerts_refused BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'alerting is down'); END;"
+        }
+        (Backend::Sqlite, false) => "DROP TRIGGER alerts_refused;",
+        (Backend::Postgres, true) => {
+            "CREATE FUNCTION refuse_alerts() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'alerting is down'; END $$; \
+             CREATE TRIGGER alerts_refused BEFORE INSERT ON alerts FOR EACH ROW EXECUTE FUNCTION refuse_alerts();"
+        }
+        (Backend::Postgres, false) => "DROP TRIGGER alerts_refused ON alerts; DROP FUNCTION refuse_alerts();",
+    };
+    app.db.execute(sql).await.expect("alert writes trigger");
+}
+
+#[tokio::test]
+async fn an_anomaly_whose_alerting_failed_is_alerted_once_by_the_next_run() {
+    for app in apps(local_targets).await {
+        let receiver = Receiver::start(0).await;
+        let channel = webhook_channel(&app, &receiver.url("/hook")).await;
+        create(
+            &app,
+            "/api/v1/alerts/rules",
+            json!({"name": "unusual principals", "min_severity": "low", "channels": [channel],
+                   "match": {"subject_kind": "actor"}}),
+        )
+        .await;
+        // The tenant's log, and an anomaly stored as the detection job stores it before raising
+        // its alerts.
+        assert_eq!(app.post_event(&crate::helpers::event("doc.read")).await.status(), StatusCode::CREATED);
+        let tenant = TenantId::parse("default").expect("tenant");
+        let now = Utc::now();
+        let anomaly = NewAnomaly {
+            subject: Subject::actor("mallory"),
+            window_start: now - chrono::Duration::hours(1),
+            window_end: now,
+            reason: "actor:mallory/volume".into(),
+            score: 0.95,
+            severity: AnomalySeverity::High,
+            detectors: vec!["zscore".into()],
+            features: Vec::new(),
+            narrative: "mallory read 40 times more documents than usual".into(),
+            event_ids: vec!["ev-1".into()],
+        };
+        let store = app.db.connect().await;
+        store.anomalies.save_anomalies(&tenant, &[anomaly], now).await.expect("save anomaly");
+
+        refuse_alert_writes(&app, true).await;
+        let failed = run_job(&app, "anomaly-detection").await;
+        assert!(failed["details"]["tenant"]["alerts_error"].is_string(), "{failed}");
+        assert!(app.get_json("/api/v1/alerts").await["alerts"].as_array().expect("alerts").is_empty());
+
+        refuse_alert_writes(&app, false).await;
+        let retried = run_job(&app, "anomaly-detection").await;
+        assert_eq!(retried["details"]["tenant"]["alerts"]["alerts"], json!(1), "{retried}");
+        run_job(&app, "anomaly-detection").await;
+        let alerts = app.get_json("/api/v1/alerts").await["alerts"].as_array().expect("alerts").clone();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0]["dedup_key"], json!("actor:mallory"));
+        let accepted = receiver.wait_accepted(1, 10).await;
+        assert!(accepted[0].json["summary"].as_str().is_some_and(|summary| summary.contains("40 times")));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(receiver.captured().len(), 1);
     }
 }
 

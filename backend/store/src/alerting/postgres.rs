@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use veritrail_core::alerting::{
-    AlertError, AlertQuery, AlertStore, ChannelSummary, ClaimedDelivery, CreatedAlert, Delivery, DeliveryAttempt,
-    DeliveryQuery, DeliveryStatus, NewAlert, NewChannel, NewRule, RuleKind, StoredAlert, StoredChannel, StoredRule,
+    AlertError, AlertQuery, AlertSource, AlertStore, ChannelSummary, ClaimedDelivery, CreatedAlert, Delivery,
+    DeliveryAttempt, DeliveryQuery, DeliveryStatus, NewAlert, NewChannel, NewRule, RecordError, RuleKind, StoredAlert,
+    StoredChannel, StoredRule,
 };
 use veritrail_core::event::{TenantId, normalize_time};
 use veritrail_core::store::StoreError;
@@ -119,6 +120,119 @@ async fn read_rules(
             decode_rule(row, channels)
         })
         .collect()
+}
+
+/// Writes one alert and a pending delivery per enabled channel inside the caller's transaction.
+async fn insert_alert(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    alert: &NewAlert,
+    now: DateTime<Utc>,
+) -> Result<CreatedAlert, AlertError> {
+    let created_at = normalize_time(now);
+    let stored = StoredAlert {
+        id: alert.id.clone().unwrap_or_else(new_id),
+        tenant: tenant.clone(),
+        rule_id: alert.rule_id.clone(),
+        dedup_key: alert.dedup_key.clone(),
+        message: alert.message.clone(),
+        created_at,
+    };
+    // The alert row is written first and checked after: any refusal below rolls it back with
+    // the rest, which is what makes the outbox all or nothing.
+    sqlx::query(
+        "INSERT INTO alerts (id, tenant, rule_id, dedup_key, message, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&stored.id)
+    .bind(tenant.as_str())
+    .bind(stored.rule_id.as_deref())
+    .bind(&stored.dedup_key)
+    .bind(stored.message.to_string())
+    .bind(created_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    if let Some(rule_id) = &stored.rule_id {
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM alert_rules WHERE tenant = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(rule_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        if exists.is_none() {
+            return Err(AlertError::UnknownRule(rule_id.clone()));
+        }
+    }
+    let channels = find_channels(conn, tenant, &distinct(&alert.channel_ids)).await?;
+    let deliveries: Vec<Delivery> = channels
+        .into_iter()
+        .filter(|(_, channel)| !channel.disabled)
+        .map(|(channel_id, channel)| Delivery {
+            id: new_id(),
+            tenant: tenant.clone(),
+            alert_id: stored.id.clone(),
+            channel_id,
+            channel_name: channel.name,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: created_at,
+            last_error: None,
+            delivered_at: None,
+            lease_holder: None,
+            lease_until: None,
+            created_at,
+        })
+        .collect();
+    if !deliveries.is_empty() {
+        let ids: Vec<&str> = deliveries.iter().map(|delivery| delivery.id.as_str()).collect();
+        let channel_ids: Vec<&str> = deliveries.iter().map(|delivery| delivery.channel_id.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO alert_deliveries (id, tenant, alert_id, channel_id, status, attempts, next_attempt_at, \
+             created_at) SELECT id, $1, $2, channel_id, 'pending', 0, $3, $3 \
+             FROM UNNEST($4::text[], $5::text[]) AS t (id, channel_id)",
+        )
+        .bind(tenant.as_str())
+        .bind(&stored.id)
+        .bind(created_at)
+        .bind(&ids)
+        .bind(&channel_ids)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(CreatedAlert { alert: stored, deliveries })
+}
+
+/// Marks what a batch of alerts was raised from, inside the caller's transaction. A source
+/// already marked (or unknown) refuses the batch: a second worker raising the same anomalies
+/// waits for the first one's row locks, then finds them marked and records nothing.
+async fn mark_source(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    source: &AlertSource,
+    now: DateTime<Utc>,
+) -> Result<(), RecordError> {
+    match source {
+        AlertSource::Anomalies(ids) => {
+            let ids = distinct(ids);
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let done = sqlx::query(
+                "UPDATE anomalies SET alerted_at = $1 WHERE tenant = $2 AND id = ANY($3) AND alerted_at IS NULL",
+            )
+            .bind(normalize_time(now))
+            .bind(tenant.as_str())
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            if done.rows_affected() != ids.len() as u64 {
+                return Err(RecordError::AlreadyRecorded);
+            }
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -326,80 +440,39 @@ impl AlertStore for PostgresAlerts {
         alert: &NewAlert,
         now: DateTime<Utc>,
     ) -> Result<CreatedAlert, AlertError> {
-        let created_at = normalize_time(now);
-        let stored = StoredAlert {
-            id: new_id(),
-            tenant: tenant.clone(),
-            rule_id: alert.rule_id.clone(),
-            dedup_key: alert.dedup_key.clone(),
-            message: alert.message.clone(),
-            created_at,
-        };
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        // The alert row is written first and checked after: any refusal below rolls it back with
-        // the rest, which is what makes the outbox all or nothing.
-        sqlx::query(
-            "INSERT INTO alerts (id, tenant, rule_id, dedup_key, message, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&stored.id)
-        .bind(tenant.as_str())
-        .bind(stored.rule_id.as_deref())
-        .bind(&stored.dedup_key)
-        .bind(stored.message.to_string())
-        .bind(created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if let Some(rule_id) = &stored.rule_id {
-            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM alert_rules WHERE tenant = $1 AND id = $2")
-                .bind(tenant.as_str())
-                .bind(rule_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            if exists.is_none() {
-                return Err(AlertError::UnknownRule(rule_id.clone()));
-            }
-        }
-        let channels = find_channels(&mut tx, tenant, &distinct(&alert.channel_ids)).await?;
-        let deliveries: Vec<Delivery> = channels
-            .into_iter()
-            .filter(|(_, channel)| !channel.disabled)
-            .map(|(channel_id, channel)| Delivery {
-                id: new_id(),
-                tenant: tenant.clone(),
-                alert_id: stored.id.clone(),
-                channel_id,
-                channel_name: channel.name,
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                next_attempt_at: created_at,
-                last_error: None,
-                delivered_at: None,
-                lease_holder: None,
-                lease_until: None,
-                created_at,
-            })
-            .collect();
-        if !deliveries.is_empty() {
-            let ids: Vec<&str> = deliveries.iter().map(|delivery| delivery.id.as_str()).collect();
-            let channel_ids: Vec<&str> = deliveries.iter().map(|delivery| delivery.channel_id.as_str()).collect();
-            sqlx::query(
-                "INSERT INTO alert_deliveries (id, tenant, alert_id, channel_id, status, attempts, next_attempt_at, \
-                 created_at) SELECT id, $1, $2, channel_id, 'pending', 0, $3, $3 \
-                 FROM UNNEST($4::text[], $5::text[]) AS t (id, channel_id)",
-            )
-            .bind(tenant.as_str())
-            .bind(&stored.id)
-            .bind(created_at)
-            .bind(&ids)
-            .bind(&channel_ids)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+        // Any refusal returns before the commit and rolls back what was written: all or nothing.
+        let created = insert_alert(&mut tx, tenant, alert, now).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(created)
+    }
+
+    async fn record_alerts(
+        &self,
+        tenant: &TenantId,
+        alerts: &[NewAlert],
+        source: &AlertSource,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CreatedAlert>, RecordError> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        mark_source(&mut tx, tenant, source, now).await?;
+        let mut created = Vec::with_capacity(alerts.len());
+        for alert in alerts {
+            created.push(insert_alert(&mut tx, tenant, alert, now).await?);
         }
         tx.commit().await.map_err(db_error)?;
-        Ok(CreatedAlert { alert: stored, deliveries })
+        Ok(created)
+    }
+
+    async fn anomalies_to_alert(&self, tenant: &TenantId, limit: u32) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT id FROM anomalies WHERE tenant = $1 AND alerted_at IS NULL ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(tenant.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)
     }
 
     async fn last_alert_at(

@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use veritrail_core::alerting::{
-    AlertError, AlertQuery, AlertStore, ChannelSummary, ClaimedDelivery, CreatedAlert, Delivery, DeliveryAttempt,
-    DeliveryQuery, DeliveryStatus, NewAlert, NewChannel, NewRule, RuleKind, StoredAlert, StoredChannel, StoredRule,
+    AlertError, AlertQuery, AlertSource, AlertStore, ChannelSummary, ClaimedDelivery, CreatedAlert, Delivery,
+    DeliveryAttempt, DeliveryQuery, DeliveryStatus, NewAlert, NewChannel, NewRule, RecordError, RuleKind, StoredAlert,
+    StoredChannel, StoredRule,
 };
 use veritrail_core::event::{TenantId, format_time, normalize_time};
 use veritrail_core::store::StoreError;
@@ -121,6 +122,113 @@ async fn read_rules(
             decode_rule(row, channels)
         })
         .collect()
+}
+
+/// Writes one alert and a pending delivery per enabled channel inside the caller's transaction.
+async fn insert_alert(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    alert: &NewAlert,
+    now: DateTime<Utc>,
+) -> Result<CreatedAlert, AlertError> {
+    let created_at = normalize_time(now);
+    let stored = StoredAlert {
+        id: alert.id.clone().unwrap_or_else(new_id),
+        tenant: tenant.clone(),
+        rule_id: alert.rule_id.clone(),
+        dedup_key: alert.dedup_key.clone(),
+        message: alert.message.clone(),
+        created_at,
+    };
+    // The alert row is written first and checked after: any refusal below rolls it back with
+    // the rest, which is what makes the outbox all or nothing.
+    sqlx::query("INSERT INTO alerts (id, tenant, rule_id, dedup_key, message, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(&stored.id)
+        .bind(tenant.as_str())
+        .bind(stored.rule_id.as_deref())
+        .bind(&stored.dedup_key)
+        .bind(stored.message.to_string())
+        .bind(text_time(&created_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if let Some(rule_id) = &stored.rule_id {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM alert_rules WHERE tenant = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(rule_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        if exists.is_none() {
+            return Err(AlertError::UnknownRule(rule_id.clone()));
+        }
+    }
+    let channels = find_channels(conn, tenant, &distinct(&alert.channel_ids)).await?;
+    let mut deliveries = Vec::with_capacity(channels.len());
+    for (channel_id, channel) in channels.into_iter().filter(|(_, channel)| !channel.disabled) {
+        let delivery = Delivery {
+            id: new_id(),
+            tenant: tenant.clone(),
+            alert_id: stored.id.clone(),
+            channel_id,
+            channel_name: channel.name,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: created_at,
+            last_error: None,
+            delivered_at: None,
+            lease_holder: None,
+            lease_until: None,
+            created_at,
+        };
+        sqlx::query(
+            "INSERT INTO alert_deliveries (id, tenant, alert_id, channel_id, status, attempts, next_attempt_at, \
+             created_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)",
+        )
+        .bind(&delivery.id)
+        .bind(tenant.as_str())
+        .bind(&delivery.alert_id)
+        .bind(&delivery.channel_id)
+        .bind(text_time(&created_at))
+        .bind(text_time(&created_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        deliveries.push(delivery);
+    }
+    Ok(CreatedAlert { alert: stored, deliveries })
+}
+
+/// Marks what a batch of alerts was raised from, inside the caller's transaction. A source
+/// already marked (or unknown) refuses the batch, so a second worker raising the same anomalies
+/// records nothing.
+async fn mark_source(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    source: &AlertSource,
+    now: DateTime<Utc>,
+) -> Result<(), RecordError> {
+    match source {
+        AlertSource::Anomalies(ids) => {
+            let ids = distinct(ids);
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let mut query = QueryBuilder::<Sqlite>::new("UPDATE anomalies SET alerted_at = ");
+            query.push_bind(text_time(&now)).push(" WHERE alerted_at IS NULL AND tenant = ");
+            query.push_bind(tenant.as_str()).push(" AND id IN (");
+            let mut separated = query.separated(", ");
+            for id in &ids {
+                separated.push_bind(*id);
+            }
+            query.push(")");
+            let done = query.build().execute(&mut *conn).await.map_err(db_error)?;
+            if done.rows_affected() != ids.len() as u64 {
+                return Err(RecordError::AlreadyRecorded);
+            }
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -327,76 +435,39 @@ impl AlertStore for SqliteAlerts {
         alert: &NewAlert,
         now: DateTime<Utc>,
     ) -> Result<CreatedAlert, AlertError> {
-        let created_at = normalize_time(now);
-        let stored = StoredAlert {
-            id: new_id(),
-            tenant: tenant.clone(),
-            rule_id: alert.rule_id.clone(),
-            dedup_key: alert.dedup_key.clone(),
-            message: alert.message.clone(),
-            created_at,
-        };
         let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-        // The alert row is written first and checked after: any refusal below rolls it back with
-        // the rest, which is what makes the outbox all or nothing.
-        sqlx::query(
-            "INSERT INTO alerts (id, tenant, rule_id, dedup_key, message, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&stored.id)
-        .bind(tenant.as_str())
-        .bind(stored.rule_id.as_deref())
-        .bind(&stored.dedup_key)
-        .bind(stored.message.to_string())
-        .bind(text_time(&created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if let Some(rule_id) = &stored.rule_id {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM alert_rules WHERE tenant = ? AND id = ?")
-                .bind(tenant.as_str())
-                .bind(rule_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            if exists.is_none() {
-                return Err(AlertError::UnknownRule(rule_id.clone()));
-            }
-        }
-        let channels = find_channels(&mut tx, tenant, &distinct(&alert.channel_ids)).await?;
-        let mut deliveries = Vec::with_capacity(channels.len());
-        for (channel_id, channel) in channels.into_iter().filter(|(_, channel)| !channel.disabled) {
-            let delivery = Delivery {
-                id: new_id(),
-                tenant: tenant.clone(),
-                alert_id: stored.id.clone(),
-                channel_id,
-                channel_name: channel.name,
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                next_attempt_at: created_at,
-                last_error: None,
-                delivered_at: None,
-                lease_holder: None,
-                lease_until: None,
-                created_at,
-            };
-            sqlx::query(
-                "INSERT INTO alert_deliveries (id, tenant, alert_id, channel_id, status, attempts, next_attempt_at, \
-                 created_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)",
-            )
-            .bind(&delivery.id)
-            .bind(tenant.as_str())
-            .bind(&delivery.alert_id)
-            .bind(&delivery.channel_id)
-            .bind(text_time(&created_at))
-            .bind(text_time(&created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            deliveries.push(delivery);
+        // Any refusal returns before the commit and rolls back what was written: all or nothing.
+        let created = insert_alert(&mut tx, tenant, alert, now).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(created)
+    }
+
+    async fn record_alerts(
+        &self,
+        tenant: &TenantId,
+        alerts: &[NewAlert],
+        source: &AlertSource,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CreatedAlert>, RecordError> {
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        mark_source(&mut tx, tenant, source, now).await?;
+        let mut created = Vec::with_capacity(alerts.len());
+        for alert in alerts {
+            created.push(insert_alert(&mut tx, tenant, alert, now).await?);
         }
         tx.commit().await.map_err(db_error)?;
-        Ok(CreatedAlert { alert: stored, deliveries })
+        Ok(created)
+    }
+
+    async fn anomalies_to_alert(&self, tenant: &TenantId, limit: u32) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT id FROM anomalies WHERE tenant = ? AND alerted_at IS NULL ORDER BY created_at, id LIMIT ?",
+        )
+        .bind(tenant.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.read_pool)
+        .await
+        .map_err(db_error)
     }
 
     async fn last_alert_at(
