@@ -620,6 +620,12 @@ async fn broad_filters_rank_texts_and_check_every_document() {
         let late = SearchFilter { since: Some(at(EACH as i64 + 10)), ..bob.clone() };
         let hits = search.nearest(&acme, MODEL, &vector(&[(0, 1.0)]), &late, 2).await.expect("nearest");
         assert_eq!(seqs(&hits), vec![EACH * 2 - 1, EACH * 2 - 2], "{:?}", db.backend);
+        // Few enough documents by the facets' count: read through their texts.
+        let alice = SearchFilter { actors: vec!["alice".into()], ..SearchFilter::default() };
+        let hits = search.fulltext(&acme, &terms(&["login", "bucket"]), &alice, 3).await.expect("fulltext");
+        assert_eq!(seqs(&hits), vec![5_999, 5_997, 5_995], "{:?}", db.backend);
+        let hits = search.nearest(&acme, MODEL, &vector(&[(1, 1.0)]), &alice, 2).await.expect("nearest");
+        assert_eq!(seqs(&hits), vec![5_999, 5_997], "{:?}: alice has no bucket events", db.backend);
         let nobody = SearchFilter { actors: vec!["carol".into()], ..SearchFilter::default() };
         assert!(search.fulltext(&acme, &terms(&["login"]), &nobody, 3).await.expect("fulltext").is_empty());
     }

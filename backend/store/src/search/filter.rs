@@ -48,6 +48,16 @@ impl FilterPlan {
         }
     }
 
+    /// Only the time range of the plan.
+    pub fn time_only(&self) -> Self {
+        Self { since: self.since, until: self.until, ..Self::default() }
+    }
+
+    /// Whether the plan limits time.
+    pub fn has_time(&self) -> bool {
+        self.since.is_some() || self.until.is_some()
+    }
+
     /// Whether the plan has no condition at all.
     pub fn is_empty(&self) -> bool {
         self.since.is_none()

@@ -13,10 +13,12 @@
 //!   are tens of thousands of texts. Full text (FTS5 / `tsvector` on `search_texts`) and vectors
 //!   rank texts; the best texts are then turned into their newest documents that pass the filter
 //!   (`vectors::Widening`), widening the candidate texts until no further text can do better.
-//! - A filter first counts (up to `PREFILTER_MAX`) the documents it lets through; when they are
-//!   that few, exactly those are ranked by their texts' scores. Otherwise only the texts whose
-//!   facets (`search_text_facets`: the filter values and time span of each text's documents) pass
-//!   the filter are ranked, and every returned document is still checked against the filter.
+//! - A filter is first checked against the text facets (`search_text_facets`: the filter values
+//!   and time span of each text's documents), which count how many documents can pass. When
+//!   that is at most `PREFILTER_MAX` (or a time range holds that few), exactly those documents
+//!   are read, through their texts or the time index, and ranked by their texts' scores.
+//!   Otherwise only the texts whose facets pass are ranked, and every returned document is
+//!   still checked against the filter.
 //! - `IndexProgress::embedded` is a watermark, not a count: every document below it has a vector
 //!   for the model, and the document at it (if any) does not. It is kept per tenant and model and
 //!   moved forward by `put_vectors` and `pending_texts`, so reading progress is three primary-key
@@ -169,6 +171,56 @@ fn facets_of(documents: &[SearchDocument]) -> Vec<(FacetKey, FacetSpan)> {
     facets.into_iter().collect()
 }
 
+/// Which documents a filtered search ranks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scope {
+    /// No filter: every text is ranked.
+    All,
+    /// At most [`PREFILTER_MAX`] documents pass: they are read and ranked directly, found
+    /// through their texts (`Some`: the texts whose facets pass) or through the time index
+    /// (`None`: a narrow time range).
+    Few(Option<Vec<TextHash>>),
+    /// Many documents may pass: only these texts are ranked.
+    Texts(Vec<TextHash>),
+}
+
+impl Scope {
+    /// Decides from the texts whose facets pass the filter, with how many documents those facets
+    /// count (exact without a time range, an upper bound with one), and, only asked when that
+    /// bound is too high, how many documents lie in the time range (counted up to just above
+    /// [`PREFILTER_MAX`]; `None` without a time range).
+    async fn choose<F>(facets: Vec<(TextHash, i64)>, in_time_range: F) -> Result<Self, StoreError>
+    where
+        F: std::future::Future<Output = Result<Option<i64>, StoreError>>,
+    {
+        let bound: i64 = facets.iter().map(|(_, uses)| *uses).sum();
+        let texts: Vec<TextHash> = facets.into_iter().map(|(hash, _)| hash).collect();
+        if bound <= PREFILTER_MAX {
+            return Ok(Self::Few(Some(texts)));
+        }
+        Ok(match in_time_range.await? {
+            Some(count) if count <= PREFILTER_MAX => Self::Few(None),
+            _ => Self::Texts(texts),
+        })
+    }
+}
+
+/// Sums facet rows `(text, uses)` per text, keeping the order of first appearance.
+fn uses_per_text(rows: Vec<(TextHash, i64)>) -> Vec<(TextHash, i64)> {
+    let mut position: HashMap<TextHash, usize> = HashMap::new();
+    let mut out: Vec<(TextHash, i64)> = Vec::new();
+    for (hash, uses) in rows {
+        match position.get(&hash) {
+            Some(&at) => out[at].1 += uses,
+            None => {
+                position.insert(hash, out.len());
+                out.push((hash, uses));
+            }
+        }
+    }
+    out
+}
+
 /// Where the embedding watermark can move: to the first use of the oldest text without a vector
 /// (`first_unembedded`), or, when every text is embedded, to `indexed_until` as read *before*
 /// looking, since documents written since then were not looked at.
@@ -286,6 +338,26 @@ mod tests {
         assert!(rows.contains(&(KIND_ACTOR, "alice".to_owned(), 2)));
         assert!(rows.contains(&(KIND_ACTOR, "Alice".to_owned(), 1)));
         assert!(rows.contains(&(KIND_ACTION, "login".to_owned(), 2)));
+    }
+
+    #[tokio::test]
+    async fn scope_reads_few_documents_directly_and_ranks_texts_otherwise() {
+        let few = vec![([1; 32], 2_000), ([2; 32], 3_000)];
+        let unused = async { panic!("the time range is not counted when the facets are few enough") };
+        assert_eq!(Scope::choose(few, unused).await.expect("scope"), Scope::Few(Some(vec![[1; 32], [2; 32]])));
+        let many = vec![([1; 32], 4_000), ([2; 32], 3_000)];
+        let narrow = async { Ok(Some(40)) };
+        assert_eq!(Scope::choose(many.clone(), narrow).await.expect("scope"), Scope::Few(None));
+        let wide = async { Ok(Some(PREFILTER_MAX + 1)) };
+        assert_eq!(Scope::choose(many.clone(), wide).await.expect("scope"), Scope::Texts(vec![[1; 32], [2; 32]]));
+        let untimed = async { Ok(None) };
+        assert_eq!(Scope::choose(many, untimed).await.expect("scope"), Scope::Texts(vec![[1; 32], [2; 32]]));
+    }
+
+    #[test]
+    fn facet_uses_add_up_per_text_in_first_seen_order() {
+        let rows = vec![([2; 32], 1), ([1; 32], 5), ([2; 32], 3)];
+        assert_eq!(uses_per_text(rows), vec![([2; 32], 4), ([1; 32], 5)]);
     }
 
     #[test]

@@ -22,8 +22,8 @@ use veritrail_core::store::StoreError;
 use super::filter::{FilterPlan, ip_key};
 use super::vectors::Widening;
 use super::{
-    PREFILTER_MAX, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold, seq_from_db,
-    text_hash_from_db, usable_terms, vocabulary_from_rows, vocabulary_uses,
+    PREFILTER_MAX, Scope, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold, seq_from_db,
+    text_hash_from_db, usable_terms, uses_per_text, vocabulary_from_rows, vocabulary_uses,
 };
 use crate::rows::{db_error, seq_to_db};
 
@@ -199,18 +199,44 @@ async fn newest_documents(
     rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
 }
 
-/// The texts some document passing `plan` may have, from their facets.
-async fn allowed_texts(
-    conn: &mut PgConnection,
-    tenant: &TenantId,
-    plan: &FilterPlan,
-) -> Result<Vec<Vec<u8>>, StoreError> {
+/// How a search filtered by `plan` finds its documents (see [`Scope`]).
+async fn scope(conn: &mut PgConnection, tenant: &TenantId, plan: &FilterPlan) -> Result<Scope, StoreError> {
+    if plan.is_empty() {
+        return Ok(Scope::All);
+    }
+    // The texts whose facets pass, with the documents those facets count.
     let mut query =
-        QueryBuilder::<Postgres>::new("SELECT DISTINCT f.text_hash FROM search_text_facets f WHERE f.tenant = ");
+        QueryBuilder::<Postgres>::new("SELECT f.text_hash, f.uses FROM search_text_facets f WHERE f.tenant = ");
     query.push_bind(tenant.as_str());
     plan.push_facet_conditions(&mut query, "f", |time| *time);
-    let rows = query.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
-    rows.iter().map(|row| row.try_get::<Vec<u8>, _>(0).map_err(db_error)).collect()
+    let rows = query.build().persistent(false).fetch_all(&mut *conn).await.map_err(db_error)?;
+    let facets = rows
+        .iter()
+        .map(|row| {
+            let hash: Vec<u8> = row.try_get(0).map_err(db_error)?;
+            Ok((text_hash_from_db(&hash)?, row.try_get::<i64, _>(1).map_err(db_error)?))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let in_time_range = async {
+        if plan.has_time() { count_matching(conn, tenant, &plan.time_only()).await.map(Some) } else { Ok(None) }
+    };
+    Scope::choose(uses_per_text(facets), in_time_range).await
+}
+
+/// Pushes `SELECT d.seq, d.text_hash FROM search_documents d WHERE ...`: the documents passing
+/// `plan`, found through `texts` when given (the text index), else through the filter indexes.
+fn push_matching(query: &mut QueryBuilder<Postgres>, tenant: &TenantId, plan: &FilterPlan, texts: Option<&[TextHash]>) {
+    query
+        .push("SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ")
+        .push_bind(tenant.as_str().to_owned());
+    match texts {
+        Some(texts) => {
+            let hashes: Vec<Vec<u8>> = texts.iter().map(|hash| hash.to_vec()).collect();
+            query.push(" AND d.text_hash = ANY(").push_bind(hashes).push(")");
+            plan.push_row_conditions(query, "d", |time| *time);
+        }
+        None => plan.push_conditions(query, "d", tenant.as_str(), |time| *time),
+    }
 }
 
 /// Pushes the question's terms as one `tsquery`: each term parsed as plain text
@@ -256,13 +282,11 @@ async fn fulltext_among_matching(
     tenant: &TenantId,
     terms: &[&str],
     plan: &FilterPlan,
+    texts: Option<&[TextHash]>,
     limit: u32,
 ) -> Result<Vec<SearchHit>, StoreError> {
-    let mut query = QueryBuilder::<Postgres>::new(
-        "WITH m AS MATERIALIZED (SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ",
-    );
-    query.push_bind(tenant.as_str());
-    plan.push_conditions(&mut query, "d", tenant.as_str(), |time| *time);
+    let mut query = QueryBuilder::<Postgres>::new("WITH m AS MATERIALIZED (");
+    push_matching(&mut query, tenant, plan, texts);
     query.push(
         "), r AS MATERIALIZED (SELECT t.text_hash, ts_rank_cd(t.text_search, q.query)::float8 AS score \
          FROM search_texts t, (SELECT ",
@@ -296,18 +320,15 @@ async fn nearest_among_matching(
     model: &str,
     query: &Vector,
     plan: &FilterPlan,
+    texts: Option<&[TextHash]>,
     limit: u32,
 ) -> Result<Vec<SearchHit>, StoreError> {
-    let mut select = QueryBuilder::<Postgres>::new("SELECT d.seq, 1 - (v.vector <=> ");
-    select
-        .push_bind(query.clone())
-        .push(") AS similarity FROM search_documents d JOIN search_vectors v ON v.tenant = d.tenant AND v.model = ");
-    select
-        .push_bind(model.to_owned())
-        .push(" AND v.text_hash = d.text_hash WHERE d.tenant = ")
-        .push_bind(tenant.as_str());
-    plan.push_conditions(&mut select, "d", tenant.as_str(), |time| *time);
-    select.push(" ORDER BY similarity DESC, d.seq DESC LIMIT ").push_bind(i64::from(limit));
+    let mut select = QueryBuilder::<Postgres>::new("WITH m AS MATERIALIZED (");
+    push_matching(&mut select, tenant, plan, texts);
+    select.push(") SELECT m.seq, 1 - (v.vector <=> ").push_bind(query.clone());
+    select.push(") AS similarity FROM m JOIN search_vectors v ON v.tenant = ").push_bind(tenant.as_str());
+    select.push(" AND v.model = ").push_bind(model.to_owned()).push(" AND v.text_hash = m.text_hash");
+    select.push(" ORDER BY similarity DESC, m.seq DESC LIMIT ").push_bind(i64::from(limit));
     let rows = select.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
     rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
 }
@@ -498,8 +519,8 @@ impl SearchIndex for PostgresSearch {
         }
         let plan = FilterPlan::new(filter);
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
-        if !plan.is_empty() && count_matching(&mut conn, tenant, &plan).await? <= PREFILTER_MAX {
-            return fulltext_among_matching(&mut conn, tenant, &terms, &plan, limit).await;
+        if let Scope::Few(texts) = scope(&mut conn, tenant, &plan).await? {
+            return fulltext_among_matching(&mut conn, tenant, &terms, &plan, texts.as_deref(), limit).await;
         }
         let mut widening = Widening::new(limit as usize);
         while let Some(size) = widening.next_size() {
@@ -526,13 +547,20 @@ impl SearchIndex for PostgresSearch {
         let query = Vector::from(vector.to_vec());
         let plan = FilterPlan::new(filter);
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        if !plan.is_empty() && count_matching(&mut tx, tenant, &plan).await? <= PREFILTER_MAX {
-            let hits = nearest_among_matching(&mut tx, tenant, model, &query, &plan, limit).await?;
-            tx.commit().await.map_err(db_error)?;
-            return Ok(hits);
-        }
+        // Only texts some matching document may have are ranked (all of them without a filter);
+        // few enough are compared exactly.
+        let allowed: Option<Vec<Vec<u8>>> = match scope(&mut tx, tenant, &plan).await? {
+            Scope::Few(texts) => {
+                let hits =
+                    nearest_among_matching(&mut tx, tenant, model, &query, &plan, texts.as_deref(), limit).await?;
+                tx.commit().await.map_err(db_error)?;
+                return Ok(hits);
+            }
+            Scope::Texts(texts) => Some(texts.iter().map(|hash| hash.to_vec()).collect()),
+            Scope::All => None,
+        };
         // Transaction-local: iterative scans keep walking the graph until enough rows pass the
-        // tenant and model condition, instead of returning fewer.
+        // tenant, model and text conditions, instead of returning fewer.
         sqlx::query(
             "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)",
         )
@@ -540,9 +568,6 @@ impl SearchIndex for PostgresSearch {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        // Only texts some matching document may have are ranked (all of them without a filter);
-        // few enough are compared exactly.
-        let allowed = if plan.is_empty() { None } else { Some(allowed_texts(&mut tx, tenant, &plan).await?) };
         let mut exact = allowed.as_ref().is_some_and(|allowed| allowed.len() <= HNSW_MAX_CANDIDATES);
         let mut widening = Widening::new(limit as usize);
         while let Some(size) = widening.next_size() {

@@ -22,8 +22,8 @@ use veritrail_core::store::StoreError;
 use super::filter::{FilterPlan, ip_key};
 use super::vectors::{NearestHits, Ranking, VectorSet, Widening, from_blob, normalize, to_blob};
 use super::{
-    PREFILTER_MAX, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold, seq_from_db,
-    text_hash_from_db, usable_terms, vocabulary_from_rows, vocabulary_uses,
+    PREFILTER_MAX, Scope, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold, seq_from_db,
+    text_hash_from_db, usable_terms, uses_per_text, vocabulary_from_rows, vocabulary_uses,
 };
 use crate::rows::{db_error, seq_to_db};
 
@@ -88,19 +88,54 @@ impl SqliteSearch {
             .collect()
     }
 
-    /// The texts some document passing `plan` may have, from their facets.
-    async fn allowed_texts(&self, tenant: &TenantId, plan: &FilterPlan) -> Result<HashSet<TextHash>, StoreError> {
+    /// How a search filtered by `plan` finds its documents (see [`Scope`]).
+    async fn scope(&self, tenant: &TenantId, plan: &FilterPlan) -> Result<Scope, StoreError> {
+        if plan.is_empty() {
+            return Ok(Scope::All);
+        }
+        // The texts whose facets pass, with the documents those facets count.
         let mut query =
-            QueryBuilder::<Sqlite>::new("SELECT DISTINCT f.text_hash FROM search_text_facets f WHERE f.tenant = ");
+            QueryBuilder::<Sqlite>::new("SELECT f.text_hash, f.uses FROM search_text_facets f WHERE f.tenant = ");
         query.push_bind(tenant.as_str());
         plan.push_facet_conditions(&mut query, "f", sqlite_time);
         let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
-        rows.iter()
+        let facets = rows
+            .iter()
             .map(|row| {
                 let hash: Vec<u8> = row.try_get(0).map_err(db_error)?;
-                text_hash_from_db(&hash)
+                Ok((text_hash_from_db(&hash)?, row.try_get::<i64, _>(1).map_err(db_error)?))
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let in_time_range = async {
+            if plan.has_time() { self.count_matching(tenant, &plan.time_only()).await.map(Some) } else { Ok(None) }
+        };
+        Scope::choose(uses_per_text(facets), in_time_range).await
+    }
+
+    /// Pushes `SELECT d.seq, d.text_hash FROM search_documents d WHERE ...`: the documents passing
+    /// `plan`, found through `texts` when given (the text index), else through the filter indexes.
+    fn push_matching(
+        query: &mut QueryBuilder<Sqlite>,
+        tenant: &TenantId,
+        plan: &FilterPlan,
+        texts: Option<&[TextHash]>,
+    ) {
+        query
+            .push("SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ")
+            .push_bind(tenant.as_str().to_owned());
+        match texts {
+            Some(texts) => {
+                query.push(" AND d.text_hash IN (");
+                let mut separated = query.separated(", ");
+                for hash in texts {
+                    separated.push_bind(hash.to_vec());
+                }
+                // An empty IN list is valid SQLite and matches nothing.
+                query.push(")");
+                plan.push_row_conditions(query, "d", sqlite_time);
+            }
+            None => plan.push_conditions(query, "d", tenant.as_str(), sqlite_time),
+        }
     }
 
     /// The best `size` texts for the FTS5 `expression`, among those a document passing `plan` may
@@ -142,13 +177,11 @@ impl SqliteSearch {
         tenant: &TenantId,
         expression: &str,
         plan: &FilterPlan,
+        texts: Option<&[TextHash]>,
         limit: u32,
     ) -> Result<Vec<SearchHit>, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "WITH m AS MATERIALIZED (SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ",
-        );
-        query.push_bind(tenant.as_str());
-        plan.push_conditions(&mut query, "d", tenant.as_str(), sqlite_time);
+        let mut query = QueryBuilder::<Sqlite>::new("WITH m AS MATERIALIZED (");
+        Self::push_matching(&mut query, tenant, plan, texts);
         query.push(
             "), r AS MATERIALIZED (SELECT t.text_hash, bm25(search_text_fts) AS relevance FROM search_text_fts \
              CROSS JOIN search_texts t ON t.id = search_text_fts.rowid WHERE search_text_fts MATCH ",
@@ -186,12 +219,11 @@ impl SqliteSearch {
         set: &VectorSet,
         query: &[f32],
         plan: &FilterPlan,
+        texts: Option<&[TextHash]>,
         limit: u32,
     ) -> Result<Vec<SearchHit>, StoreError> {
-        let mut select =
-            QueryBuilder::<Sqlite>::new("SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ");
-        select.push_bind(tenant.as_str());
-        plan.push_conditions(&mut select, "d", tenant.as_str(), sqlite_time);
+        let mut select = QueryBuilder::<Sqlite>::new("");
+        Self::push_matching(&mut select, tenant, plan, texts);
         let rows = select.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
         let mut hits = NearestHits::new(limit as usize);
         let mut found = Vec::with_capacity(rows.len());
@@ -460,8 +492,8 @@ impl SearchIndex for SqliteSearch {
         let expression =
             terms.iter().map(|term| format!("\"{}\"", term.replace('"', "\"\""))).collect::<Vec<_>>().join(" OR ");
         let plan = FilterPlan::new(filter);
-        if !plan.is_empty() && self.count_matching(tenant, &plan).await? <= PREFILTER_MAX {
-            return self.fulltext_among_matching(tenant, &expression, &plan, limit).await;
+        if let Scope::Few(texts) = self.scope(tenant, &plan).await? {
+            return self.fulltext_among_matching(tenant, &expression, &plan, texts.as_deref(), limit).await;
         }
         let mut widening = Widening::new(limit as usize);
         while let Some(size) = widening.next_size() {
@@ -489,11 +521,14 @@ impl SearchIndex for SqliteSearch {
         let mut query = vector.to_vec();
         normalize(&mut query);
         let plan = FilterPlan::new(filter);
-        if !plan.is_empty() && self.count_matching(tenant, &plan).await? <= PREFILTER_MAX {
-            return self.nearest_among_matching(tenant, &set, &query, &plan, limit).await;
-        }
         // Only texts some matching document may have are ranked (all of them without a filter).
-        let allowed = if plan.is_empty() { None } else { Some(self.allowed_texts(tenant, &plan).await?) };
+        let allowed: Option<HashSet<TextHash>> = match self.scope(tenant, &plan).await? {
+            Scope::Few(texts) => {
+                return self.nearest_among_matching(tenant, &set, &query, &plan, texts.as_deref(), limit).await;
+            }
+            Scope::Texts(texts) => Some(texts.into_iter().collect()),
+            Scope::All => None,
+        };
         // Comparing with every text is CPU work proportional to the tenant's texts: keep it off the
         // async workers.
         let scored = set.clone();
