@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use veritrail_core::alerting::{AlertError, AlertSource, CreatedAlert, NewAlert, RecordError, RuleKind, StoredRule};
 use veritrail_core::anomalies::StoredAnomaly;
-use veritrail_core::event::{NewEvent, Severity, TenantId};
+use veritrail_core::event::{Severity, StoredEvent, TenantId};
 use veritrail_core::integrity::{IntegrityAlertSink, IntegrityFailure};
+use veritrail_core::store::EventLog;
 
 use crate::message::{AlertKind, AlertMessage, TimeWindow};
 use crate::rules::{anomaly_severity, rule_matches_anomaly, rule_matches_event};
@@ -23,6 +24,11 @@ use crate::throttle::{self, RuleThrottle};
 const MAX_EVENT_IDS: usize = 50;
 /// Most anomalies evaluated, and marked alerted, in one transaction.
 const ANOMALY_BATCH: u32 = 200;
+/// Most events evaluated, and the event cursor moved over, in one transaction.
+pub const EVENT_BATCH: u32 = 500;
+/// Most batches of one tenant per [`Alerting::alert_new_events`], so a tenant with a long backlog
+/// cannot hold up the others.
+pub const EVENT_BATCHES_PER_PASS: usize = 20;
 
 /// What one evaluation raised.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -33,6 +39,16 @@ pub struct RaiseReport {
     pub suppressed: usize,
     /// Repeats of a subject within this evaluation, folded into its first alert.
     pub duplicates: usize,
+}
+
+/// What one evaluation of a tenant's new events did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EventPass {
+    /// Events evaluated (or skipped, for a tenant without event rules).
+    pub evaluated: u64,
+    /// The tenant's event cursor afterwards: the seq of the first event not evaluated yet.
+    pub cursor: u64,
+    pub raised: RaiseReport,
 }
 
 impl RaiseReport {
@@ -86,7 +102,7 @@ impl Alerting {
                 }
                 // Another worker raised them first; what is left is its to do.
                 Err(RecordError::AlreadyRecorded) => break,
-                Err(RecordError::Alert(error)) => return Err(error),
+                Err(refused) => return Err(refused.into_alert_error()),
             }
             if !full_batch {
                 break;
@@ -96,35 +112,65 @@ impl Alerting {
         Ok(report)
     }
 
-    /// Alerts for events just appended (only those newly created), by the tenant's event rules.
-    /// Called after the append has committed; never on the append's own path.
-    pub async fn events_appended(
+    /// Evaluates the tenant's events after its event cursor against its event rules, in
+    /// batches: each batch's alerts are recorded in the transaction that moves the cursor past
+    /// it, so every acknowledged event is evaluated exactly once, whatever crashes. A tenant
+    /// without enabled event rules only has its cursor moved to the end of its log. At most
+    /// [`EVENT_BATCHES_PER_PASS`] batches per call; the rest waits for the next one.
+    pub async fn alert_new_events(
         &self,
+        log: &dyn EventLog,
         tenant: &TenantId,
-        events: &[NewEvent],
         now: DateTime<Utc>,
-    ) -> Result<RaiseReport, AlertError> {
-        let mut report = RaiseReport::default();
-        let rules = self.enabled_event_rules(tenant).await?;
-        if rules.is_empty() {
-            return Ok(report);
-        }
+    ) -> Result<EventPass, AlertError> {
+        // One pass per tenant at a time in this process (the wake-up and the scheduled job);
+        // other replicas are kept out by the cursor check when recording.
         let _one_at_a_time = self.event_rules.lock().await;
-        for rule in rules.iter() {
-            let messages: Vec<AlertMessage> = events
-                .iter()
-                .filter(|event| rule_matches_event(rule, event))
-                .map(|event| self.event_message(rule, event, now))
-                .collect();
-            let (planned, planned_report) = self.plan_for_rule(tenant, rule, messages, now).await?;
-            for alert in &planned {
-                let created = self.store.create_alert(tenant, alert, now).await?;
-                self.log_created(tenant, std::slice::from_ref(&created));
+        let mut pass = EventPass::default();
+        for _ in 0..EVENT_BATCHES_PER_PASS {
+            let from_seq = self.store.event_alert_cursor(tenant).await?;
+            pass.cursor = from_seq;
+            let rules = self.enabled_event_rules(tenant).await?;
+            let (events, to_seq) = if rules.is_empty() {
+                let end = log.head(tenant).await?.map_or(0, |head| head.next_seq);
+                (Vec::new(), end.max(from_seq))
+            } else {
+                let events = log.scan(tenant, from_seq, EVENT_BATCH).await?;
+                let to_seq = events.last().map_or(from_seq, |event| event.seq + 1);
+                (events, to_seq)
+            };
+            if to_seq == from_seq {
+                break;
             }
-            report.add(planned_report);
+            let mut batch = RaiseReport::default();
+            let mut alerts = Vec::new();
+            for rule in rules.iter() {
+                let messages: Vec<AlertMessage> = events
+                    .iter()
+                    .filter(|event| rule_matches_event(rule, event))
+                    .map(|event| self.event_message(rule, event, now))
+                    .collect();
+                let (planned, planned_report) = self.plan_for_rule(tenant, rule, messages, now).await?;
+                alerts.extend(planned);
+                batch.add(planned_report);
+            }
+            match self.store.record_alerts(tenant, &alerts, &AlertSource::Events { from_seq, to_seq }, now).await {
+                Ok(created) => {
+                    self.log_created(tenant, &created);
+                    pass.raised.add(batch);
+                    pass.evaluated += to_seq - from_seq;
+                    pass.cursor = to_seq;
+                }
+                // Another replica evaluated these events first.
+                Err(RecordError::AlreadyRecorded) => break,
+                Err(refused) => return Err(refused.into_alert_error()),
+            }
+            if rules.is_empty() || events.len() < EVENT_BATCH as usize {
+                break;
+            }
         }
-        self.wake_worker(report);
-        Ok(report)
+        self.wake_worker(pass.raised);
+        Ok(pass)
     }
 
     /// An integrity failure: a critical alert to every enabled channel of the tenant, no rule
@@ -329,7 +375,7 @@ impl Alerting {
         }
     }
 
-    fn event_message(&self, rule: &StoredRule, event: &NewEvent, now: DateTime<Utc>) -> AlertMessage {
+    fn event_message(&self, rule: &StoredRule, event: &StoredEvent, now: DateTime<Utc>) -> AlertMessage {
         let resource = event
             .resource
             .as_ref()
@@ -338,7 +384,6 @@ impl Alerting {
         let from = event.actor.ip.as_deref().map(|ip| format!(" from {ip}")).unwrap_or_default();
         let outcome = serde_json::to_value(event.outcome).ok().and_then(|value| value.as_str().map(str::to_owned));
         let outcome = outcome.unwrap_or_default();
-        let occurred = event.occurred_at.unwrap_or(now);
         AlertMessage {
             kind: AlertKind::EventRule,
             title: format!("{}: {} by {} ({outcome})", rule.name, event.action, event.actor.id),
@@ -348,7 +393,7 @@ impl Alerting {
                 event.actor.id,
                 event.actor.kind,
                 event.action,
-                veritrail_core::event::format_time(&occurred),
+                veritrail_core::event::format_time(&event.occurred_at),
                 event.severity.as_str()
             ),
             subject: Some(event.actor.id.clone()),

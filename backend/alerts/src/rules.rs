@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use veritrail_core::alerting::{NewRule, RuleKind, StoredRule};
 use veritrail_core::anomalies::{AnomalySeverity, StoredAnomaly, SubjectKind};
-use veritrail_core::event::{NewEvent, Outcome, Severity};
+use veritrail_core::event::{Outcome, Severity, StoredEvent};
 
 /// Most entries in one list of a spec.
 pub const MAX_LIST: usize = 200;
@@ -213,7 +213,7 @@ pub fn rule_matches_anomaly(rule: &StoredRule, anomaly: &StoredAnomaly) -> bool 
 }
 
 /// Whether an enabled `event` rule wants this event.
-pub fn rule_matches_event(rule: &StoredRule, event: &NewEvent) -> bool {
+pub fn rule_matches_event(rule: &StoredRule, event: &StoredEvent) -> bool {
     if !rule.enabled || rule.kind != RuleKind::Event || event.severity < rule.min_severity {
         return false;
     }

@@ -5,7 +5,7 @@
 //! - raising alerts from anomalies, events and integrity failures — [`crate::raise`];
 //! - delivering the outbox — [`crate::outbox`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,8 @@ use crate::deliver::{DeliveryOptions, check_target};
 use crate::secret_box::SecretBox;
 use crate::ssrf::TargetPolicy;
 
-/// How long a tenant's event rules are reused without reading them again, so ingest does not
-/// read the rule table on every append. Rule writes through this server take effect at once;
+/// How long a tenant's event rules are reused without reading them again, so the evaluator does
+/// not read the rule table on every wake-up. Rule writes through this server take effect at once;
 /// through another replica, within this time.
 pub const EVENT_RULES_TTL: Duration = Duration::from_secs(5);
 
@@ -91,9 +91,14 @@ pub struct Alerting {
     /// This process's name in delivery leases.
     pub(crate) holder: String,
     pub(crate) jitter: Mutex<SplitMix64>,
-    /// Event rules are evaluated one append at a time, so two concurrent appends cannot both
-    /// pass the same cooldown.
+    /// New events are evaluated one pass at a time in this process (wake-ups and the scheduled
+    /// job), so two passes cannot both pass the same cooldown.
     pub(crate) event_rules: tokio::sync::Mutex<()>,
+    /// Tenants that appended events since the evaluator last looked: at most one entry per
+    /// tenant, however heavy ingest is.
+    appended: Mutex<HashSet<TenantId>>,
+    /// Signalled on every append, so new events are evaluated at once.
+    events_wake: Notify,
     /// Each tenant's event rules, as read at the given instant.
     event_rules_cache: Mutex<HashMap<TenantId, CachedRules>>,
 }
@@ -114,6 +119,8 @@ impl Alerting {
             holder: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
             jitter: Mutex::new(SplitMix64::from_entropy()),
             event_rules: tokio::sync::Mutex::new(()),
+            appended: Mutex::new(HashSet::new()),
+            events_wake: Notify::new(),
             event_rules_cache: Mutex::new(HashMap::new()),
         }
     }
@@ -123,14 +130,36 @@ impl Alerting {
         self.event_rules_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(tenant);
     }
 
-    /// `false` only when the tenant is known (recently) to have no enabled event rule: ingest
-    /// then skips handing its events over at all.
-    pub fn watches_events(&self, tenant: &TenantId) -> bool {
-        let cache = self.event_rules_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match cache.get(tenant) {
-            Some((read_at, rules)) if read_at.elapsed() < EVENT_RULES_TTL => rules.iter().any(|rule| rule.enabled),
-            _ => true,
+    /// Ingest calls this after an append has committed: wakes the evaluator of event rules. It
+    /// does no work on the request's path and queues nothing per event; the events themselves
+    /// wait in the log, after the tenant's event cursor.
+    pub fn events_appended(&self, tenant: &TenantId) {
+        let mut appended = self.appended.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !appended.contains(tenant) {
+            appended.insert(tenant.clone());
         }
+        drop(appended);
+        self.events_wake.notify_one();
+    }
+
+    /// Waits until events were appended, then returns the tenants that appended them since the
+    /// last call.
+    pub async fn tenants_with_new_events(&self) -> Vec<TenantId> {
+        loop {
+            self.events_wake.notified().await;
+            let tenants: Vec<TenantId> =
+                self.appended.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain().collect();
+            if !tenants.is_empty() {
+                return tenants;
+            }
+        }
+    }
+
+    /// Whether the tenant has an enabled event rule (from the cache while it is fresh). The
+    /// wake-up skips tenants without one: moving their cursor is left to the scheduled job, so
+    /// ingest of such tenants causes no extra write.
+    pub async fn watches_events(&self, tenant: &TenantId) -> Result<bool, StoreError> {
+        Ok(!self.enabled_event_rules(tenant).await?.is_empty())
     }
 
     /// The tenant's enabled event rules, from the cache while it is fresh.

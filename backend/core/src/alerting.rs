@@ -204,6 +204,10 @@ pub enum AlertSource {
     /// These stored anomalies, now evaluated against the anomaly rules (each is marked alerted;
     /// none may be marked already).
     Anomalies(Vec<String>),
+    /// The tenant's events with `from_seq <= seq < to_seq`, now evaluated against the event
+    /// rules: the tenant's event cursor ([`AlertStore::event_alert_cursor`]) must still be at
+    /// `from_seq` and moves to `to_seq`.
+    Events { from_seq: u64, to_seq: u64 },
 }
 
 /// Why [`AlertStore::record_alerts`] refused a batch.
@@ -212,8 +216,22 @@ pub enum RecordError {
     /// Another worker recorded (part of) this source first; nothing was written.
     #[error("the alerts of this source were already recorded")]
     AlreadyRecorded,
+    /// The source itself is wrong (an event cursor moving backwards).
+    #[error("invalid alert source: {0}")]
+    InvalidSource(String),
     #[error(transparent)]
     Alert(#[from] AlertError),
+}
+
+impl RecordError {
+    /// As an [`AlertError`], for a caller that has handled [`RecordError::AlreadyRecorded`] (the
+    /// other refusals are its own mistakes or the store's).
+    pub fn into_alert_error(self) -> AlertError {
+        match self {
+            Self::Alert(error) => error,
+            refused => AlertError::Store(StoreError::Database(refused.to_string())),
+        }
+    }
 }
 
 impl From<StoreError> for RecordError {
@@ -400,6 +418,10 @@ pub trait AlertStore: Send + Sync {
     /// Ids of the tenant's stored anomalies no batch of alerts has been recorded for yet, oldest
     /// first, at most `limit`.
     async fn anomalies_to_alert(&self, tenant: &TenantId, limit: u32) -> Result<Vec<String>, StoreError>;
+
+    /// The seq of the tenant's first event not yet evaluated against its event rules (0 when
+    /// none was).
+    async fn event_alert_cursor(&self, tenant: &TenantId) -> Result<u64, StoreError>;
 
     /// Returns when an alert with this rule (`None`: no rule) and dedup key was last recorded,
     /// for cooldowns.

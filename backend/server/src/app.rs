@@ -9,6 +9,7 @@ use veritrail_alerts::Alerting;
 use veritrail_api::AppState;
 use veritrail_api::auth::KeyCache;
 use veritrail_core::integrity::IntegrityMonitor;
+use veritrail_core::store::EventLog;
 use veritrail_scheduler::Scheduler;
 use veritrail_store::Store;
 
@@ -89,6 +90,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         self.scheduler.start().await.context("start the job scheduler")?;
         tokio::spawn(deliver_on_wake(self.alerting.clone()));
+        tokio::spawn(alert_events_on_wake(self.alerting.clone(), self.store.events.clone()));
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("serve")
     }
 }
@@ -108,6 +110,25 @@ async fn deliver_on_wake(alerting: Arc<Alerting>) {
         alerting.deliveries_created().await;
         if let Err(error) = alerting.deliver_due().await {
             tracing::error!(%error, "alert delivery failed; the scheduled run will retry");
+        }
+    }
+}
+
+/// Evaluates new events against the event rules as soon as they are appended, without waiting
+/// for the `event-alerts` schedule (tenants without event rules wait for it: for them it only
+/// moves the cursor). Passes over one tenant never overlap in this process, and
+/// the event cursor keeps other replicas from evaluating the same events twice.
+async fn alert_events_on_wake(alerting: Arc<Alerting>, events: Arc<dyn EventLog>) {
+    loop {
+        for tenant in alerting.tenants_with_new_events().await {
+            let pass = match alerting.watches_events(&tenant).await {
+                Ok(false) => continue,
+                Ok(true) => alerting.alert_new_events(events.as_ref(), &tenant, chrono::Utc::now()).await.map(drop),
+                Err(error) => Err(error.into()),
+            };
+            if let Err(error) = pass {
+                tracing::error!(tenant = %tenant, %error, "event rules could not be evaluated; the event-alerts job will retry");
+            }
         }
     }
 }

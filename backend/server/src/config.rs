@@ -226,6 +226,9 @@ pub struct AlertsConfig {
     /// When the `alert-delivery` job sends due deliveries (six-field cron); new alerts also wake
     /// it at once. Empty: only on demand and on wake-up.
     pub delivery_schedule: String,
+    /// When the `event-alerts` job evaluates new events against the event rules (six-field
+    /// cron); appends also wake it at once. Empty: only on demand and on wake-up.
+    pub event_schedule: String,
     /// Attempts before a delivery is dead-lettered.
     pub max_attempts: u32,
     /// First retry delay ceiling in milliseconds; doubles per attempt (full jitter).
@@ -260,6 +263,7 @@ impl Default for AlertsConfig {
             allow_private_targets: false,
             allow_list: Vec::new(),
             delivery_schedule: "*/10 * * * * *".to_owned(),
+            event_schedule: "*/5 * * * * *".to_owned(),
             max_attempts: 8,
             retry_base_ms: 5_000,
             retry_cap_seconds: 3_600,
@@ -281,6 +285,7 @@ impl fmt::Debug for AlertsConfig {
             .field("allow_private_targets", &self.allow_private_targets)
             .field("allow_list", &self.allow_list)
             .field("delivery_schedule", &self.delivery_schedule)
+            .field("event_schedule", &self.event_schedule)
             .field("max_attempts", &self.max_attempts)
             .field("public_url", &self.public_url)
             .field("secret_key", &if self.secret_key.is_empty() { "" } else { "[redacted]" })

@@ -10,6 +10,9 @@
 //!   worker at once, see [`crate::app`]); anomaly detection raises alerts by the anomaly rules
 //!   for every stored anomaly not yet alerted on (so a run whose alerting failed is made up by
 //!   the next) and integrity failures alert every channel of the tenant;
+//! - `event-alerts`: evaluate the events appended since each tenant's event cursor against its
+//!   event rules, in batches, moving the cursor with the alerts they raise (appends also wake it
+//!   at once);
 //! - `embed-backfill`: search documents for new events and vectors for texts without one
 //!   (loading the local model first if its files have appeared since start-up).
 //!
@@ -215,6 +218,32 @@ impl Job for AlertDeliveryJob {
     }
 }
 
+/// The `event-alerts` job: evaluates each tenant's events after its event cursor against its
+/// event rules (appends also wake the evaluator at once, see [`crate::app`]).
+pub struct EventAlertsJob {
+    pub store: Store,
+    pub alerting: Arc<Alerting>,
+}
+
+#[async_trait]
+impl Job for EventAlertsJob {
+    fn name(&self) -> &'static str {
+        "event-alerts"
+    }
+
+    async fn run(&self) -> anyhow::Result<Value> {
+        let mut tenants = Map::new();
+        let (mut evaluated, mut alerts) = (0, 0);
+        for tenant in self.store.events.tenants().await? {
+            let pass = self.alerting.alert_new_events(self.store.events.as_ref(), &tenant, chrono::Utc::now()).await?;
+            evaluated += pass.evaluated;
+            alerts += pass.raised.alerts;
+            tenants.insert(tenant.to_string(), serde_json::to_value(pass)?);
+        }
+        Ok(json!({"evaluated": evaluated, "alerts": alerts, "tenants": tenants}))
+    }
+}
+
 /// Builds the scheduler with every job and its configured schedule (an empty schedule means on
 /// demand only).
 pub fn scheduler(
@@ -264,6 +293,12 @@ pub fn scheduler(
             }),
             cron: schedule(&config.anomalies.schedule),
             run_at_start: false,
+        },
+        Scheduled {
+            job: Arc::new(EventAlertsJob { store: store.clone(), alerting: alerting.clone() }),
+            cron: schedule(&config.alerts.event_schedule),
+            // Events a previous run of the server acknowledged but did not evaluate.
+            run_at_start: true,
         },
         Scheduled {
             job: Arc::new(AlertDeliveryJob { alerting: alerting.clone() }),

@@ -45,6 +45,11 @@ pub const SQLITE: &[Migration] = &[
         name: "0006_anomaly_alerted.sql",
         sql: include_str!("../../../migrations/sqlite/0006_anomaly_alerted.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_event_alert_cursor.sql",
+        sql: include_str!("../../../migrations/sqlite/0007_event_alert_cursor.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -78,6 +83,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "0006_anomaly_alerted.sql",
         sql: include_str!("../../../migrations/postgres/0006_anomaly_alerted.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "0007_event_alert_cursor.sql",
+        sql: include_str!("../../../migrations/postgres/0007_event_alert_cursor.sql"),
     },
 ];
 

@@ -630,3 +630,65 @@ async fn anomalies_are_marked_alerted_with_their_alerts_in_one_transaction_and_o
         assert_eq!(store.alerting.list_alerts(&acme, &none).await.expect("alerts").len(), 3);
     }
 }
+
+#[tokio::test]
+async fn the_event_cursor_moves_only_from_where_it_is_with_the_alerts_of_its_events() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let (acme, other) = (tenant("acme"), tenant("other"));
+        let slack = channel(&store, &acme, "slack").await;
+        assert_eq!(store.alerting.event_alert_cursor(&acme).await.expect("cursor"), 0);
+
+        // A refused batch leaves the cursor where it was.
+        let refused = store
+            .alerting
+            .record_alerts(
+                &acme,
+                &[alert(None, "actor:mallory", &["nope"])],
+                &AlertSource::Events { from_seq: 0, to_seq: 3 },
+                at(10),
+            )
+            .await;
+        assert!(matches!(refused, Err(RecordError::Alert(AlertError::UnknownChannel(_)))), "{refused:?}");
+        assert_eq!(store.alerting.event_alert_cursor(&acme).await.expect("cursor"), 0);
+
+        let source = AlertSource::Events { from_seq: 0, to_seq: 3 };
+        let batch = [alert(None, "actor:mallory", &[&slack])];
+        store.alerting.record_alerts(&acme, &batch, &source, at(10)).await.expect("record");
+        assert_eq!(store.alerting.event_alert_cursor(&acme).await.expect("cursor"), 3, "{:?}", db.backend);
+        assert_eq!(store.alerting.event_alert_cursor(&other).await.expect("cursor"), 0);
+        // The same events again (another replica), or from a stale cursor: refused, nothing written.
+        let again = store.alerting.record_alerts(&acme, &batch, &source, at(20)).await;
+        assert!(matches!(again, Err(RecordError::AlreadyRecorded)), "{again:?}");
+        let backwards =
+            store.alerting.record_alerts(&acme, &[], &AlertSource::Events { from_seq: 3, to_seq: 1 }, at(20)).await;
+        assert!(matches!(backwards, Err(RecordError::InvalidSource(_))), "{backwards:?}");
+        let none = AlertQuery { limit: 10, ..Default::default() };
+        assert_eq!(store.alerting.list_alerts(&acme, &none).await.expect("alerts").len(), 1);
+
+        // Replicas racing over the same batch: exactly one moves the cursor.
+        let racers: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, acme, slack) = (store.clone(), acme.clone(), slack.clone());
+                tokio::spawn(async move {
+                    let batch = [alert(None, "actor:trent", &[&slack])];
+                    store
+                        .alerting
+                        .record_alerts(&acme, &batch, &AlertSource::Events { from_seq: 3, to_seq: 7 }, at(30))
+                        .await
+                })
+            })
+            .collect();
+        let mut recorded = 0;
+        for racer in racers {
+            match racer.await.expect("task") {
+                Ok(_) => recorded += 1,
+                Err(RecordError::AlreadyRecorded) => {}
+                Err(error) => panic!("{error}"),
+            }
+        }
+        assert_eq!(recorded, 1, "{:?}", db.backend);
+        assert_eq!(store.alerting.event_alert_cursor(&acme).await.expect("cursor"), 7);
+        assert_eq!(store.alerting.list_alerts(&acme, &none).await.expect("alerts").len(), 2);
+    }
+}

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use veritrail_core::auth::Scopes;
-use veritrail_core::event::{NewEvent, Outcome, Receipt, StoredEvent, TenantId};
+use veritrail_core::event::{NewEvent, Outcome, Receipt, StoredEvent};
 use veritrail_core::store::{Appended, EventQuery};
 use veritrail_core::validate::validate_event;
 
@@ -62,9 +62,8 @@ async fn create_event(
 ) -> Result<Response, ApiError> {
     caller.require(Scopes::INGEST)?;
     let event = validate_event(&body, &state.limits.event, new_id).map_err(|err| validation_error(err, ""))?;
-    let watched = state.alerting.watches_events(caller.tenant()).then(|| vec![event.clone()]);
     let mut appended = state.events.append(caller.tenant(), vec![event]).await?;
-    alert_on_appended(&state, caller.tenant(), watched, &appended);
+    state.alerting.events_appended(caller.tenant());
     let Appended { receipt, created } =
         appended.pop().ok_or_else(|| ApiError::internal("append returned no receipt"))?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
@@ -132,28 +131,6 @@ async fn ingest_cloudtrail(
     append_all(&state, &caller, &items, "Records").await
 }
 
-/// Hands the newly created events to the event rules, after the append has committed and off
-/// the request's path: alerting never slows or fails ingest (its errors are logged). `events` is
-/// `None` when the tenant is known to have no event rule (then nothing was even copied).
-fn alert_on_appended(state: &AppState, tenant: &TenantId, events: Option<Vec<NewEvent>>, appended: &[Appended]) {
-    let Some(events) = events else {
-        return;
-    };
-    let created: std::collections::HashSet<&str> =
-        appended.iter().filter(|appended| appended.created).map(|appended| appended.receipt.id.as_str()).collect();
-    let events: Vec<NewEvent> = events.into_iter().filter(|event| created.contains(event.id.as_str())).collect();
-    if events.is_empty() {
-        return;
-    }
-    let alerting = state.alerting.clone();
-    let tenant = tenant.clone();
-    tokio::spawn(async move {
-        if let Err(error) = alerting.events_appended(&tenant, &events, chrono::Utc::now()).await {
-            tracing::error!(tenant = %tenant, %error, "event rules could not be evaluated");
-        }
-    });
-}
-
 /// Validates every item, then appends them all as one request: `201` with receipts, or `200` when
 /// every event was stored before.
 async fn append_all(state: &AppState, caller: &Caller, items: &[Value], what: &str) -> Result<Response, ApiError> {
@@ -165,9 +142,8 @@ async fn append_all(state: &AppState, caller: &Caller, items: &[Value], what: &s
                 .map_err(|err| validation_error(err, &format!("{what}[{idx}].")))
         })
         .collect::<Result<_, _>>()?;
-    let watched = state.alerting.watches_events(caller.tenant()).then(|| events.clone());
     let appended = state.events.append(caller.tenant(), events).await?;
-    alert_on_appended(state, caller.tenant(), watched, &appended);
+    state.alerting.events_appended(caller.tenant());
     let status = if appended.iter().any(|appended| appended.created) { StatusCode::CREATED } else { StatusCode::OK };
     let receipts: Vec<BatchReceipt> = appended
         .into_iter()

@@ -522,6 +522,93 @@ async fn integrity_failures_alert_every_channel_without_a_rule() {
     }
 }
 
+#[tokio::test]
+async fn event_rules_alert_about_a_second_after_the_append_without_running_the_job() {
+    for app in apps(local_targets).await {
+        let receiver = Receiver::start(0).await;
+        let channel = webhook_channel(&app, &receiver.url("/hook")).await;
+        event_rule(&app, &[&channel], 3600).await;
+        let appended = std::time::Instant::now();
+        assert_eq!(app.post_event(&denied("mallory", "iam.create_access_key")).await.status(), StatusCode::CREATED);
+        let alerts = wait_alerts(&app, 1).await;
+        let latency = appended.elapsed();
+        assert!(latency < Duration::from_secs(2), "alerted {latency:?} after the append");
+        assert_eq!(alerts[0]["dedup_key"], json!("actor:mallory"));
+        receiver.wait_accepted(1, 10).await;
+    }
+}
+
+#[tokio::test]
+async fn events_acknowledged_but_not_evaluated_are_alerted_once_by_the_next_server() {
+    for db in TestDatabase::all().await {
+        let first = spawn_app_with(db, local_targets).await;
+        let receiver = Receiver::start(0).await;
+        let channel = webhook_channel(&first, &receiver.url("/hook")).await;
+        // No cooldown: an event evaluated twice would alert twice.
+        event_rule(&first, &[&channel], 0).await;
+        assert_eq!(first.post_event(&crate::helpers::event("doc.read")).await.status(), StatusCode::CREATED);
+        // Evaluated by the wake-up or this run, whichever came first.
+        assert_eq!(run_job(&first, "event-alerts").await["details"]["tenant"]["cursor"], json!(1));
+
+        // What a server that died between the append's commit and the evaluation leaves: events
+        // in the log, acknowledged, that no one has evaluated.
+        let store = first.db.connect().await;
+        let limits = veritrail_core::validate::Limits::default();
+        let events: Vec<_> = ["mallory", "trent"]
+            .iter()
+            .map(|actor| {
+                veritrail_core::validate::validate_event(&denied(actor, "iam.delete_user"), &limits, || {
+                    uuid::Uuid::now_v7().to_string()
+                })
+                .expect("valid event")
+            })
+            .collect();
+        let tenant = TenantId::parse("default").expect("tenant");
+        store.events.append(&tenant, events).await.expect("append");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(first.get_json("/api/v1/alerts").await["alerts"].as_array().expect("alerts").is_empty());
+
+        // The next server evaluates them at start-up, with no one running the job by hand.
+        let (second, _data_dir) = start_app(&first.db.url, |config| {
+            local_targets(config);
+            config.alerts.event_schedule = "0 0 0 1 1 *".to_owned();
+        })
+        .await;
+        let mut alerts = Vec::new();
+        for _ in 0..200 {
+            alerts = call(&second, reqwest::Method::GET, "/api/v1/alerts").await["alerts"]
+                .as_array()
+                .expect("alerts")
+                .clone();
+            if alerts.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let mut subjects: Vec<&str> = alerts.iter().map(|alert| alert["dedup_key"].as_str().expect("key")).collect();
+        subjects.sort_unstable();
+        assert_eq!(subjects, ["actor:mallory", "actor:trent"]);
+        // Evaluated once: later runs on either server find nothing new.
+        assert_eq!(run_job(&first, "event-alerts").await["details"]["tenant"]["evaluated"], json!(0));
+        let run = call(&second, reqwest::Method::POST, "/api/v1/admin/jobs/event-alerts/run").await;
+        assert_eq!(run["details"]["tenant"]["evaluated"], json!(0), "{run}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(first.get_json("/api/v1/alerts").await["alerts"].as_array().map(Vec::len), Some(2));
+        assert_eq!(receiver.wait_accepted(2, 10).await.len(), 2);
+    }
+}
+
+/// An admin request to the server at `base` (one started with `start_app`); answers its JSON.
+async fn call(base: &str, method: reqwest::Method, path: &str) -> Value {
+    let mut request = reqwest::Client::new().request(method, format!("{base}{path}")).bearer_auth(ADMIN_KEY);
+    if path.ends_with("/run") {
+        request = request.json(&json!({}));
+    }
+    let response = request.send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.json().await.expect("json")
+}
+
 /// Makes every insert into `alerts` fail (`true`) or work again (`false`), as a database that
 /// refuses alerting writes for a while would.
 async fn refuse_alert_writes(app: &TestApp, refuse: bool) {

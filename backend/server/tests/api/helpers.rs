@@ -50,6 +50,7 @@ pub async fn start_app(url: &str, tweak: impl FnOnce(&mut Config)) -> (String, t
     config.search.schedule = String::new();
     config.anomalies.schedule = String::new();
     config.alerts.delivery_schedule = String::new();
+    config.alerts.event_schedule = String::new();
     tweak(&mut config);
     let app = Application::build(&config, Some(ADMIN_KEY.to_owned())).await.expect("build app");
     let base = format!("http://{}", app.local_addr().expect("addr"));

@@ -175,6 +175,16 @@ fn channels_by_rule(rows: Vec<(String, String)>) -> HashMap<String, Vec<String>>
     by_rule
 }
 
+/// A seq as stored (both backends keep seqs in a signed 64-bit column).
+fn seq_value(seq: u64) -> Result<i64, StoreError> {
+    i64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("seq {seq} is out of range")))
+}
+
+/// A stored seq.
+fn seq_from(stored: i64) -> Result<u64, StoreError> {
+    u64::try_from(stored).map_err(|_| StoreError::Corrupt(format!("negative seq {stored}")))
+}
+
 /// The stored forms of a rule's optional settings: (match JSON text, cooldown).
 fn rule_columns(rule: &NewRule) -> (Option<String>, Option<i64>) {
     (rule.match_spec.as_ref().map(|spec| spec.to_string()), rule.cooldown_seconds.map(i64::from))

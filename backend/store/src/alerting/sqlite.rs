@@ -19,7 +19,7 @@ use veritrail_core::store::StoreError;
 use super::{
     ALERT_COLUMNS, CHANNEL_COLUMNS, CHANNEL_DELETED, DELIVERY_COLUMNS, DELIVERY_FROM, FoundChannel, RULE_COLUMNS,
     channels_by_rule, claimed_select, decode_alert, decode_attempt, decode_channel, decode_claimed, decode_delivery,
-    decode_rule, decode_stored_channel, distinct, in_order, rule_columns,
+    decode_rule, decode_stored_channel, distinct, in_order, rule_columns, seq_from, seq_value,
 };
 use crate::anomalies::columns::{Columns, new_id};
 use crate::rows::db_error;
@@ -224,6 +224,28 @@ async fn mark_source(
             query.push(")");
             let done = query.build().execute(&mut *conn).await.map_err(db_error)?;
             if done.rows_affected() != ids.len() as u64 {
+                return Err(RecordError::AlreadyRecorded);
+            }
+        }
+        AlertSource::Events { from_seq, to_seq } => {
+            if to_seq < from_seq {
+                return Err(RecordError::InvalidSource(format!("event cursor from {from_seq} back to {to_seq}")));
+            }
+            sqlx::query(
+                "INSERT INTO event_alert_progress (tenant, next_seq) VALUES (?, 0) ON CONFLICT (tenant) DO NOTHING",
+            )
+            .bind(tenant.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            let done = sqlx::query("UPDATE event_alert_progress SET next_seq = ? WHERE tenant = ? AND next_seq = ?")
+                .bind(seq_value(*to_seq)?)
+                .bind(tenant.as_str())
+                .bind(seq_value(*from_seq)?)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error)?;
+            if done.rows_affected() != 1 {
                 return Err(RecordError::AlreadyRecorded);
             }
         }
@@ -468,6 +490,15 @@ impl AlertStore for SqliteAlerts {
         .fetch_all(&self.read_pool)
         .await
         .map_err(db_error)
+    }
+
+    async fn event_alert_cursor(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let next: Option<i64> = sqlx::query_scalar("SELECT next_seq FROM event_alert_progress WHERE tenant = ?")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(db_error)?;
+        seq_from(next.unwrap_or(0))
     }
 
     async fn last_alert_at(
