@@ -882,6 +882,48 @@ async fn two_servers_starting_together_on_an_empty_postgres_both_come_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_never_run_a_job_at_the_same_time() {
+    // Both servers schedule `checkpoint` every second and `integrity-check` every two; the lease
+    // in the database must keep each job to one of them at a time.
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("work dir");
+    let first = Server::start(&db.url, work.path(), &work.path().join("serve-a.log")).await;
+    let second = Server::start(&db.url, work.path(), &work.path().join("serve-b.log")).await;
+    let http = http_client();
+    let events: Vec<Value> = (0..5).map(|idx| test_event(&format!("lease-{idx}"), 0, 0)).collect();
+    assert!(matches!(post_events(&http, &first.base, ADMIN_KEY, &events).await, Sent::Acked(..)));
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    drop((first, second));
+
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    let runs: Vec<(String, String, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT job, holder, started_at, finished_at FROM job_runs WHERE trigger = 'schedule' \
+         AND job IN ('checkpoint', 'integrity-check') ORDER BY job, started_at",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("job runs");
+    for job in ["checkpoint", "integrity-check"] {
+        let of_job: Vec<_> = runs.iter().filter(|run| run.0 == job).collect();
+        assert!(of_job.len() >= 3, "{job}: only {} scheduled runs in 8 s", of_job.len());
+        for pair in of_job.windows(2) {
+            assert!(
+                pair[1].2 >= pair[0].3,
+                "{job}: a run by {} started at {} while the run by {} (until {}) held the lease",
+                pair[1].1,
+                pair[1].2,
+                pair[0].1,
+                pair[0].3
+            );
+        }
+    }
+    let holders: HashSet<&str> = runs.iter().map(|run| run.1.as_str()).collect();
+    println!("two servers: {} scheduled runs by {} holders, none overlapping", runs.len(), holders.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_bundles_verify_offline_and_name_the_tampered_event() {
     let db = TestDatabase::sqlite();
     let work = tempfile::tempdir().expect("work dir");
