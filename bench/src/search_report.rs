@@ -620,7 +620,7 @@ pub fn markdown(report: &SearchReport) -> String {
     out.push_str(
         "\nOne question at a time, measured around `SearchEngine::search` (query understanding against the \
          tenant's vocabulary, query embedding, full-text and vector candidates with the filters applied in the \
-         database, reciprocal rank fusion, the events fetched, the answer built without a chat model). \
+         database, the two lists fused, the events fetched, the answer built without a chat model). \
          Percentiles are exact (nearest rank).\n\n",
     );
     out.push_str(&kind_table(report));
