@@ -4,7 +4,7 @@
 //! recorded) and fold many into a digest, then records each alert with its deliveries in one
 //! transaction and wakes the delivery worker.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -52,6 +52,15 @@ pub struct EventPass {
 }
 
 impl RaiseReport {
+    /// Moves the planned alerts the store held back by their cooldown (another replica alerted
+    /// on the subject meanwhile) from `alerts` to `suppressed`. Only sends carry an id.
+    fn count_held_back(&mut self, planned: &[NewAlert], created: &[CreatedAlert]) {
+        let recorded: HashSet<&str> = created.iter().map(|created| created.alert.id.as_str()).collect();
+        let held = planned.iter().filter_map(|alert| alert.id.as_deref()).filter(|id| !recorded.contains(id)).count();
+        self.alerts -= held;
+        self.suppressed += held;
+    }
+
     fn add(&mut self, other: RaiseReport) {
         self.alerts += other.alerts;
         self.suppressed += other.suppressed;
@@ -98,6 +107,7 @@ impl Alerting {
             match self.store.record_alerts(tenant, &alerts, &AlertSource::Anomalies(ids), now).await {
                 Ok(created) => {
                     self.log_created(tenant, &created);
+                    batch.count_held_back(&alerts, &created);
                     report.add(batch);
                 }
                 // Another worker raised them first; what is left is its to do.
@@ -157,6 +167,7 @@ impl Alerting {
             match self.store.record_alerts(tenant, &alerts, &AlertSource::Events { from_seq, to_seq }, now).await {
                 Ok(created) => {
                     self.log_created(tenant, &created);
+                    batch.count_held_back(&alerts, &created);
                     pass.raised.add(batch);
                     pass.evaluated += to_seq - from_seq;
                     pass.cursor = to_seq;
@@ -232,6 +243,8 @@ impl Alerting {
                     dedup_key,
                     message: serde_json::to_value(&message).expect("messages serialise"),
                     channel_ids: channels,
+                    // Checked above against the default cooldown, like before this lock existed.
+                    cooldown: None,
                 },
                 now,
             )
@@ -283,6 +296,8 @@ impl Alerting {
                 dedup_key: message.dedup_key.clone(),
                 message: serde_json::to_value(message).expect("messages serialise"),
                 channel_ids: rule.channel_ids.clone(),
+                // A digest is one evaluation's burst; its subjects' cooldowns are the markers below.
+                cooldown: (message.kind != AlertKind::Digest).then_some(throttle.cooldown),
             });
             if message.kind == AlertKind::Digest {
                 // Each subject in a digest starts its own cooldown: recorded as an alert without
@@ -297,6 +312,7 @@ impl Alerting {
                             dedup_key: key.clone(),
                             message: carried,
                             channel_ids: Vec::new(),
+                            cooldown: Some(throttle.cooldown),
                         });
                     }
                 }

@@ -268,6 +268,7 @@ impl Alerting {
                     dedup_key: message.dedup_key.clone(),
                     message: serde_json::to_value(&message).expect("messages serialise"),
                     channel_ids: vec![channel_id.to_owned()],
+                    cooldown: None,
                 },
                 now,
             )

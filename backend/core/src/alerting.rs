@@ -94,6 +94,9 @@ pub enum AlertError {
     /// The tenant has no rule with this id.
     #[error("alert rule {0:?} does not exist")]
     UnknownRule(String),
+    /// An alert with the same rule and dedup key was recorded within the cooldown.
+    #[error("an alert for {0:?} was recorded within the cooldown")]
+    InCooldown(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -194,6 +197,10 @@ pub struct NewAlert {
     pub message: Value,
     /// Channels to deliver to; repeats are delivered once.
     pub channel_ids: Vec<String>,
+    /// When set (and positive), the alert is recorded only if no alert of the same rule and
+    /// dedup key was recorded less than this long before: checked and updated under a lock in
+    /// the database, so replicas raising the same subject at once record it once.
+    pub cooldown: Option<chrono::Duration>,
 }
 
 /// What a batch of alerts was raised from. [`AlertStore::record_alerts`] records it in the same
@@ -396,7 +403,8 @@ pub trait AlertStore: Send + Sync {
     async fn delete_rule(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
 
     /// Records an alert and a pending delivery (due at `now`) for each enabled channel, in one
-    /// transaction: an unknown channel or rule stores nothing at all.
+    /// transaction: an unknown channel or rule, or a cooldown in force
+    /// ([`AlertError::InCooldown`]), stores nothing at all.
     async fn create_alert(
         &self,
         tenant: &TenantId,
@@ -406,7 +414,8 @@ pub trait AlertStore: Send + Sync {
 
     /// Records a batch of alerts, each with its deliveries as [`AlertStore::create_alert`] does,
     /// and marks `source` as alerted, all in one transaction: either all of it is stored or
-    /// nothing is. The batch may be empty (the source had nothing to alert on).
+    /// nothing is. The batch may be empty (the source had nothing to alert on). Alerts held back
+    /// by their cooldown are left out of the batch (and of the answer), not refused.
     async fn record_alerts(
         &self,
         tenant: &TenantId,

@@ -50,6 +50,11 @@ pub const SQLITE: &[Migration] = &[
         name: "0007_event_alert_cursor.sql",
         sql: include_str!("../../../migrations/sqlite/0007_event_alert_cursor.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_alert_throttle.sql",
+        sql: include_str!("../../../migrations/sqlite/0008_alert_throttle.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -88,6 +93,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 7,
         name: "0007_event_alert_cursor.sql",
         sql: include_str!("../../../migrations/postgres/0007_event_alert_cursor.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_alert_throttle.sql",
+        sql: include_str!("../../../migrations/postgres/0008_alert_throttle.sql"),
     },
 ];
 

@@ -63,6 +63,7 @@ fn alert(rule_id: Option<&str>, dedup_key: &str, channel_ids: &[&str]) -> NewAle
         dedup_key: dedup_key.to_owned(),
         message: json!({"kind": "anomaly", "title": "Unusual activity", "severity": "high", "event_ids": ["e1"]}),
         channel_ids: channel_ids.iter().map(|id| id.to_string()).collect(),
+        cooldown: None,
     }
 }
 
@@ -690,5 +691,60 @@ async fn the_event_cursor_moves_only_from_where_it_is_with_the_alerts_of_its_eve
         assert_eq!(recorded, 1, "{:?}", db.backend);
         assert_eq!(store.alerting.event_alert_cursor(&acme).await.expect("cursor"), 7);
         assert_eq!(store.alerting.list_alerts(&acme, &none).await.expect("alerts").len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn replicas_raising_one_subject_at_once_record_one_alert_within_the_cooldown() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let acme = tenant("acme");
+        let slack = channel(&store, &acme, "slack").await;
+        let high = store.alerting.create_rule(&acme, &rule("high", &[&slack]), at(0)).await.expect("rule");
+        let throttled =
+            |key: &str| NewAlert { cooldown: Some(Duration::seconds(900)), ..alert(Some(&high.id), key, &[&slack]) };
+
+        // Eight servers (each its own pool) raise mallory's alert at the same moment.
+        let mut replicas = Vec::new();
+        for _ in 0..8 {
+            replicas.push(db.connect().await);
+        }
+        let racers: Vec<_> = replicas
+            .into_iter()
+            .map(|replica| {
+                let (acme, alert) = (acme.clone(), throttled("actor:mallory"));
+                tokio::spawn(async move { replica.alerting.create_alert(&acme, &alert, at(100)).await })
+            })
+            .collect();
+        let mut recorded = 0;
+        for racer in racers {
+            match racer.await.expect("task") {
+                Ok(_) => recorded += 1,
+                Err(AlertError::InCooldown(key)) => assert_eq!(key, "actor:mallory"),
+                Err(error) => panic!("{error}"),
+            }
+        }
+        assert_eq!(recorded, 1, "{:?}", db.backend);
+        let by_rule = AlertQuery { rule_id: Some(high.id.clone()), limit: 10, ..Default::default() };
+        assert_eq!(store.alerting.list_alerts(&acme, &by_rule).await.expect("alerts").len(), 1);
+
+        // In a batch, an alert still in cooldown is left out and the rest is recorded.
+        let trent = stored_anomaly(&store, &acme, "trent").await;
+        let batch = [throttled("actor:mallory"), throttled("actor:trent")];
+        let created = store
+            .alerting
+            .record_alerts(&acme, &batch, &AlertSource::Anomalies(vec![trent]), at(200))
+            .await
+            .expect("record");
+        let keys: Vec<&str> = created.iter().map(|created| created.alert.dedup_key.as_str()).collect();
+        assert_eq!(keys, ["actor:trent"]);
+        // Once the cooldown has run out, the subject alerts again; no cooldown never holds back.
+        store.alerting.create_alert(&acme, &throttled("actor:mallory"), at(1000)).await.expect("after cooldown");
+        store
+            .alerting
+            .create_alert(&acme, &alert(Some(&high.id), "actor:mallory", &[&slack]), at(1001))
+            .await
+            .expect("no cooldown");
+        assert_eq!(store.alerting.list_alerts(&acme, &by_rule).await.expect("alerts").len(), 4);
     }
 }

@@ -46,6 +46,8 @@ impl From<AlertError> for ApiError {
                 format!("channels: {id:?} is not one of this tenant's alert channels"),
             ),
             AlertError::UnknownRule(id) => ApiError::new(ErrorCode::NotFound, format!("no alert rule with id {id:?}")),
+            // The API records no alert with a cooldown (only the raising paths do).
+            AlertError::InCooldown(key) => ApiError::internal(format!("alert {key:?} held back by its cooldown")),
             AlertError::Store(store) => store.into(),
         }
     }

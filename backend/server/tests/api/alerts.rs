@@ -391,6 +391,7 @@ async fn a_delivery_left_claimed_by_a_dead_server_is_sent_once_by_the_next_one()
                     dedup_key: "restart".into(),
                     message: serde_json::to_value(&message).expect("json"),
                     channel_ids: vec![channel],
+                    cooldown: None,
                 },
                 Utc::now(),
             )

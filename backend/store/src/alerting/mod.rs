@@ -11,6 +11,8 @@ mod sqlite;
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
+
 use veritrail_core::alerting::{
     AlertError, ChannelSummary, ClaimedDelivery, Delivery, DeliveryAttempt, NewRule, StoredAlert, StoredChannel,
     StoredRule,
@@ -173,6 +175,15 @@ fn channels_by_rule(rows: Vec<(String, String)>) -> HashMap<String, Vec<String>>
         by_rule.entry(rule_id).or_default().push(channel_id);
     }
     by_rule
+}
+
+/// Whether an alert may be recorded `cooldown` after the last one of its rule and dedup key
+/// (`last`): as `veritrail_alerts::throttle::cooldown` decides, a zero cooldown never holds back.
+fn cooldown_allows(last: Option<DateTime<Utc>>, cooldown: chrono::Duration, now: DateTime<Utc>) -> bool {
+    match last {
+        Some(last) if cooldown > chrono::Duration::zero() => now >= last + cooldown,
+        _ => true,
+    }
 }
 
 /// A seq as stored (both backends keep seqs in a signed 64-bit column).

@@ -19,8 +19,8 @@ use veritrail_core::store::StoreError;
 
 use super::{
     ALERT_COLUMNS, CHANNEL_COLUMNS, CHANNEL_DELETED, DELIVERY_COLUMNS, DELIVERY_FROM, FoundChannel, RULE_COLUMNS,
-    channels_by_rule, claimed_select, decode_alert, decode_attempt, decode_channel, decode_claimed, decode_delivery,
-    decode_rule, decode_stored_channel, distinct, in_order, rule_columns, seq_from, seq_value,
+    channels_by_rule, claimed_select, cooldown_allows, decode_alert, decode_attempt, decode_channel, decode_claimed,
+    decode_delivery, decode_rule, decode_stored_channel, distinct, in_order, rule_columns, seq_from, seq_value,
 };
 use crate::anomalies::columns::{Columns, new_id};
 use crate::rows::db_error;
@@ -122,14 +122,64 @@ async fn read_rules(
         .collect()
 }
 
-/// Writes one alert and a pending delivery per enabled channel inside the caller's transaction.
+/// Checks an alert's cooldown against its throttle row and, when it may go, moves the row to
+/// `now`, all under the row's lock: `false` when an alert of the same rule and dedup key was
+/// recorded within the cooldown.
+async fn pass_cooldown(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    alert: &NewAlert,
+    cooldown: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let rule_key = alert.rule_id.as_deref().unwrap_or_default();
+    sqlx::query("INSERT INTO alert_throttle (tenant, rule_key, dedup_key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(tenant.as_str())
+        .bind(rule_key)
+        .bind(&alert.dedup_key)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    // The row lock makes a concurrent raiser of the same subject wait, then see this alert.
+    let last = sqlx::query(
+        "SELECT last_alert_at FROM alert_throttle WHERE tenant = $1 AND rule_key = $2 AND dedup_key = $3 FOR UPDATE",
+    )
+    .bind(tenant.as_str())
+    .bind(rule_key)
+    .bind(&alert.dedup_key)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_error)?
+    .opt_time("last_alert_at")?;
+    if !cooldown_allows(last, cooldown, now) {
+        return Ok(false);
+    }
+    let latest = last.map_or(now, |last| last.max(now));
+    sqlx::query("UPDATE alert_throttle SET last_alert_at = $1 WHERE tenant = $2 AND rule_key = $3 AND dedup_key = $4")
+        .bind(latest)
+        .bind(tenant.as_str())
+        .bind(rule_key)
+        .bind(&alert.dedup_key)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(true)
+}
+
+/// Writes one alert and a pending delivery per enabled channel inside the caller's transaction;
+/// `None` when its cooldown holds it back (nothing written).
 async fn insert_alert(
     conn: &mut PgConnection,
     tenant: &TenantId,
     alert: &NewAlert,
     now: DateTime<Utc>,
-) -> Result<CreatedAlert, AlertError> {
+) -> Result<Option<CreatedAlert>, AlertError> {
     let created_at = normalize_time(now);
+    if let Some(cooldown) = alert.cooldown
+        && !pass_cooldown(conn, tenant, alert, cooldown, created_at).await?
+    {
+        return Ok(None);
+    }
     let stored = StoredAlert {
         id: alert.id.clone().unwrap_or_else(new_id),
         tenant: tenant.clone(),
@@ -200,7 +250,7 @@ async fn insert_alert(
         .await
         .map_err(db_error)?;
     }
-    Ok(CreatedAlert { alert: stored, deliveries })
+    Ok(Some(CreatedAlert { alert: stored, deliveries }))
 }
 
 /// Marks what a batch of alerts was raised from, inside the caller's transaction. A source
@@ -465,7 +515,9 @@ impl AlertStore for PostgresAlerts {
     ) -> Result<CreatedAlert, AlertError> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         // Any refusal returns before the commit and rolls back what was written: all or nothing.
-        let created = insert_alert(&mut tx, tenant, alert, now).await?;
+        let created = insert_alert(&mut tx, tenant, alert, now)
+            .await?
+            .ok_or_else(|| AlertError::InCooldown(alert.dedup_key.clone()))?;
         tx.commit().await.map_err(db_error)?;
         Ok(created)
     }
@@ -481,7 +533,7 @@ impl AlertStore for PostgresAlerts {
         mark_source(&mut tx, tenant, source, now).await?;
         let mut created = Vec::with_capacity(alerts.len());
         for alert in alerts {
-            created.push(insert_alert(&mut tx, tenant, alert, now).await?);
+            created.extend(insert_alert(&mut tx, tenant, alert, now).await?);
         }
         tx.commit().await.map_err(db_error)?;
         Ok(created)
