@@ -41,6 +41,6 @@ pub use backoff::{RetryDecision, RetryPolicy};
 pub use channel::{ChannelConfig, ChannelKind, ConfigError, NewChannel, RedactedConfig};
 pub use deliver::{DeliveryError, DeliveryOptions, DeliveryReceipt, deliver, deliver_with};
 pub use message::{AlertKind, AlertMessage, DigestItem, TimeWindow};
-pub use service::{AlertSettings, Alerting, ChannelError};
+pub use service::{AlertSettings, Alerting, ChannelError, DeliveryRetry};
 pub use signature::{SignatureError, sign, verify};
 pub use ssrf::{AllowEntry, TargetPolicy};

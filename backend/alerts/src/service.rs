@@ -80,6 +80,17 @@ pub enum ChannelError {
     Store(#[from] StoreError),
 }
 
+/// What an operator's retry of a delivery came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryRetry {
+    /// Pending again, due now, with a fresh attempt count; the worker was woken.
+    Requeued,
+    /// The delivery exists but is not dead-lettered (or its channel was deleted).
+    NotDead,
+    /// The tenant has no delivery with this id.
+    Unknown,
+}
+
 /// The shared alerting service.
 pub struct Alerting {
     pub(crate) store: Arc<dyn AlertStore>,
@@ -198,6 +209,25 @@ impl Alerting {
     /// Resolves when deliveries were created since the last call (the worker's wake-up).
     pub async fn deliveries_created(&self) {
         self.wake.notified().await;
+    }
+
+    /// Re-queues a dead-lettered delivery (an operator's retry) and wakes the worker, so it is
+    /// sent at once.
+    pub async fn retry_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DeliveryRetry, StoreError> {
+        if self.store.requeue_delivery(tenant, id, now).await? {
+            self.wake.notify_one();
+            return Ok(DeliveryRetry::Requeued);
+        }
+        // Told apart only after the refusal, so the common case costs one write.
+        Ok(match self.store.list_attempts(tenant, id).await? {
+            Some(_) => DeliveryRetry::NotDead,
+            None => DeliveryRetry::Unknown,
+        })
     }
 
     /// Validates `body` (`{"kind", "name", "config"}`), checks the target against the policy

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     IdempotencyConflict,
+    /// Only a dead-lettered delivery can be retried.
+    DeliveryNotDead,
     PayloadTooLarge,
     DetailsTooLarge,
     BatchTooLarge,
@@ -36,7 +38,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         Self::MalformedJson,
         Self::InvalidQuery,
         Self::Unauthorized,
@@ -44,6 +46,7 @@ impl ErrorCode {
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::IdempotencyConflict,
+        Self::DeliveryNotDead,
         Self::PayloadTooLarge,
         Self::DetailsTooLarge,
         Self::BatchTooLarge,
@@ -65,6 +68,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::IdempotencyConflict => "idempotency_conflict",
+            Self::DeliveryNotDead => "delivery_not_dead",
             Self::PayloadTooLarge => "payload_too_large",
             Self::DetailsTooLarge => "details_too_large",
             Self::BatchTooLarge => "batch_too_large",
@@ -85,7 +89,7 @@ impl ErrorCode {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::IdempotencyConflict => StatusCode::CONFLICT,
+            Self::IdempotencyConflict | Self::DeliveryNotDead => StatusCode::CONFLICT,
             Self::PayloadTooLarge | Self::DetailsTooLarge | Self::BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidField | Self::DuplicateId => StatusCode::UNPROCESSABLE_ENTITY,

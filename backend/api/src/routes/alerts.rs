@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use veritrail_alerts::ChannelError;
+use veritrail_alerts::{ChannelError, DeliveryRetry};
 use veritrail_core::alerting::{
     AlertError, AlertQuery, ChannelSummary, DeliveryCursor, DeliveryQuery, DeliveryStatus, NewRule, RuleKind,
     StoredRule,
@@ -35,6 +35,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/v1/alerts/rules", post(create_rule).get(list_rules))
         .route("/api/v1/alerts/rules/{id}", get(get_rule).put(update_rule).delete(delete_rule))
         .route("/api/v1/alerts/deliveries", get(list_deliveries))
+        .route("/api/v1/alerts/deliveries/{id}/retry", post(retry_delivery))
         .route("/api/v1/alerts/deliveries/{id}/attempts", get(list_attempts))
 }
 
@@ -263,6 +264,26 @@ async fn list_attempts(
     let attempts =
         state.alerting.store().list_attempts(caller.tenant(), &id).await?.ok_or_else(|| not_found("delivery", &id))?;
     Ok(Json(json!({"delivery_id": id, "attempts": attempts})))
+}
+
+/// `POST /api/v1/alerts/deliveries/{id}/retry`: puts a dead-lettered delivery back in the outbox,
+/// due now with a fresh attempt count; the worker sends it at once.
+async fn retry_delivery(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scopes::ADMIN)?;
+    match state.alerting.retry_delivery(caller.tenant(), &id, Utc::now()).await? {
+        DeliveryRetry::Requeued => Ok(Json(json!({"delivery_id": id, "status": DeliveryStatus::Pending}))),
+        DeliveryRetry::NotDead => Err(ApiError::new(
+            ErrorCode::DeliveryNotDead,
+            format!(
+                "delivery {id:?} is not dead-lettered (or its channel was deleted); only dead deliveries can be retried"
+            ),
+        )),
+        DeliveryRetry::Unknown => Err(not_found("delivery", &id)),
+    }
 }
 
 /// Alerts, newest first, each with its deliveries: `rule_id`, `since` (RFC 3339), `limit`.

@@ -610,6 +610,67 @@ async fn call(base: &str, method: reqwest::Method, path: &str) -> Value {
     response.json().await.expect("json")
 }
 
+#[tokio::test]
+async fn a_dead_delivery_is_retried_by_an_admin_and_then_sent() {
+    for app in apps(|config| {
+        local_targets(config);
+        config.alerts.max_attempts = 2;
+    })
+    .await
+    {
+        // Refuses twice (dead after two attempts), then accepts.
+        let receiver = Receiver::start(2).await;
+        let channel = webhook_channel(&app, &receiver.url("/hook")).await;
+        event_rule(&app, &[&channel], 0).await;
+        assert_eq!(app.post_event(&denied("mallory", "iam.delete_user")).await.status(), StatusCode::CREATED);
+        wait_alerts(&app, 1).await;
+        let mut dead = Vec::new();
+        for _ in 0..100 {
+            dead = deliveries(&app, "?status=dead").await;
+            if !dead.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            run_job(&app, "alert-delivery").await;
+        }
+        assert_eq!(dead.len(), 1, "dead-lettered after two attempts");
+        let id = dead[0]["id"].as_str().expect("id").to_owned();
+        let retry = format!("/api/v1/alerts/deliveries/{id}/retry");
+
+        let reader = app.create_key("default", "read").await;
+        assert_error(app.post_json(&retry, &reader, &json!({})).await, StatusCode::FORBIDDEN, "forbidden").await;
+        let response = app.post_json(&retry, ADMIN_KEY, &json!({})).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let answer: Value = response.json().await.expect("json");
+        assert_eq!(answer, json!({"delivery_id": id, "status": "pending"}));
+
+        // Sent at once, without running the job, and counted afresh.
+        receiver.wait_accepted(1, 10).await;
+        let mut delivered = Vec::new();
+        for _ in 0..100 {
+            delivered = deliveries(&app, "?status=delivered").await;
+            if !delivered.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(delivered[0]["id"], json!(id));
+        assert_eq!(delivered[0]["attempts"], json!(1));
+        assert_eq!(receiver.captured().len(), 3);
+
+        assert_error(app.post_json(&retry, ADMIN_KEY, &json!({})).await, StatusCode::CONFLICT, "delivery_not_dead")
+            .await;
+        assert_error(
+            app.post_json("/api/v1/alerts/deliveries/nope/retry", ADMIN_KEY, &json!({})).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+        assert_eq!(receiver.captured().len(), 3, "refused retries send nothing");
+    }
+}
+
 /// Makes every insert into `alerts` fail (`true`) or work again (`false`), as a database that
 /// refuses alerting writes for a while would.
 async fn refuse_alert_writes(app: &TestApp, refuse: bool) {
