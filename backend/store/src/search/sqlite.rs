@@ -120,11 +120,11 @@ impl SqliteSearch {
         plan: &FilterPlan,
         texts: Option<&[TextHash]>,
     ) {
-        query
-            .push("SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ")
-            .push_bind(tenant.as_str().to_owned());
         match texts {
             Some(texts) => {
+                // Named, or the planner may walk a wide time or address range instead.
+                query.push("SELECT d.seq, d.text_hash FROM search_documents d INDEXED BY search_documents_text_time");
+                query.push(" WHERE d.tenant = ").push_bind(tenant.as_str().to_owned());
                 query.push(" AND d.text_hash IN (");
                 let mut separated = query.separated(", ");
                 for hash in texts {
@@ -134,7 +134,11 @@ impl SqliteSearch {
                 query.push(")");
                 plan.push_row_conditions(query, "d", sqlite_time);
             }
-            None => plan.push_conditions(query, "d", tenant.as_str(), sqlite_time),
+            None => {
+                query.push("SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ");
+                query.push_bind(tenant.as_str().to_owned());
+                plan.push_conditions(query, "d", tenant.as_str(), sqlite_time);
+            }
         }
     }
 
