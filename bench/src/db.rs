@@ -41,7 +41,7 @@ pub struct FreshDatabase {
 }
 
 /// `url` with its database name replaced by `name` (query string kept).
-fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (url, None),

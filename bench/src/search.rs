@@ -93,6 +93,12 @@ pub struct SearchArgs {
     /// Markdown report [default: bench/results/search-<UTC date>.md]; the JSON goes next to it.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Keep each size's databases (a SQLite file in DIR, a PostgreSQL database named after the size
+    /// and seed) and reuse them on later runs with the same DIR, skipping load and back-fill (not
+    /// measured then): for iterating on search itself. Delete DIR's files (and drop the
+    /// `bench_search_keep_*` databases) after changing how events are rendered or indexed.
+    #[arg(long)]
+    keep_dir: Option<PathBuf>,
 }
 
 /// What every measurement shares.
@@ -307,10 +313,18 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
         for idx in 0..report.data.len() {
             let (events, sample) = (report.data[idx].events, Arc::new(report.data[idx].sample.clone()));
             eprintln!("== {} at {} events ==", backend.label(), events);
-            let db = FreshDatabase::create(backend, pg_url.as_deref(), "search").await?;
-            let handle = db.handle();
             let task_ctx = ctx.clone();
-            let run = crate::guarded(db, async move { measure(&task_ctx, &handle, events, sample).await }).await?;
+            let run = match &ctx.args.keep_dir {
+                Some(dir) => {
+                    let kept = KeptDatabase::open(dir, backend, pg_url.as_deref(), events, ctx.args.seed).await?;
+                    measure(&task_ctx, &kept.db, events, sample, Some(&kept)).await?
+                }
+                None => {
+                    let db = FreshDatabase::create(backend, pg_url.as_deref(), "search").await?;
+                    let handle = db.handle();
+                    crate::guarded(db, async move { measure(&task_ctx, &handle, events, sample, None).await }).await?
+                }
+            };
             report.runs.push(run);
             report.machine.load_average_end = report::load_average();
             report.finished_utc = Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string();
@@ -335,22 +349,145 @@ impl Ctx {
     }
 }
 
-/// One size on one backend, in the fresh database `db`.
-async fn measure(ctx: &Ctx, db: &DatabaseRef, events: u64, sample: Arc<Vec<String>>) -> anyhow::Result<RunResult> {
+/// A database kept between runs (`--keep-dir`), complete once its back-fill finished.
+struct KeptDatabase {
+    db: DatabaseRef,
+    /// Written when the back-fill is done; a database without it is rebuilt.
+    marker: PathBuf,
+}
+
+impl KeptDatabase {
+    /// Opens the kept database of this backend, size and seed, emptied first unless complete.
+    async fn open(
+        dir: &std::path::Path,
+        backend: Backend,
+        pg_url: Option<&str>,
+        events: u64,
+        seed: u64,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        let name = format!("search_{}_{events}_{seed}", backend.label().to_lowercase());
+        let marker = dir.join(format!("{name}.complete"));
+        let complete = marker.is_file();
+        let url = match backend {
+            Backend::Sqlite => {
+                let path = dir.join(format!("{name}.db"));
+                if !complete {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                        if file.exists() {
+                            std::fs::remove_file(&file).with_context(|| format!("remove {}", file.display()))?;
+                        }
+                    }
+                }
+                format!("sqlite://{}", path.display())
+            }
+            Backend::Postgres => {
+                let admin_url = pg_url.context("no PostgreSQL URL")?;
+                let database = format!("bench_{name}");
+                let mut admin = PgConnection::connect(admin_url).await?;
+                let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(&database)
+                    .fetch_one(&mut admin)
+                    .await?;
+                if !complete || !exists {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")))
+                        .execute(&mut admin)
+                        .await?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+                        .execute(&mut admin)
+                        .await
+                        .with_context(|| format!("CREATE DATABASE {database}"))?;
+                }
+                admin.close().await.ok();
+                db::with_database(admin_url, &database)?
+            }
+        };
+        if !complete && marker.exists() {
+            std::fs::remove_file(&marker)?;
+        }
+        Ok(Self { db: DatabaseRef { backend, url, data_dir: dir.to_owned() }, marker })
+    }
+
+    fn complete(&self) -> bool {
+        self.marker.is_file()
+    }
+}
+
+/// One size on one backend, in the fresh database `db` (or a kept one, built only once).
+async fn measure(
+    ctx: &Ctx,
+    db: &DatabaseRef,
+    events: u64,
+    sample: Arc<Vec<String>>,
+    kept: Option<&KeptDatabase>,
+) -> anyhow::Result<RunResult> {
     let tenant = TenantId::parse(TENANT).map_err(anyhow::Error::msg)?;
     let store = veritrail_store::connect(&db.url, &StoreSettings::default())
         .await
         .with_context(|| format!("connect the store to {}", db::redact(&db.url)))?;
     let mut cpu = Vec::new();
+    let (load, backfill, analyze_seconds, vacuum_seconds) = match kept {
+        Some(kept) if kept.complete() => {
+            let progress = store.search.progress(&tenant, ctx.embedder.model_id()).await?;
+            anyhow::ensure!(
+                progress.events == events && progress.embedded == events,
+                "the kept database {} is not a complete {events}-event index ({progress:?}): delete its files",
+                db::redact(&db.url)
+            );
+            eprintln!("  reusing the kept database: load and back-fill not measured");
+            (None, None, None, None)
+        }
+        _ => {
+            let (load, backfill, analyze, vacuum) = build(ctx, db, &store, &tenant, events, sample, &mut cpu).await?;
+            if let Some(kept) = kept {
+                std::fs::write(&kept.marker, format!("{events} events, seed {}\n", ctx.args.seed))?;
+            }
+            (Some(load), Some(backfill), analyze, vacuum)
+        }
+    };
+    let model: Arc<dyn Embedder> = Arc::new(ctx.embedder.clone());
+    let slot = EmbedderSlot::new(Some(model.clone()));
+    let (search, first_search_ms, by_kind, mut searches) = search(ctx, &store, &tenant, slot, &mut cpu).await?;
+    let components = components(ctx, &store, &tenant, model.as_ref(), &mut searches, &mut cpu).await?;
+    let database_bytes = database_size(db).await.ok();
+    drop(store);
 
-    let load = load(ctx, &store, &tenant, events, &mut cpu).await?;
+    Ok(RunResult {
+        backend: db.backend,
+        events,
+        load,
+        backfill,
+        analyze_seconds,
+        vacuum_seconds,
+        first_search_ms,
+        search,
+        by_kind,
+        components,
+        searches,
+        database_bytes,
+        cpu,
+    })
+}
+
+/// Loads the log and back-fills the index, measuring both.
+async fn build(
+    ctx: &Ctx,
+    db: &DatabaseRef,
+    store: &Store,
+    tenant: &TenantId,
+    events: u64,
+    sample: Arc<Vec<String>>,
+    cpu: &mut Vec<PhaseCpu>,
+) -> anyhow::Result<(LoadPhase, Backfill, Option<f64>, Option<f64>)> {
+    let load = load(ctx, store, tenant, events, cpu).await?;
 
     // Back-fill, documents phase: the indexer without a model writes documents only.
     eprintln!("  back-fill: documents");
     let before = CpuSample::take(None);
     let start = Instant::now();
     let documents = Indexer::new(store.events.clone(), store.search.clone(), EmbedderSlot::default(), ctx.settings)
-        .index_tenant(&tenant)
+        .index_tenant(tenant)
         .await
         .context("index documents")?;
     let documents_seconds = start.elapsed().as_secs_f64();
@@ -376,7 +513,7 @@ async fn measure(ctx: &Ctx, db: &DatabaseRef, events: u64, sample: Arc<Vec<Strin
     let before = CpuSample::take(None);
     let start = Instant::now();
     let vectors = Indexer::new(store.events.clone(), store.search.clone(), slot.clone(), ctx.settings)
-        .index_tenant(&tenant)
+        .index_tenant(tenant)
         .await
         .context("index vectors")?;
     let vectors_seconds = start.elapsed().as_secs_f64();
@@ -421,27 +558,7 @@ async fn measure(ctx: &Ctx, db: &DatabaseRef, events: u64, sample: Arc<Vec<Strin
         "    back-fill {:.0} texts/s = {:.2}× the raw model's {:.0} texts/s; {:.0} events/s overall",
         backfill.vector_texts_per_second, backfill.vs_raw, backfill.raw_texts_per_second, backfill.events_per_second
     );
-
-    let (search, first_search_ms, by_kind, mut searches) = search(ctx, &store, &tenant, slot, &mut cpu).await?;
-    let components = components(ctx, &store, &tenant, model.as_ref(), &mut searches, &mut cpu).await?;
-    let database_bytes = database_size(db).await.ok();
-    drop(store);
-
-    Ok(RunResult {
-        backend: db.backend,
-        events,
-        load,
-        backfill,
-        analyze_seconds,
-        vacuum_seconds,
-        first_search_ms,
-        search,
-        by_kind,
-        components,
-        searches,
-        database_bytes,
-        cpu,
-    })
+    Ok((load, backfill, analyze_seconds, vacuum_seconds))
 }
 
 async fn load(

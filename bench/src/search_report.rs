@@ -143,8 +143,9 @@ pub struct Components {
 pub struct RunResult {
     pub backend: Backend,
     pub events: u64,
-    pub load: LoadPhase,
-    pub backfill: Backfill,
+    /// `None` when the run reused a database kept by an earlier run (`--keep-dir`).
+    pub load: Option<LoadPhase>,
+    pub backfill: Option<Backfill>,
     /// PostgreSQL `ANALYZE` after the documents phase, seconds.
     pub analyze_seconds: Option<f64>,
     /// PostgreSQL `VACUUM (ANALYZE)` before searching, seconds.
@@ -316,11 +317,12 @@ pub fn goal_checks(report: &SearchReport) -> Vec<GoalCheck> {
         });
     }
     for run in &report.runs {
-        let met = run.backfill.vs_raw >= GOAL_BACKFILL_VS_RAW;
+        let Some(backfill) = &run.backfill else { continue };
+        let met = backfill.vs_raw >= GOAL_BACKFILL_VS_RAW;
         goals.push(GoalCheck {
             scope: format!("{} at {} events", label(run.backend), int(run.events as f64)),
             goal: format!("back-fill ≥ {:.0}% of raw model texts/s", 100.0 * GOAL_BACKFILL_VS_RAW),
-            measured: format!("{:.0}%", 100.0 * run.backfill.vs_raw),
+            measured: format!("{:.0}%", 100.0 * backfill.vs_raw),
             status: if met { "met" } else { "not met" }.to_owned(),
         });
     }
@@ -342,13 +344,21 @@ fn backfill_table(report: &SearchReport) -> String {
          back-fill events/s (both phases) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for run in &report.runs {
-        let b = &run.backfill;
+        let (Some(load), Some(b)) = (&run.load, &run.backfill) else {
+            let _ = writeln!(
+                out,
+                "| {} | {} | reused a database kept by an earlier run: not measured |||||||||||",
+                label(run.backend),
+                int(run.events as f64)
+            );
+            continue;
+        };
         let _ = writeln!(
             out,
             "| {} | {} | {} | {:.1} | {} | {} | {:.1} | {:.0} | {:.0} ({:.0} / {:.0}) | {:.2} | {} | {} |",
             label(run.backend),
             int(run.events as f64),
-            int(run.load.events_per_second),
+            int(load.events_per_second),
             b.documents_seconds,
             int(b.documents_per_second),
             int(b.texts as f64),

@@ -1,7 +1,8 @@
 //! Schema migrations, embedded in the binary and applied at start-up.
 //!
 //! Each backend has its own folder (`migrations/sqlite`, `migrations/postgres`) with paired
-//! version numbers: version N means the same schema on both. An applied migration is never
+//! version numbers: version N means the same schema on both (a version may change one backend
+//! only, when the other already has what it adds). An applied migration is never
 //! edited: its SHA-256 is recorded and checked at every start, and a mismatch stops the server.
 
 use veritrail_core::chain::sha256;
@@ -55,6 +56,11 @@ pub const SQLITE: &[Migration] = &[
         name: "0008_alert_throttle.sql",
         sql: include_str!("../../../migrations/sqlite/0008_alert_throttle.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_search_lexemes.sql",
+        sql: include_str!("../../../migrations/sqlite/0009_search_lexemes.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -98,6 +104,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "0008_alert_throttle.sql",
         sql: include_str!("../../../migrations/postgres/0008_alert_throttle.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "0009_search_lexemes.sql",
+        sql: include_str!("../../../migrations/postgres/0009_search_lexemes.sql"),
     },
 ];
 

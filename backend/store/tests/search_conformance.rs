@@ -630,3 +630,64 @@ async fn broad_filters_rank_texts_and_check_every_document() {
         assert!(search.fulltext(&acme, &terms(&["login"]), &nobody, 3).await.expect("fulltext").is_empty());
     }
 }
+
+#[tokio::test]
+async fn rare_terms_outweigh_common_ones_in_a_large_tenant() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let search = store.search.as_ref();
+        let acme = tenant("acme");
+        // 1,500 distinct texts hold "user"; three also hold the rare "policy", one holds only
+        // "policy": a common term must not drown the rare one, nor be ignored altogether.
+        let mut texts: Vec<String> = (0..1_500).map(|n| format!("user number {n} signed in")).collect();
+        for n in [100, 700, 1_400] {
+            texts[n] = format!("user number {n} attached a policy");
+        }
+        texts.push("a policy was attached by a service".into());
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        search.put_documents(&acme, &documents(&refs)).await.expect("documents");
+        let any = SearchFilter::default();
+
+        let hits = search.fulltext(&acme, &terms(&["user", "policy"]), &any, 10).await.expect("fulltext");
+        let mut top = seqs(&hits[..4.min(hits.len())]);
+        top.sort_unstable();
+        assert_eq!(top, vec![100, 700, 1_400, 1_500], "{:?}: the rare term's texts first: {hits:?}", db.backend);
+        assert!(hits.windows(2).all(|pair| pair[0].score >= pair[1].score), "{:?}: best first", db.backend);
+
+        let common = search.fulltext(&acme, &terms(&["user", "signed"]), &any, 10).await.expect("fulltext");
+        assert_eq!(common.len(), 10, "{:?}: only common terms still find texts: {common:?}", db.backend);
+        let unknown = search.fulltext(&acme, &terms(&["nowhere"]), &any, 10).await.expect("fulltext");
+        assert!(unknown.is_empty(), "{:?}", db.backend);
+    }
+}
+
+#[tokio::test]
+async fn filtered_finds_old_matches_and_nothing_fast() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let search = store.search.as_ref();
+        let acme = tenant("acme");
+        // The matching documents are the oldest: a newest-first walk must not stop short.
+        let mut docs: Vec<SearchDocument> = (0..400).map(|seq| document(seq, &format!("event {seq}"))).collect();
+        for doc in docs.iter_mut().take(3) {
+            doc.actor_id = "mallory".into();
+            doc.ip = Some("198.51.100.7".into());
+        }
+        search.put_documents(&acme, &docs).await.expect("documents");
+
+        let mallory = SearchFilter { actors: vec!["Mallory".into()], ..SearchFilter::default() };
+        let found = search.filtered(&acme, &mallory, 10).await.expect("filtered");
+        assert_eq!(seqs(&found), vec![2, 1, 0], "{:?}: newest first among old matches", db.backend);
+        let limited = search.filtered(&acme, &mallory, 2).await.expect("filtered");
+        assert_eq!(seqs(&limited), vec![2, 1], "{:?}", db.backend);
+
+        let nobody = SearchFilter {
+            actors: vec!["mallory".into()],
+            ips: vec!["203.0.113.0/24".into()],
+            ..SearchFilter::default()
+        };
+        assert!(search.filtered(&acme, &nobody, 10).await.expect("filtered").is_empty(), "{:?}", db.backend);
+        let window = SearchFilter { since: Some(at(1)), until: Some(at(2)), ..mallory.clone() };
+        assert_eq!(seqs(&search.filtered(&acme, &window, 10).await.expect("filtered")), vec![1], "{:?}", db.backend);
+    }
+}

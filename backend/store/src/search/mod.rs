@@ -171,9 +171,11 @@ fn facets_of(documents: &[SearchDocument]) -> Vec<(FacetKey, FacetSpan)> {
     facets.into_iter().collect()
 }
 
-/// Which documents a filtered search ranks.
+/// Which documents a filtered search ranks. `T` is how a backend holds "the texts whose facets
+/// pass": SQLite ranks vectors in memory and needs the list; PostgreSQL keeps them in SQL and
+/// follows the rule of [`Scope::choose`] itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Scope {
+enum Scope<T = Vec<TextHash>> {
     /// No filter: every text is ranked.
     All,
     /// At most [`PREFILTER_MAX`] documents pass: they are read and ranked directly, found
@@ -181,7 +183,7 @@ enum Scope {
     /// (`None`: a narrow time range).
     Few(Option<Vec<TextHash>>),
     /// Many documents may pass: only these texts are ranked.
-    Texts(Vec<TextHash>),
+    Texts(T),
 }
 
 impl Scope {

@@ -23,7 +23,7 @@ use super::filter::{FilterPlan, ip_key};
 use super::vectors::Widening;
 use super::{
     PREFILTER_MAX, Scope, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold, seq_from_db,
-    text_hash_from_db, usable_terms, uses_per_text, vocabulary_from_rows, vocabulary_uses,
+    text_hash_from_db, usable_terms, vocabulary_from_rows, vocabulary_uses,
 };
 use crate::rows::{db_error, seq_to_db};
 
@@ -31,9 +31,12 @@ use crate::rows::{db_error, seq_to_db};
 const DOCUMENT_CHUNK: usize = 2_000;
 /// Vectors per `UNNEST` insert.
 const VECTOR_CHUNK: usize = 500;
-/// Larger candidate sets, and filtered searches allowing at most this many texts, are read by an
-/// exact scan: the HNSW graph is for the top of the list.
+/// Larger candidate sets are read by an exact scan: the HNSW graph is for the top of the list.
 const HNSW_MAX_CANDIDATES: usize = 1_000;
+/// A filter letting at most this many texts through compares them all, in one exact scan: the
+/// graph would have to walk past the texts the filter rejects, about `size ÷ share passing`
+/// of them, each costing more than an exact comparison.
+const EXACT_MAX_TEXTS: i64 = 4_000;
 /// HNSW candidate list size: higher than pgvector's default 40 for recall.
 const EF_SEARCH: &str = "100";
 
@@ -144,24 +147,29 @@ async fn lock_progress(conn: &mut PgConnection, tenant: &TenantId) -> Result<u64
 }
 
 /// Returns the `size` texts nearest to `query`, best first, by the HNSW index or by an exact scan;
-/// only texts in `allowed` when given.
+/// only texts whose facets pass `facets` when given.
 async fn nearest_texts(
     conn: &mut PgConnection,
     tenant: &TenantId,
     model: &str,
     query: &Vector,
-    allowed: Option<&[Vec<u8>]>,
+    facets: Option<&FilterPlan>,
     size: usize,
     exact: bool,
 ) -> Result<Vec<(TextHash, f64)>, StoreError> {
-    let mut select = QueryBuilder::<Postgres>::new("SELECT text_hash, 1 - (vector <=> ");
-    select.push_bind(query.clone()).push(") FROM search_vectors WHERE tenant = ").push_bind(tenant.as_str());
-    select.push(" AND model = ").push_bind(model.to_owned());
-    if let Some(allowed) = allowed {
-        select.push(" AND text_hash = ANY(").push_bind(allowed.to_vec()).push(")");
+    let mut select = QueryBuilder::<Postgres>::new("SELECT v.text_hash, 1 - (v.vector <=> ");
+    select.push_bind(query.clone()).push(") FROM search_vectors v WHERE v.tenant = ").push_bind(tenant.as_str());
+    select.push(" AND v.model = ").push_bind(model.to_owned());
+    if let Some(plan) = facets {
+        // A semi-join probing the facets' primary key per candidate, not a list of texts: the
+        // list can be most of the tenant's texts, and `= ANY(list)` is a linear scan per row.
+        select.push(" AND EXISTS (SELECT 1 FROM search_text_facets f WHERE f.tenant = v.tenant");
+        select.push(" AND f.text_hash = v.text_hash");
+        plan.push_facet_conditions(&mut select, "f", |time| *time);
+        select.push(")");
     }
     // The index can only order by `vector <=> constant`; adding 0 makes the planner scan exactly.
-    select.push(" ORDER BY (vector <=> ").push_bind(query.clone()).push(if exact { ") + 0" } else { ")" });
+    select.push(" ORDER BY (v.vector <=> ").push_bind(query.clone()).push(if exact { ") + 0" } else { ")" });
     select.push(" LIMIT ").push_bind(i64::try_from(size).unwrap_or(i64::MAX));
     let rows = select.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
     let mut texts = rows.iter().map(text_score).collect::<Result<Vec<_>, StoreError>>()?;
@@ -199,28 +207,44 @@ async fn newest_documents(
     rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
 }
 
+/// How many texts have facets passing the filter (PostgreSQL's [`Scope::Texts`]: the texts
+/// themselves stay in SQL, as a semi-join on `search_text_facets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FacetTexts {
+    count: i64,
+}
+
 /// How a search filtered by `plan` finds its documents (see [`Scope`]).
-async fn scope(conn: &mut PgConnection, tenant: &TenantId, plan: &FilterPlan) -> Result<Scope, StoreError> {
+async fn scope(conn: &mut PgConnection, tenant: &TenantId, plan: &FilterPlan) -> Result<Scope<FacetTexts>, StoreError> {
     if plan.is_empty() {
         return Ok(Scope::All);
     }
-    // The texts whose facets pass, with the documents those facets count.
-    let mut query =
-        QueryBuilder::<Postgres>::new("SELECT f.text_hash, f.uses FROM search_text_facets f WHERE f.tenant = ");
+    // The documents and texts the passing facets count; the texts are only listed when few.
+    let mut query = QueryBuilder::<Postgres>::new(
+        "SELECT COALESCE(SUM(f.uses), 0)::bigint, COUNT(DISTINCT f.text_hash) FROM search_text_facets f WHERE f.tenant = ",
+    );
     query.push_bind(tenant.as_str());
     plan.push_facet_conditions(&mut query, "f", |time| *time);
-    let rows = query.build().persistent(false).fetch_all(&mut *conn).await.map_err(db_error)?;
-    let facets = rows
-        .iter()
-        .map(|row| {
-            let hash: Vec<u8> = row.try_get(0).map_err(db_error)?;
-            Ok((text_hash_from_db(&hash)?, row.try_get::<i64, _>(1).map_err(db_error)?))
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    let in_time_range = async {
-        if plan.has_time() { count_matching(conn, tenant, &plan.time_only()).await.map(Some) } else { Ok(None) }
-    };
-    Scope::choose(uses_per_text(facets), in_time_range).await
+    let row = query.build().persistent(false).fetch_one(&mut *conn).await.map_err(db_error)?;
+    let bound: i64 = row.try_get(0).map_err(db_error)?;
+    let count: i64 = row.try_get(1).map_err(db_error)?;
+    // The same rule as `Scope::choose`, with the texts listed only when few.
+    if bound <= PREFILTER_MAX {
+        let mut query =
+            QueryBuilder::<Postgres>::new("SELECT DISTINCT f.text_hash FROM search_text_facets f WHERE f.tenant = ");
+        query.push_bind(tenant.as_str());
+        plan.push_facet_conditions(&mut query, "f", |time| *time);
+        let rows = query.build().persistent(false).fetch_all(&mut *conn).await.map_err(db_error)?;
+        let texts = rows
+            .iter()
+            .map(|row| text_hash_from_db(&row.try_get::<Vec<u8>, _>(0).map_err(db_error)?))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        return Ok(Scope::Few(Some(texts)));
+    }
+    if plan.has_time() && count_matching(conn, tenant, &plan.time_only()).await? <= PREFILTER_MAX {
+        return Ok(Scope::Few(None));
+    }
+    Ok(Scope::Texts(FacetTexts { count }))
 }
 
 /// Pushes `SELECT d.seq, d.text_hash FROM search_documents d WHERE ...`: the documents passing
@@ -229,42 +253,130 @@ fn push_matching(query: &mut QueryBuilder<Postgres>, tenant: &TenantId, plan: &F
     query
         .push("SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ")
         .push_bind(tenant.as_str().to_owned());
-    match texts {
-        Some(texts) => {
-            let hashes: Vec<Vec<u8>> = texts.iter().map(|hash| hash.to_vec()).collect();
-            query.push(" AND d.text_hash = ANY(").push_bind(hashes).push(")");
-            plan.push_row_conditions(query, "d", |time| *time);
-        }
-        None => plan.push_conditions(query, "d", tenant.as_str(), |time| *time),
+    if let Some(texts) = texts {
+        let hashes: Vec<Vec<u8>> = texts.iter().map(|hash| hash.to_vec()).collect();
+        query.push(" AND d.text_hash = ANY(").push_bind(hashes).push(")");
     }
+    // PostgreSQL combines an actor id-or-name condition from both indexes (a BitmapOr) by
+    // itself, and weighs it against the time index with the actual values.
+    plan.push_row_conditions(query, "d", |time| *time);
 }
 
-/// Pushes the question's terms as one `tsquery`: each term parsed as plain text
-/// (phraseto_tsquery knows no operators), then ORed, so no term can inject tsquery syntax.
-fn push_tsquery(query: &mut QueryBuilder<Postgres>, terms: &[&str]) {
+/// BM25's term-frequency saturation and length normalisation, at their usual values.
+const BM25_K1: f64 = 1.2;
+const BM25_B: f64 = 0.75;
+/// A term in more than this share of the tenant's texts, and in more than [`COMMON_TERM_TEXTS`],
+/// is common: it adds to the score of the texts the rarer terms find, but finds none itself
+/// (else "user" or "read" would make nearly every text a candidate to score). When every term
+/// is common, the rarest finds the texts. Scoring a thousand texts is cheap, so small tenants
+/// keep every term.
+const COMMON_TERM_SHARE: f64 = 0.1;
+const COMMON_TERM_TEXTS: f64 = 1_000.0;
+
+/// A question's terms weighed against the tenant's texts.
+#[derive(Debug)]
+struct WeighedTerms<'a> {
+    /// Terms found in some text, with BM25's inverse document frequency and whether they find
+    /// texts (rare) or only score them (common).
+    terms: Vec<(&'a str, f64, bool)>,
+    /// Average number of distinct lexemes per text.
+    average_lexemes: f64,
+}
+
+/// Weighs `terms` by how many of the tenant's texts hold them (`search_lexemes`); a phrase
+/// counts as its rarest lexeme. Terms no text holds, and stop words, are left out.
+async fn weigh_terms<'a>(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    terms: &[&'a str],
+) -> Result<WeighedTerms<'a>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT t.ord, MIN(COALESCE(l.texts, 0))::bigint, \
+         COALESCE((SELECT texts FROM search_progress WHERE tenant = $1), 0), \
+         COALESCE((SELECT text_lexemes FROM search_progress WHERE tenant = $1), 0) \
+         FROM unnest($2::text[]) WITH ORDINALITY AS t (term, ord) \
+         CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('english', t.term))) AS x (lexeme) \
+         LEFT JOIN search_lexemes l ON l.tenant = $1 AND l.lexeme = x.lexeme GROUP BY t.ord ORDER BY t.ord",
+    )
+    .bind(tenant.as_str())
+    .bind(terms.iter().map(|term| (*term).to_owned()).collect::<Vec<_>>())
+    .persistent(false)
+    .fetch_all(conn)
+    .await
+    .map_err(db_error)?;
+    let mut weighed = WeighedTerms { terms: Vec::new(), average_lexemes: 1.0 };
+    let mut counts = Vec::new();
+    for row in &rows {
+        let ord: i64 = row.try_get(0).map_err(db_error)?;
+        let holding: i64 = row.try_get(1).map_err(db_error)?;
+        let texts: i64 = row.try_get(2).map_err(db_error)?;
+        let lexemes: i64 = row.try_get(3).map_err(db_error)?;
+        weighed.average_lexemes = (lexemes as f64 / texts.max(1) as f64).max(1.0);
+        let term = usize::try_from(ord - 1).ok().and_then(|idx| terms.get(idx));
+        if let (Some(term), true) = (term, holding > 0) {
+            counts.push((*term, holding, texts));
+        }
+    }
+    let rarest = counts.iter().map(|(_, holding, _)| *holding).min();
+    for (term, holding, texts) in counts {
+        let is_rarest = Some(holding) == rarest;
+        let (holding, texts) = (holding as f64, texts.max(holding) as f64);
+        // BM25's inverse document frequency in the form that never goes negative.
+        let idf = (1.0 + (texts - holding + 0.5) / (holding + 0.5)).ln();
+        let common = holding > COMMON_TERM_TEXTS.max(COMMON_TERM_SHARE * texts);
+        weighed.terms.push((term, idf, !common || is_rarest));
+    }
+    Ok(weighed)
+}
+
+/// Pushes `(phraseto_tsquery('english', term) || ...)` of `terms`: each term parsed as plain
+/// text (phraseto_tsquery knows no operators), so no term can inject tsquery syntax.
+fn push_tsquery<'a>(query: &mut QueryBuilder<Postgres>, terms: impl Iterator<Item = &'a str>) {
     query.push("(");
-    for (idx, term) in terms.iter().enumerate() {
+    for (idx, term) in terms.enumerate() {
         if idx > 0 {
             query.push(" || ");
         }
-        query.push("phraseto_tsquery('english', ").push_bind((*term).to_owned()).push(")");
+        query.push("phraseto_tsquery('english', ").push_bind(term.to_owned()).push(")");
     }
     query.push(")");
 }
 
-/// The best `size` texts for `terms`, among those a document passing `plan` may have.
+/// Pushes ` AND t.text_search @@ <the terms that find texts>` for `search_texts` aliased `t`.
+fn push_text_match(query: &mut QueryBuilder<Postgres>, weighed: &WeighedTerms) {
+    query.push(" AND t.text_search @@ ");
+    push_tsquery(query, weighed.terms.iter().filter(|(_, _, finds)| *finds).map(|(term, _, _)| *term));
+}
+
+/// Pushes the BM25 score of `search_texts` aliased `t`: each term's weight if the text holds it
+/// (texts are short and rarely repeat a word, so a term counts once), scaled by the text's length
+/// against the average.
+fn push_bm25(query: &mut QueryBuilder<Postgres>, weighed: &WeighedTerms) {
+    query.push("((0");
+    for (term, idf, _) in &weighed.terms {
+        query.push(" + ").push_bind(*idf).push("::float8 * (t.text_search @@ phraseto_tsquery('english', ");
+        query.push_bind((*term).to_owned()).push("))::int");
+    }
+    query.push(format_args!(
+        ") * {:.1} / (1.0 + {BM25_K1:.1} * ({:.2} + {BM25_B:.2} * length(t.text_search) / ",
+        BM25_K1 + 1.0,
+        1.0 - BM25_B
+    ));
+    query.push_bind(weighed.average_lexemes).push("::float8)))::float8");
+}
+
+/// The best `size` texts for `weighed`, among those a document passing `plan` may have.
 async fn ranked_texts(
     conn: &mut PgConnection,
     tenant: &TenantId,
-    terms: &[&str],
+    weighed: &WeighedTerms<'_>,
     plan: &FilterPlan,
     size: usize,
 ) -> Result<Vec<(TextHash, f64)>, StoreError> {
-    let mut query = QueryBuilder::<Postgres>::new(
-        "SELECT t.text_hash, ts_rank_cd(t.text_search, q.query)::float8 AS score FROM search_texts t, (SELECT ",
-    );
-    push_tsquery(&mut query, terms);
-    query.push(" AS query) q WHERE t.tenant = ").push_bind(tenant.as_str()).push(" AND t.text_search @@ q.query");
+    let mut query = QueryBuilder::<Postgres>::new("SELECT t.text_hash, ");
+    push_bm25(&mut query, weighed);
+    query.push(" AS score FROM search_texts t WHERE t.tenant = ").push_bind(tenant.as_str());
+    push_text_match(&mut query, weighed);
     if !plan.is_empty() {
         query.push(" AND t.text_hash IN (SELECT f.text_hash FROM search_text_facets f WHERE f.tenant = ");
         query.push_bind(tenant.as_str());
@@ -280,22 +392,20 @@ async fn ranked_texts(
 async fn fulltext_among_matching(
     conn: &mut PgConnection,
     tenant: &TenantId,
-    terms: &[&str],
+    weighed: &WeighedTerms<'_>,
     plan: &FilterPlan,
     texts: Option<&[TextHash]>,
     limit: u32,
 ) -> Result<Vec<SearchHit>, StoreError> {
     let mut query = QueryBuilder::<Postgres>::new("WITH m AS MATERIALIZED (");
     push_matching(&mut query, tenant, plan, texts);
+    query.push("), r AS MATERIALIZED (SELECT t.text_hash, ");
+    push_bm25(&mut query, weighed);
+    query.push(" AS score FROM search_texts t WHERE t.tenant = ").push_bind(tenant.as_str());
+    query.push(" AND t.text_hash IN (SELECT text_hash FROM m)");
+    push_text_match(&mut query, weighed);
     query.push(
-        "), r AS MATERIALIZED (SELECT t.text_hash, ts_rank_cd(t.text_search, q.query)::float8 AS score \
-         FROM search_texts t, (SELECT ",
-    );
-    push_tsquery(&mut query, terms);
-    query.push(" AS query) q WHERE t.tenant = ").push_bind(tenant.as_str());
-    query.push(
-        " AND t.text_hash IN (SELECT text_hash FROM m) AND t.text_search @@ q.query) \
-         SELECT m.seq, r.score FROM m JOIN r ON r.text_hash = m.text_hash ORDER BY r.score DESC, m.seq DESC LIMIT ",
+        ") SELECT m.seq, r.score FROM m JOIN r ON r.text_hash = m.text_hash ORDER BY r.score DESC, m.seq DESC LIMIT ",
     );
     query.push_bind(i64::from(limit));
     let rows = query.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
@@ -307,7 +417,7 @@ async fn count_matching(conn: &mut PgConnection, tenant: &TenantId, plan: &Filte
     let mut query =
         QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM (SELECT 1 FROM search_documents d WHERE d.tenant = ");
     query.push_bind(tenant.as_str());
-    plan.push_conditions(&mut query, "d", tenant.as_str(), |time| *time);
+    plan.push_row_conditions(&mut query, "d", |time| *time);
     query.push(" LIMIT ").push_bind(PREFILTER_MAX + 1).push(") matching");
     query.build().persistent(false).fetch_one(conn).await.map_err(db_error)?.try_get(0).map_err(db_error)
 }
@@ -386,10 +496,18 @@ impl SearchIndex for PostgresSearch {
             .map_err(db_error)?;
         }
         let texts = first_uses(fresh);
+        // New texts count once per lexeme, in the same transaction (see search_lexemes).
         sqlx::query(
-            "INSERT INTO search_texts (tenant, text_hash, first_seq, text) \
+            "WITH added AS (INSERT INTO search_texts (tenant, text_hash, first_seq, text) \
              SELECT $1, * FROM UNNEST($2::bytea[], $3::bigint[], $4::text[]) \
-             ON CONFLICT (tenant, text_hash) DO NOTHING",
+             ON CONFLICT (tenant, text_hash) DO NOTHING RETURNING text_search), \
+             counted AS (INSERT INTO search_lexemes (tenant, lexeme, texts) \
+             SELECT $1, x.lexeme, COUNT(*) FROM added CROSS JOIN LATERAL \
+             unnest(tsvector_to_array(added.text_search)) AS x (lexeme) GROUP BY x.lexeme ORDER BY x.lexeme \
+             ON CONFLICT (tenant, lexeme) DO UPDATE SET texts = search_lexemes.texts + excluded.texts) \
+             UPDATE search_progress SET texts = texts + (SELECT COUNT(*) FROM added), \
+             text_lexemes = text_lexemes + (SELECT COALESCE(SUM(length(text_search)), 0) FROM added) \
+             WHERE tenant = $1",
         )
         .bind(tenant.as_str())
         .bind(texts.iter().map(|document| document.text_hash.to_vec()).collect::<Vec<_>>())
@@ -519,12 +637,16 @@ impl SearchIndex for PostgresSearch {
         }
         let plan = FilterPlan::new(filter);
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let weighed = weigh_terms(&mut conn, tenant, &terms).await?;
+        if weighed.terms.is_empty() {
+            return Ok(Vec::new());
+        }
         if let Scope::Few(texts) = scope(&mut conn, tenant, &plan).await? {
-            return fulltext_among_matching(&mut conn, tenant, &terms, &plan, texts.as_deref(), limit).await;
+            return fulltext_among_matching(&mut conn, tenant, &weighed, &plan, texts.as_deref(), limit).await;
         }
         let mut widening = Widening::new(limit as usize);
         while let Some(size) = widening.next_size() {
-            widening.offer(ranked_texts(&mut conn, tenant, &terms, &plan, size).await?, size);
+            widening.offer(ranked_texts(&mut conn, tenant, &weighed, &plan, size).await?, size);
             while let Some(texts) = widening.next_chunk() {
                 widening.add(newest_documents(&mut conn, tenant, &texts, &plan, limit).await?);
             }
@@ -549,15 +671,15 @@ impl SearchIndex for PostgresSearch {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         // Only texts some matching document may have are ranked (all of them without a filter);
         // few enough are compared exactly.
-        let allowed: Option<Vec<Vec<u8>>> = match scope(&mut tx, tenant, &plan).await? {
+        let (facets, allowed_texts) = match scope(&mut tx, tenant, &plan).await? {
             Scope::Few(texts) => {
                 let hits =
                     nearest_among_matching(&mut tx, tenant, model, &query, &plan, texts.as_deref(), limit).await?;
                 tx.commit().await.map_err(db_error)?;
                 return Ok(hits);
             }
-            Scope::Texts(texts) => Some(texts.iter().map(|hash| hash.to_vec()).collect()),
-            Scope::All => None,
+            Scope::Texts(texts) => (Some(&plan), Some(texts.count)),
+            Scope::All => (None, None),
         };
         // Transaction-local: iterative scans keep walking the graph until enough rows pass the
         // tenant, model and text conditions, instead of returning fewer.
@@ -568,17 +690,25 @@ impl SearchIndex for PostgresSearch {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        let mut exact = allowed.as_ref().is_some_and(|allowed| allowed.len() <= HNSW_MAX_CANDIDATES);
         let mut widening = Widening::new(limit as usize);
+        if let Some(count) = allowed_texts.filter(|count| *count <= EXACT_MAX_TEXTS) {
+            // Every passing text ranked at once; asking for one more than there are ends the
+            // widening after this round.
+            let size = usize::try_from(count).unwrap_or(usize::MAX).saturating_add(1);
+            widening.offer(nearest_texts(&mut tx, tenant, model, &query, facets, size, true).await?, size);
+            while let Some(texts) = widening.next_chunk() {
+                widening.add(newest_documents(&mut tx, tenant, &texts, &plan, limit).await?);
+            }
+        }
+        let mut exact = false;
         while let Some(size) = widening.next_size() {
             exact |= size > HNSW_MAX_CANDIDATES;
-            let allowed = allowed.as_deref();
-            let mut texts = nearest_texts(&mut tx, tenant, model, &query, allowed, size, exact).await?;
+            let mut texts = nearest_texts(&mut tx, tenant, model, &query, facets, size, exact).await?;
             if texts.len() < size && !exact {
                 // Fewer than asked: the tenant has no more texts, or the index scan gave up (it
                 // visits at most hnsw.max_scan_tuples). Only an exact scan can tell.
                 exact = true;
-                texts = nearest_texts(&mut tx, tenant, model, &query, allowed, size, exact).await?;
+                texts = nearest_texts(&mut tx, tenant, model, &query, facets, size, exact).await?;
             }
             widening.offer(texts, size);
             while let Some(texts) = widening.next_chunk() {
@@ -595,11 +725,27 @@ impl SearchIndex for PostgresSearch {
         filter: &SearchFilter,
         limit: u32,
     ) -> Result<Vec<SearchHit>, StoreError> {
-        let mut query = QueryBuilder::<Postgres>::new("SELECT d.seq FROM search_documents d WHERE d.tenant = ");
-        query.push_bind(tenant.as_str());
-        FilterPlan::new(filter).push_conditions(&mut query, "d", tenant.as_str(), |time| *time);
-        query.push(" ORDER BY d.seq DESC LIMIT ").push_bind(i64::from(limit));
-        let rows = query.build().persistent(false).fetch_all(&self.pool).await.map_err(db_error)?;
+        let plan = FilterPlan::new(filter);
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        // Few matching documents are read first and sorted: walking the newest documents until
+        // `limit` pass can cross the whole log when the matches are old or absent, and the
+        // planner cannot tell.
+        let few = match scope(&mut conn, tenant, &plan).await? {
+            Scope::Few(Some(texts)) if texts.is_empty() => return Ok(Vec::new()),
+            Scope::Few(texts) => Some(texts),
+            Scope::All | Scope::Texts(_) => None,
+        };
+        let mut query = QueryBuilder::<Postgres>::new("WITH m AS MATERIALIZED (");
+        match &few {
+            Some(texts) => push_matching(&mut query, tenant, &plan, texts.as_deref()),
+            None => {
+                query.push("SELECT d.seq FROM search_documents d WHERE d.tenant = ").push_bind(tenant.as_str());
+                plan.push_row_conditions(&mut query, "d", |time| *time);
+                query.push(" ORDER BY d.seq DESC LIMIT ").push_bind(i64::from(limit));
+            }
+        }
+        query.push(") SELECT m.seq FROM m ORDER BY m.seq DESC LIMIT ").push_bind(i64::from(limit));
+        let rows = query.build().persistent(false).fetch_all(&mut *conn).await.map_err(db_error)?;
         rows.iter().map(|row| hit(row, 1.0)).collect()
     }
 

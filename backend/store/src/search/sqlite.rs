@@ -563,10 +563,29 @@ impl SearchIndex for SqliteSearch {
         filter: &SearchFilter,
         limit: u32,
     ) -> Result<Vec<SearchHit>, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new("SELECT d.seq FROM search_documents d WHERE d.tenant = ");
-        query.push_bind(tenant.as_str());
-        FilterPlan::new(filter).push_conditions(&mut query, "d", tenant.as_str(), sqlite_time);
-        query.push(" ORDER BY d.seq DESC LIMIT ").push_bind(i64::from(limit));
+        let plan = FilterPlan::new(filter);
+        // Few matching documents are read first and sorted: walking the newest documents until
+        // `limit` pass can cross the whole log when the matches are old or absent.
+        let few = match self.scope(tenant, &plan).await? {
+            Scope::Few(Some(texts)) if texts.is_empty() => return Ok(Vec::new()),
+            Scope::Few(texts) => Some(texts),
+            Scope::All | Scope::Texts(_) => None,
+        };
+        let mut query = QueryBuilder::<Sqlite>::new("");
+        match &few {
+            Some(texts) => {
+                // MATERIALIZED: a flattened subquery would be walked newest first again.
+                query.push("WITH m AS MATERIALIZED (");
+                Self::push_matching(&mut query, tenant, &plan, texts.as_deref());
+                query.push(") SELECT m.seq FROM m");
+            }
+            None => {
+                query.push("SELECT d.seq FROM search_documents d WHERE d.tenant = ").push_bind(tenant.as_str());
+                plan.push_conditions(&mut query, "d", tenant.as_str(), sqlite_time);
+            }
+        }
+        let order = if few.is_some() { "m.seq" } else { "d.seq" };
+        query.push(format_args!(" ORDER BY {order} DESC LIMIT ")).push_bind(i64::from(limit));
         let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
         rows.iter()
             .map(|row| Ok(SearchHit { seq: seq_from_db(row.try_get(0).map_err(db_error)?)?, score: 1.0 }))

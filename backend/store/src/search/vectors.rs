@@ -186,7 +186,9 @@ impl NearestHits {
     }
 }
 
-/// Candidate texts per document lookup.
+/// Candidate texts per document lookup: the first lookup reads few texts, since the best texts
+/// usually have `limit` documents between them; later lookups grow four-fold up to the most.
+const FIRST_TEXT_CHUNK: usize = 8;
 const TEXT_CHUNK: usize = 256;
 
 /// Turns ranked texts into the best `limit` documents, each scored with its text's score. The
@@ -201,14 +203,18 @@ const TEXT_CHUNK: usize = 256;
 /// }
 /// ```
 ///
-/// Rounds rank `limit` texts (at least [`FIRST_ROUND`]), then four times as many each time; texts already looked at are skipped; it stops as soon as no
-/// further text can beat the hits found, or when a round returns fewer texts than asked.
+/// Rounds rank `limit` texts (at least [`FIRST_ROUND`]), then four times as many each time;
+/// texts already looked at are skipped; it stops as soon as no further text can beat the hits
+/// found, or when a round returns fewer texts than asked.
 #[derive(Debug)]
 pub(super) struct Widening {
     hits: NearestHits,
     /// The size of the next round.
     size: usize,
-    chunks: std::collections::VecDeque<Vec<(TextHash, f64)>>,
+    /// Offered texts whose documents have not been read, best first.
+    pending: std::collections::VecDeque<(TextHash, f64)>,
+    /// Texts in the next chunk.
+    chunk: usize,
     done: bool,
 }
 
@@ -217,7 +223,8 @@ impl Widening {
         Self {
             hits: NearestHits::new(limit),
             size: limit.max(FIRST_ROUND),
-            chunks: std::collections::VecDeque::new(),
+            pending: std::collections::VecDeque::new(),
+            chunk: FIRST_TEXT_CHUNK,
             done: false,
         }
     }
@@ -238,19 +245,20 @@ impl Widening {
             self.done = true;
         }
         let fresh = self.hits.fresh(texts);
-        self.chunks.extend(fresh.chunks(TEXT_CHUNK).map(<[_]>::to_vec));
+        self.pending.extend(fresh);
     }
 
     /// The next texts whose documents are worth reading.
     pub fn next_chunk(&mut self) -> Option<Vec<(TextHash, f64)>> {
-        let chunk = self.chunks.pop_front()?;
-        if self.hits.could_improve(chunk[0].1) {
-            Some(chunk)
-        } else {
-            self.chunks.clear();
+        let best = self.pending.front()?.1;
+        if !self.hits.could_improve(best) {
+            self.pending.clear();
             self.done = true;
-            None
+            return None;
         }
+        let take = self.chunk.min(self.pending.len());
+        self.chunk = (self.chunk * ROUND_GROWTH).min(TEXT_CHUNK);
+        Some(self.pending.drain(..take).collect())
     }
 
     pub fn add(&mut self, found: impl IntoIterator<Item = SearchHit>) {
@@ -328,12 +336,14 @@ mod tests {
         let mut widening = Widening::new(5);
         assert_eq!(widening.next_size(), Some(16));
         widening.offer(texts(0..16), 16);
-        assert_eq!(widening.next_chunk().map(|chunk| chunk.len()), Some(16));
+        assert_eq!(widening.next_chunk().map(|chunk| chunk.len()), Some(FIRST_TEXT_CHUNK));
+        assert_eq!(widening.next_chunk().map(|chunk| chunk.len()), Some(16 - FIRST_TEXT_CHUNK), "the rest");
         assert_eq!(widening.next_chunk(), None);
         assert_eq!(widening.next_size(), Some(64));
         widening.offer(texts(0..64), 64);
         let second = widening.next_chunk().expect("new texts");
         assert_eq!(second.first().map(|text| text.0[0]), Some(16), "texts of the first round are not read again");
+        assert_eq!(second.len(), 48, "chunks grow four-fold");
         assert_eq!(Widening::new(100).next_size(), Some(100));
     }
 
