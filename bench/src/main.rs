@@ -21,6 +21,9 @@ mod search_questions;
 mod search_report;
 mod search_vocab;
 mod server;
+mod vector_scan;
+mod vector_scan_data;
+mod vector_scan_report;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +64,9 @@ enum Command {
     /// Search latency (p50/p95/p99, incl. query embedding) and embedding back-fill throughput
     /// against the raw model, on synthetic logs of 100k and 1M events.
     Search(search::SearchArgs),
+    /// Nearest-neighbour search on SQLite: the store's Rust scan of in-memory BLOB vectors against
+    /// the sqlite-vec extension (vec0 and a SQL scan), same vectors and queries, 100k and 1M events.
+    Vectors(vector_scan::VectorsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,6 +140,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => runtime.block_on(ingest(args)),
         Command::Integrity(args) => runtime.block_on(integrity::run(args)),
         Command::Search(args) => runtime.block_on(search::run(args)),
+        Command::Vectors(args) => runtime.block_on(vector_scan::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
