@@ -17,7 +17,9 @@
 //! - **Outcome**: succeeded / failed / was denied, with an error code from `details` when given.
 //! - **Where from**: the IP and the products named in the user agent, without versions or ids.
 //! - **Details**: the most telling short values — for CloudTrail records the request parameters,
-//!   MFA use, console-login result and read-only flag; for other events the top-level scalar
+//!   MFA use, console-login result and read-only flag, and "external account" first when the
+//!   parameters name an AWS account other than the record's own (a permission, a snapshot
+//!   attribute or a policy granting it access); for other events the top-level scalar
 //!   fields. Timestamps, UUIDs, long hex strings and long values are left out: they make every
 //!   text unique without helping anyone find anything by meaning.
 
@@ -224,6 +226,11 @@ fn detail_facts(details: &Map<String, Value>) -> Vec<String> {
     let is_cloudtrail = details.contains_key("eventSource") && details.contains_key("eventName");
     if is_cloudtrail {
         if let Some(parameters) = details.get("requestParameters").and_then(Value::as_object) {
+            // First, so the fact limit never drops it: granting another account access is what
+            // an analyst asks about ("shared with another account") and the ids never say so.
+            if names_external_account(parameters, own_account(details)) {
+                facts.push("external account".to_owned());
+            }
             scalar_facts(parameters, "", MAX_DEPTH, &mut facts);
         }
         if let Some(mfa) =
@@ -253,6 +260,48 @@ fn detail_facts(details: &Map<String, Value>) -> Vec<String> {
     }
     facts.truncate(MAX_FACTS);
     facts
+}
+
+/// The account a CloudTrail record was written for: `recipientAccountId`, else the caller's.
+fn own_account(details: &Map<String, Value>) -> Option<&str> {
+    details
+        .get("recipientAccountId")
+        .and_then(Value::as_str)
+        .or_else(|| details.get("userIdentity").and_then(|identity| identity.get("accountId")).and_then(Value::as_str))
+}
+
+/// Whether request parameters name an AWS account other than `own`: a twelve-digit account id
+/// (launch and volume permissions, snapshot attributes) or one inside an ARN or a policy
+/// document, at any depth. Without a known own account nothing is external.
+fn names_external_account(parameters: &Map<String, Value>, own: Option<&str>) -> bool {
+    let Some(own) = own else { return false };
+    let mut stack: Vec<&Value> = parameters.values().collect();
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::String(text) => {
+                if account_ids(text).any(|account| account != own) {
+                    return true;
+                }
+            }
+            Value::Array(items) => stack.extend(items),
+            Value::Object(object) => stack.extend(object.values()),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The account ids in `text`: the whole of it when it is twelve digits, else the twelve-digit
+/// account field of each ARN in it (`arn:aws:iam::123456789012:root`), policy documents included.
+fn account_ids(text: &str) -> impl Iterator<Item = &str> {
+    let is_account = |candidate: &str| candidate.len() == 12 && candidate.bytes().all(|byte| byte.is_ascii_digit());
+    let whole = is_account(text).then_some(text);
+    let in_arns = text.match_indices("arn:").filter_map(move |(start, _)| {
+        // arn:partition:service:region:account:resource
+        let account = text[start..].split(':').nth(4)?;
+        is_account(account).then_some(account)
+    });
+    whole.into_iter().chain(in_arns)
 }
 
 /// "with decryption true", "bucket name my-bucket", "launch permission add user id" …: the
@@ -358,5 +407,28 @@ mod tests {
         assert!(looks_like_noise("123837392027"));
         assert!(!looks_like_noise("my-trail"));
         assert!(!looks_like_noise("p2.xlarge"));
+    }
+
+    #[test]
+    fn accounts_other_than_the_records_own_are_external() {
+        let parameters = |value: serde_json::Value| value.as_object().cloned().unwrap_or_default();
+        let shared = parameters(serde_json::json!({
+            "imageId": "ami-1",
+            "launchPermission": {"add": {"items": [{"userId": "012345678901"}]}}
+        }));
+        assert!(names_external_account(&shared, Some("218007301253")));
+        assert!(!names_external_account(&shared, Some("012345678901")), "the record's own account");
+        assert!(!names_external_account(&shared, None), "no own account known");
+        let policy = parameters(serde_json::json!({
+            "bucketName": "b",
+            "bucketPolicy": {"Statement": [{"Principal": {"AWS": "arn:aws:iam::193672423079:root"}}]}
+        }));
+        assert!(names_external_account(&policy, Some("218007301253")));
+        let own_role =
+            parameters(serde_json::json!({"roleArn": "arn:aws:iam::218007301253:role/x", "size": 123456789012_u64}));
+        assert!(!names_external_account(&own_role, Some("218007301253")), "own ARN; numbers are not ids");
+        let text = r#"{"Principal":{"AWS":["arn:aws:iam::111111111111:root","arn:aws:s3:::bucket"]}}"#;
+        assert_eq!(account_ids(text).collect::<Vec<_>>(), vec!["111111111111"], "ARNs inside a policy string");
+        assert_eq!(account_ids("12345678901").count(), 0, "eleven digits");
     }
 }

@@ -348,14 +348,20 @@ fn push_text_match(query: &mut QueryBuilder<Postgres>, weighed: &WeighedTerms) {
     push_tsquery(query, weighed.terms.iter().filter(|(_, _, finds)| *finds).map(|(term, _, _)| *term));
 }
 
-/// Pushes the BM25 score of `search_texts` aliased `t`: each term's weight if the text holds it
-/// (texts are short and rarely repeat a word, so a term counts once), scaled by the text's length
-/// against the average.
+/// `ts_rank` (normalisation 0) of a text holding a single-word term once: the unit the term
+/// frequency factor below is measured in.
+const TS_RANK_ONCE: f64 = 0.1 / 1.644_934_066_848_226_4;
+
+/// Pushes the BM25 score of `search_texts` aliased `t`: each term's weight times how often the
+/// text holds it, scaled by the text's length against the average. The frequency factor is
+/// `ts_rank` of the term alone in units of one occurrence (1, 1.25, 1.36, … for 1, 2, 3, …
+/// occurrences): it saturates like BM25's and is computed from the stored positions in C.
 fn push_bm25(query: &mut QueryBuilder<Postgres>, weighed: &WeighedTerms) {
     query.push("((0");
     for (term, idf, _) in &weighed.terms {
-        query.push(" + ").push_bind(*idf).push("::float8 * (t.text_search @@ phraseto_tsquery('english', ");
-        query.push_bind((*term).to_owned()).push("))::int");
+        query.push(" + ").push_bind(idf / TS_RANK_ONCE);
+        query.push("::float8 * ts_rank(t.text_search, phraseto_tsquery('english', ");
+        query.push_bind((*term).to_owned()).push("), 0)");
     }
     query.push(format_args!(
         ") * {:.1} / (1.0 + {BM25_K1:.1} * ({:.2} + {BM25_B:.2} * length(t.text_search) / ",
@@ -435,10 +441,13 @@ async fn nearest_among_matching(
 ) -> Result<Vec<SearchHit>, StoreError> {
     let mut select = QueryBuilder::<Postgres>::new("WITH m AS MATERIALIZED (");
     push_matching(&mut select, tenant, plan, texts);
-    select.push(") SELECT m.seq, 1 - (v.vector <=> ").push_bind(query.clone());
-    select.push(") AS similarity FROM m JOIN search_vectors v ON v.tenant = ").push_bind(tenant.as_str());
-    select.push(" AND v.model = ").push_bind(model.to_owned()).push(" AND v.text_hash = m.text_hash");
-    select.push(" ORDER BY similarity DESC, m.seq DESC LIMIT ").push_bind(i64::from(limit));
+    // Compared once per distinct text, not once per document.
+    select.push("), s AS MATERIALIZED (SELECT v.text_hash, 1 - (v.vector <=> ").push_bind(query.clone());
+    select.push(") AS similarity FROM search_vectors v WHERE v.tenant = ").push_bind(tenant.as_str());
+    select.push(" AND v.model = ").push_bind(model.to_owned());
+    select.push(" AND v.text_hash IN (SELECT text_hash FROM m)) SELECT m.seq, s.similarity FROM m JOIN s");
+    select.push(" ON s.text_hash = m.text_hash ORDER BY s.similarity DESC, m.seq DESC LIMIT ");
+    select.push_bind(i64::from(limit));
     let rows = select.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
     rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
 }
