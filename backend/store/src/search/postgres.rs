@@ -20,7 +20,7 @@ use veritrail_core::search::{
 use veritrail_core::store::StoreError;
 
 use super::filter::{FilterPlan, ip_key};
-use super::vectors::Widening;
+use super::vectors::{FILTERED_FIRST_ROUND, FIRST_ROUND, Widening};
 use super::{
     PREFILTER_MAX, Scope, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold, seq_from_db,
     text_hash_from_db, usable_terms, vocabulary_from_rows, vocabulary_uses,
@@ -650,10 +650,14 @@ impl SearchIndex for PostgresSearch {
         if weighed.terms.is_empty() {
             return Ok(Vec::new());
         }
-        if let Scope::Few(texts) = scope(&mut conn, tenant, &plan).await? {
-            return fulltext_among_matching(&mut conn, tenant, &weighed, &plan, texts.as_deref(), limit).await;
-        }
-        let mut widening = Widening::new(limit as usize);
+        let first_round = match scope(&mut conn, tenant, &plan).await? {
+            Scope::Few(texts) => {
+                return fulltext_among_matching(&mut conn, tenant, &weighed, &plan, texts.as_deref(), limit).await;
+            }
+            Scope::Texts(_) => FILTERED_FIRST_ROUND,
+            Scope::All => FIRST_ROUND,
+        };
+        let mut widening = Widening::with_first_round(limit as usize, first_round);
         while let Some(size) = widening.next_size() {
             widening.offer(ranked_texts(&mut conn, tenant, &weighed, &plan, size).await?, size);
             while let Some(texts) = widening.next_chunk() {

@@ -20,7 +20,9 @@ use veritrail_core::search::{
 use veritrail_core::store::StoreError;
 
 use super::filter::{FilterPlan, ip_key};
-use super::vectors::{NearestHits, Ranking, VectorSet, Widening, from_blob, normalize, to_blob};
+use super::vectors::{
+    FILTERED_FIRST_ROUND, FIRST_ROUND, NearestHits, Ranking, VectorSet, Widening, from_blob, normalize, to_blob,
+};
 use super::{
     PREFILTER_MAX, Scope, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold, seq_from_db,
     text_hash_from_db, usable_terms, uses_per_text, vocabulary_from_rows, vocabulary_uses,
@@ -496,10 +498,14 @@ impl SearchIndex for SqliteSearch {
         let expression =
             terms.iter().map(|term| format!("\"{}\"", term.replace('"', "\"\""))).collect::<Vec<_>>().join(" OR ");
         let plan = FilterPlan::new(filter);
-        if let Scope::Few(texts) = self.scope(tenant, &plan).await? {
-            return self.fulltext_among_matching(tenant, &expression, &plan, texts.as_deref(), limit).await;
-        }
-        let mut widening = Widening::new(limit as usize);
+        let first_round = match self.scope(tenant, &plan).await? {
+            Scope::Few(texts) => {
+                return self.fulltext_among_matching(tenant, &expression, &plan, texts.as_deref(), limit).await;
+            }
+            Scope::Texts(_) => FILTERED_FIRST_ROUND,
+            Scope::All => FIRST_ROUND,
+        };
+        let mut widening = Widening::with_first_round(limit as usize, first_round);
         while let Some(size) = widening.next_size() {
             widening.offer(self.ranked_texts(tenant, &expression, &plan, size).await?, size);
             while let Some(texts) = widening.next_chunk() {

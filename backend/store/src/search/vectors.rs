@@ -13,7 +13,12 @@ use veritrail_core::store::StoreError;
 use super::VECTOR_DIMENSIONS;
 
 /// Texts in the first round of a nearest search (at least `limit`).
-const FIRST_ROUND: usize = 16;
+pub(super) const FIRST_ROUND: usize = 16;
+/// Texts in the first round of a full-text search under a filter that passes many texts: the
+/// filter may reject most of the best texts' documents (a time range does), and ranking costs
+/// the same whatever the round's size (every matching text is scored before the best are
+/// taken), so one large round replaces several small ones.
+pub(super) const FILTERED_FIRST_ROUND: usize = 1_024;
 /// Growth of the candidate set from one round to the next.
 const ROUND_GROWTH: usize = 4;
 
@@ -220,9 +225,14 @@ pub(super) struct Widening {
 
 impl Widening {
     pub fn new(limit: usize) -> Self {
+        Self::with_first_round(limit, FIRST_ROUND)
+    }
+
+    /// Like [`Self::new`], with a first round of `first_round` texts (at least `limit`).
+    pub fn with_first_round(limit: usize, first_round: usize) -> Self {
         Self {
             hits: NearestHits::new(limit),
-            size: limit.max(FIRST_ROUND),
+            size: limit.max(first_round),
             pending: std::collections::VecDeque::new(),
             chunk: FIRST_TEXT_CHUNK,
             done: false,
