@@ -689,5 +689,14 @@ async fn filtered_finds_old_matches_and_nothing_fast() {
         assert!(search.filtered(&acme, &nobody, 10).await.expect("filtered").is_empty(), "{:?}", db.backend);
         let window = SearchFilter { since: Some(at(1)), until: Some(at(2)), ..mallory.clone() };
         assert_eq!(seqs(&search.filtered(&acme, &window, 10).await.expect("filtered")), vec![1], "{:?}", db.backend);
+
+        // A document indexed right after a search with the same filter is found by the next one.
+        let mut late = document(400, "event 400");
+        late.actor_id = "mallory".into();
+        search.put_documents(&acme, &[late]).await.expect("documents");
+        let found = search.filtered(&acme, &mallory, 10).await.expect("filtered");
+        assert_eq!(seqs(&found), vec![400, 2, 1, 0], "{:?}: nothing stale", db.backend);
+        let found = search.fulltext(&acme, &terms(&["event"]), &mallory, 10).await.expect("fulltext");
+        assert_eq!(found.len(), 4, "{:?}: nothing stale", db.backend);
     }
 }

@@ -15,7 +15,7 @@ use veritrail_core::search::SearchFilter;
 use super::fold;
 
 /// A [`SearchFilter`] prepared for SQL: values folded, IP entries turned into key ranges.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(super) struct FilterPlan {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,

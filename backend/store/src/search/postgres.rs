@@ -8,6 +8,10 @@
 //! values: a cached generic plan cannot tell that `occurred_at >= $2` means "the last day" and
 //! falls back to scanning every document.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use pgvector::Vector;
 use sqlx::postgres::{PgPool, PgRow};
@@ -43,12 +47,63 @@ const EF_SEARCH: &str = "100";
 /// Search index over the store's PostgreSQL database.
 pub struct PostgresSearch {
     pool: PgPool,
+    scopes: Mutex<HashMap<(TenantId, FilterPlan), CachedScope>>,
 }
+
+/// A filter's [`Scope`], computed when the tenant's documents ended at `indexed_until`.
+#[derive(Debug, Clone)]
+struct CachedScope {
+    at: Instant,
+    indexed_until: u64,
+    scope: Scope<FacetTexts>,
+}
+
+/// How long a filter's [`Scope`] is reused while no document is added: a hybrid search asks for
+/// it twice within milliseconds (full text at once, nearest once the question is embedded).
+const SCOPE_TTL: Duration = Duration::from_secs(5);
+/// Most scopes kept; expired ones are dropped first.
+const SCOPE_CACHE_MAX: usize = 256;
 
 impl PostgresSearch {
     /// Uses the store's connection pool.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self { pool, scopes: Mutex::default() }
+    }
+
+    /// [`scope`], reused for [`SCOPE_TTL`].
+    async fn scope(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &TenantId,
+        plan: &FilterPlan,
+    ) -> Result<Scope<FacetTexts>, StoreError> {
+        if plan.is_empty() {
+            return Ok(Scope::All);
+        }
+        // The scope depends only on the documents indexed, so a scope computed at the same
+        // `indexed_until` is still exact.
+        let indexed_until = indexed_until_in(conn, tenant).await?;
+        let key = (tenant.clone(), plan.clone());
+        let cached = {
+            let scopes = self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            scopes
+                .get(&key)
+                .filter(|cached| cached.indexed_until == indexed_until && cached.at.elapsed() < SCOPE_TTL)
+                .map(|cached| cached.scope.clone())
+        };
+        if let Some(scope) = cached {
+            return Ok(scope);
+        }
+        let fresh = scope(conn, tenant, plan).await?;
+        let mut scopes = self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if scopes.len() >= SCOPE_CACHE_MAX {
+            scopes.retain(|_, cached| cached.at.elapsed() < SCOPE_TTL);
+            if scopes.len() >= SCOPE_CACHE_MAX {
+                scopes.clear();
+            }
+        }
+        scopes.insert(key, CachedScope { at: Instant::now(), indexed_until, scope: fresh.clone() });
+        Ok(fresh)
     }
 }
 
@@ -650,7 +705,7 @@ impl SearchIndex for PostgresSearch {
         if weighed.terms.is_empty() {
             return Ok(Vec::new());
         }
-        let first_round = match scope(&mut conn, tenant, &plan).await? {
+        let first_round = match self.scope(&mut conn, tenant, &plan).await? {
             Scope::Few(texts) => {
                 return fulltext_among_matching(&mut conn, tenant, &weighed, &plan, texts.as_deref(), limit).await;
             }
@@ -684,7 +739,7 @@ impl SearchIndex for PostgresSearch {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         // Only texts some matching document may have are ranked (all of them without a filter);
         // few enough are compared exactly.
-        let (facets, allowed_texts) = match scope(&mut tx, tenant, &plan).await? {
+        let (facets, allowed_texts) = match self.scope(&mut tx, tenant, &plan).await? {
             Scope::Few(texts) => {
                 let hits =
                     nearest_among_matching(&mut tx, tenant, model, &query, &plan, texts.as_deref(), limit).await?;
@@ -743,7 +798,7 @@ impl SearchIndex for PostgresSearch {
         // Few matching documents are read first and sorted: walking the newest documents until
         // `limit` pass can cross the whole log when the matches are old or absent, and the
         // planner cannot tell.
-        let few = match scope(&mut conn, tenant, &plan).await? {
+        let few = match self.scope(&mut conn, tenant, &plan).await? {
             Scope::Few(Some(texts)) if texts.is_empty() => return Ok(Vec::new()),
             Scope::Few(texts) => Some(texts),
             Scope::All | Scope::Texts(_) => None,
