@@ -278,11 +278,7 @@ fn names_external_account(parameters: &Map<String, Value>, own: Option<&str>) ->
     let mut stack: Vec<&Value> = parameters.values().collect();
     while let Some(value) = stack.pop() {
         match value {
-            Value::String(text) => {
-                if account_ids(text).any(|account| account != own) {
-                    return true;
-                }
-            }
+            Value::String(text) if account_ids(text).any(|account| account != own) => return true,
             Value::Array(items) => stack.extend(items),
             Value::Object(object) => stack.extend(object.values()),
             _ => {}
