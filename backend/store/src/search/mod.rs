@@ -33,11 +33,15 @@ mod sqlite;
 mod vectors;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use veritrail_core::event::normalize_time;
+use veritrail_core::event::{TenantId, normalize_time};
 use veritrail_core::search::{SearchDocument, TextHash};
 use veritrail_core::store::StoreError;
+
+use self::filter::FilterPlan;
 
 pub use postgres::PostgresSearch;
 pub use sqlite::SqliteSearch;
@@ -204,6 +208,53 @@ impl Scope {
             Some(count) if count <= PREFILTER_MAX => Self::Few(None),
             _ => Self::Texts(texts),
         })
+    }
+}
+
+/// Recent filters' scopes, reused while the tenant's documents are unchanged: a hybrid search
+/// asks for its filter's scope twice within milliseconds (full text at once, nearest once the
+/// question is embedded). A scope depends only on the documents indexed, so one computed at the
+/// same `indexed_until` is still exact; entries also expire, to bound memory.
+struct ScopeCache<T> {
+    entries: Mutex<HashMap<(TenantId, FilterPlan), CachedScope<T>>>,
+}
+
+struct CachedScope<T> {
+    at: Instant,
+    indexed_until: u64,
+    scope: Scope<T>,
+}
+
+/// How long a scope is kept at most, and how many are kept.
+const SCOPE_TTL: Duration = Duration::from_secs(5);
+const SCOPE_CACHE_MAX: usize = 256;
+
+impl<T> Default for ScopeCache<T> {
+    fn default() -> Self {
+        Self { entries: Mutex::default() }
+    }
+}
+
+impl<T: Clone> ScopeCache<T> {
+    /// The scope of `plan` for `tenant` if it was computed at `indexed_until`.
+    fn get(&self, tenant: &TenantId, plan: &FilterPlan, indexed_until: u64) -> Option<Scope<T>> {
+        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries
+            .get(&(tenant.clone(), plan.clone()))
+            .filter(|cached| cached.indexed_until == indexed_until && cached.at.elapsed() < SCOPE_TTL)
+            .map(|cached| cached.scope.clone())
+    }
+
+    fn put(&self, tenant: &TenantId, plan: &FilterPlan, indexed_until: u64, scope: &Scope<T>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= SCOPE_CACHE_MAX {
+            entries.retain(|_, cached| cached.at.elapsed() < SCOPE_TTL);
+            if entries.len() >= SCOPE_CACHE_MAX {
+                entries.clear();
+            }
+        }
+        let cached = CachedScope { at: Instant::now(), indexed_until, scope: scope.clone() };
+        entries.insert((tenant.clone(), plan.clone()), cached);
     }
 }
 

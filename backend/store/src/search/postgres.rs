@@ -8,10 +8,6 @@
 //! values: a cached generic plan cannot tell that `occurred_at >= $2` means "the last day" and
 //! falls back to scanning every document.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use async_trait::async_trait;
 use pgvector::Vector;
 use sqlx::postgres::{PgPool, PgRow};
@@ -26,8 +22,8 @@ use veritrail_core::store::StoreError;
 use super::filter::{FilterPlan, ip_key};
 use super::vectors::{FILTERED_FIRST_ROUND, FIRST_ROUND, Widening};
 use super::{
-    PREFILTER_MAX, Scope, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold, seq_from_db,
-    text_hash_from_db, usable_terms, vocabulary_from_rows, vocabulary_uses,
+    PREFILTER_MAX, Scope, ScopeCache, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold,
+    seq_from_db, text_hash_from_db, usable_terms, vocabulary_from_rows, vocabulary_uses,
 };
 use crate::rows::{db_error, seq_to_db};
 
@@ -47,30 +43,16 @@ const EF_SEARCH: &str = "100";
 /// Search index over the store's PostgreSQL database.
 pub struct PostgresSearch {
     pool: PgPool,
-    scopes: Mutex<HashMap<(TenantId, FilterPlan), CachedScope>>,
+    scopes: ScopeCache<FacetTexts>,
 }
-
-/// A filter's [`Scope`], computed when the tenant's documents ended at `indexed_until`.
-#[derive(Debug, Clone)]
-struct CachedScope {
-    at: Instant,
-    indexed_until: u64,
-    scope: Scope<FacetTexts>,
-}
-
-/// How long a filter's [`Scope`] is reused while no document is added: a hybrid search asks for
-/// it twice within milliseconds (full text at once, nearest once the question is embedded).
-const SCOPE_TTL: Duration = Duration::from_secs(5);
-/// Most scopes kept; expired ones are dropped first.
-const SCOPE_CACHE_MAX: usize = 256;
 
 impl PostgresSearch {
     /// Uses the store's connection pool.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, scopes: Mutex::default() }
+        Self { pool, scopes: ScopeCache::default() }
     }
 
-    /// [`scope`], reused for [`SCOPE_TTL`].
+    /// [`scope`], reused while the tenant's documents are unchanged (see [`ScopeCache`]).
     async fn scope(
         &self,
         conn: &mut PgConnection,
@@ -80,29 +62,12 @@ impl PostgresSearch {
         if plan.is_empty() {
             return Ok(Scope::All);
         }
-        // The scope depends only on the documents indexed, so a scope computed at the same
-        // `indexed_until` is still exact.
         let indexed_until = indexed_until_in(conn, tenant).await?;
-        let key = (tenant.clone(), plan.clone());
-        let cached = {
-            let scopes = self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            scopes
-                .get(&key)
-                .filter(|cached| cached.indexed_until == indexed_until && cached.at.elapsed() < SCOPE_TTL)
-                .map(|cached| cached.scope.clone())
-        };
-        if let Some(scope) = cached {
+        if let Some(scope) = self.scopes.get(tenant, plan, indexed_until) {
             return Ok(scope);
         }
         let fresh = scope(conn, tenant, plan).await?;
-        let mut scopes = self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if scopes.len() >= SCOPE_CACHE_MAX {
-            scopes.retain(|_, cached| cached.at.elapsed() < SCOPE_TTL);
-            if scopes.len() >= SCOPE_CACHE_MAX {
-                scopes.clear();
-            }
-        }
-        scopes.insert(key, CachedScope { at: Instant::now(), indexed_until, scope: fresh.clone() });
+        self.scopes.put(tenant, plan, indexed_until, &fresh);
         Ok(fresh)
     }
 }

@@ -24,8 +24,8 @@ use super::vectors::{
     FILTERED_FIRST_ROUND, FIRST_ROUND, NearestHits, Ranking, VectorSet, Widening, from_blob, normalize, to_blob,
 };
 use super::{
-    PREFILTER_MAX, Scope, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold, seq_from_db,
-    text_hash_from_db, usable_terms, uses_per_text, vocabulary_from_rows, vocabulary_uses,
+    PREFILTER_MAX, Scope, ScopeCache, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold,
+    seq_from_db, text_hash_from_db, usable_terms, uses_per_text, vocabulary_from_rows, vocabulary_uses,
 };
 use crate::rows::{db_error, seq_to_db};
 
@@ -45,12 +45,13 @@ pub struct SqliteSearch {
     read_pool: SqlitePool,
     write_pool: SqlitePool,
     cache: VectorCache,
+    scopes: ScopeCache<Vec<TextHash>>,
 }
 
 impl SqliteSearch {
     /// Uses the store's pools: `write_pool` must be the one-connection pool appends use.
     pub fn new(read_pool: SqlitePool, write_pool: SqlitePool) -> Self {
-        Self { read_pool, write_pool, cache: VectorCache::default() }
+        Self { read_pool, write_pool, cache: VectorCache::default(), scopes: ScopeCache::default() }
     }
 
     /// Returns up to `per_text` newest documents passing `plan` of each candidate text, scored
@@ -90,11 +91,24 @@ impl SqliteSearch {
             .collect()
     }
 
-    /// How a search filtered by `plan` finds its documents (see [`Scope`]).
+    /// How a search filtered by `plan` finds its documents (see [`Scope`]), reused while the
+    /// tenant's documents are unchanged (see [`ScopeCache`]).
     async fn scope(&self, tenant: &TenantId, plan: &FilterPlan) -> Result<Scope, StoreError> {
         if plan.is_empty() {
             return Ok(Scope::All);
         }
+        let mut conn = self.read_pool.acquire().await.map_err(db_error)?;
+        let indexed_until = indexed_until_in(&mut conn, tenant).await?;
+        drop(conn);
+        if let Some(scope) = self.scopes.get(tenant, plan, indexed_until) {
+            return Ok(scope);
+        }
+        let fresh = self.fresh_scope(tenant, plan).await?;
+        self.scopes.put(tenant, plan, indexed_until, &fresh);
+        Ok(fresh)
+    }
+
+    async fn fresh_scope(&self, tenant: &TenantId, plan: &FilterPlan) -> Result<Scope, StoreError> {
         // The texts whose facets pass, with the documents those facets count.
         let mut query =
             QueryBuilder::<Sqlite>::new("SELECT f.text_hash, f.uses FROM search_text_facets f WHERE f.tenant = ");
