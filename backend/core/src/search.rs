@@ -110,7 +110,7 @@ pub trait SearchIndex: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Full-text candidates: documents matching any of `terms` (already lower-cased words), best
-    /// first (BM25 on SQLite FTS5, `ts_rank_cd` on PostgreSQL), restricted by `filter`.
+    /// first (BM25: SQLite FTS5's, on PostgreSQL computed over `tsvector`s), restricted by `filter`.
     async fn fulltext(
         &self,
         tenant: &TenantId,

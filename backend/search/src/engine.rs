@@ -4,7 +4,7 @@
 //!    ([`veritrail_core::query::interpret`]): time range, outcome, actors, actions, resource types
 //!    and IPs become filters; the remaining words are the semantic part.
 //! 2. **Retrieve** candidates twice, both with the filters applied in the database: full-text
-//!    (BM25 / `ts_rank_cd`) over the words and nearest neighbours of the embedded words.
+//!    (BM25) over the words and nearest neighbours of the embedded words.
 //! 3. **Fuse** the two lists ([`crate::fusion`]; by default half the full-text score relative to
 //!    the best, half the cosine similarity). A question that is only
 //!    filters ("denied calls yesterday") lists the matching events, newest first.
