@@ -700,3 +700,27 @@ async fn filtered_finds_old_matches_and_nothing_fast() {
         assert_eq!(found.len(), 4, "{:?}: nothing stale", db.backend);
     }
 }
+
+#[tokio::test]
+async fn words_inside_paths_names_and_hosts_are_found() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let search = store.search.as_ref();
+        let acme = tenant("acme");
+        let texts = [
+            "ci called secret read on secret staging/checkout/api-key",
+            "alice called ec2 RunInstances, instance type p2.xlarge",
+            "bob called secretsmanager.amazonaws.com on arn:aws:iam::123456789012:role/deployer",
+        ];
+        search.put_documents(&acme, &documents(&texts)).await.expect("documents");
+        let any = SearchFilter::default();
+        for (words, expected) in
+            [(&["checkout"][..], 0), (&["api", "key"][..], 0), (&["xlarge"][..], 1), (&["deployer"][..], 2)]
+        {
+            let hits = search.fulltext(&acme, &terms(words), &any, 10).await.expect("fulltext");
+            assert_eq!(seqs(&hits), vec![expected], "{:?}: {words:?}", db.backend);
+        }
+        let dotted = search.fulltext(&acme, &terms(&["p2.xlarge"]), &any, 10).await.expect("fulltext");
+        assert_eq!(seqs(&dotted), vec![1], "{:?}: a term with a separator matches as its words", db.backend);
+    }
+}

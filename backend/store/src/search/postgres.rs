@@ -315,7 +315,7 @@ async fn weigh_terms<'a>(
          COALESCE((SELECT texts FROM search_progress WHERE tenant = $1), 0), \
          COALESCE((SELECT text_lexemes FROM search_progress WHERE tenant = $1), 0) \
          FROM unnest($2::text[]) WITH ORDINALITY AS t (term, ord) \
-         CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('english', t.term))) AS x (lexeme) \
+         CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('english', translate(t.term, '/.:@_', '     ')))) AS x (lexeme) \
          LEFT JOIN search_lexemes l ON l.tenant = $1 AND l.lexeme = x.lexeme GROUP BY t.ord ORDER BY t.ord",
     )
     .bind(tenant.as_str())
@@ -349,6 +349,12 @@ async fn weigh_terms<'a>(
     Ok(weighed)
 }
 
+/// A term as a phrase query, with the separators `search_texts.text_search` splits words at
+/// (migration 0009: "staging/checkout/api-key" is the words "staging checkout api-key", as in
+/// SQLite's tokenizer) turned into spaces, so a term and a text break into the same words.
+const PHRASE_QUERY: &str = "phraseto_tsquery('english', translate(";
+const PHRASE_QUERY_END: &str = ", '/.:@_', '     '))";
+
 /// Pushes `(phraseto_tsquery('english', term) || ...)` of `terms`: each term parsed as plain
 /// text (phraseto_tsquery knows no operators), so no term can inject tsquery syntax.
 fn push_tsquery<'a>(query: &mut QueryBuilder<Postgres>, terms: impl Iterator<Item = &'a str>) {
@@ -357,7 +363,7 @@ fn push_tsquery<'a>(query: &mut QueryBuilder<Postgres>, terms: impl Iterator<Ite
         if idx > 0 {
             query.push(" || ");
         }
-        query.push("phraseto_tsquery('english', ").push_bind(term.to_owned()).push(")");
+        query.push(PHRASE_QUERY).push_bind(term.to_owned()).push(PHRASE_QUERY_END);
     }
     query.push(")");
 }
@@ -380,8 +386,8 @@ fn push_bm25(query: &mut QueryBuilder<Postgres>, weighed: &WeighedTerms) {
     query.push("((0");
     for (term, idf, _) in &weighed.terms {
         query.push(" + ").push_bind(idf / TS_RANK_ONCE);
-        query.push("::float8 * ts_rank(t.text_search, phraseto_tsquery('english', ");
-        query.push_bind((*term).to_owned()).push("), 0)");
+        query.push("::float8 * ts_rank(t.text_search, ").push(PHRASE_QUERY).push_bind((*term).to_owned());
+        query.push(PHRASE_QUERY_END).push(", 0)");
     }
     query.push(format_args!(
         ") * {:.1} / (1.0 + {BM25_K1:.1} * ({:.2} + {BM25_B:.2} * length(t.text_search) / ",
