@@ -189,16 +189,6 @@ pub fn changed_outside_bench(root: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn millis(value: f64) -> String {
-    if value >= 100.0 {
-        format!("{value:.0}")
-    } else if value >= 10.0 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.2}")
-    }
-}
-
 fn megabytes(bytes_per_second: f64) -> String {
     int(bytes_per_second / 1e6)
 }
@@ -240,7 +230,11 @@ pub fn goal_checks(report: &IntegrityReport) -> Vec<GoalCheck> {
             checks.push(GoalCheck {
                 scope: format!("{label}, {} via {}", proof.kind, proof.via),
                 goal: format!("p99 ≤ {GOAL_PROOF_MS} ms"),
-                measured: format!("{} ms (p50 {} ms)", millis(proof.latency.p99_ms), millis(proof.latency.p50_ms)),
+                measured: format!(
+                    "{} ms (p50 {} ms)",
+                    crate::report::millis(proof.latency.p99_ms),
+                    crate::report::millis(proof.latency.p50_ms)
+                ),
                 met: clean && proof.latency.p99_ms <= GOAL_PROOF_MS,
                 reference_only: !at_goal_size,
             });
@@ -370,11 +364,11 @@ fn proof_table(report: &IntegrityReport) -> String {
                 proof.via,
                 proof.kind,
                 int(latency.samples as f64),
-                millis(latency.p50_ms),
-                millis(latency.p90_ms),
-                millis(latency.p99_ms),
-                millis(latency.max_ms),
-                millis(latency.mean_ms),
+                crate::report::millis(latency.p50_ms),
+                crate::report::millis(latency.p90_ms),
+                crate::report::millis(latency.p99_ms),
+                crate::report::millis(latency.max_ms),
+                crate::report::millis(latency.mean_ms),
                 hashes,
                 int(proof.verified as f64),
                 proof.wrong,
@@ -650,7 +644,7 @@ pub fn markdown(report: &IntegrityReport) -> String {
             "- {}: `POST /api/v1/admin/jobs/checkpoint/run` (sign the tree head of all events, once): {} ms, status {}, \
              tree size {}, root matches the reference: {}{}",
             backend.backend.label(),
-            millis(checkpoint.milliseconds),
+            crate::report::millis(checkpoint.milliseconds),
             checkpoint.status.map_or("-".to_owned(), |status| status.to_string()),
             checkpoint.tree_size.map_or("-".to_owned(), |size| int(size as f64)),
             checkpoint.root_matches.map_or("-", |matches| if matches { "yes" } else { "**NO**" }),

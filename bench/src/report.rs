@@ -223,6 +223,17 @@ pub fn goal_checks(backends: &[BackendReport]) -> Vec<GoalCheck> {
 }
 
 /// 1234567.8 -> "1,234,568"
+/// Milliseconds with about three significant digits: 0.52, 18.3, 181.
+pub fn millis(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
 pub fn int(value: f64) -> String {
     if !value.is_finite() {
         return value.to_string();
@@ -486,6 +497,26 @@ pub fn markdown(report: &Report) -> String {
     }
     out.push_str("\nRaw numbers: the `.json` file next to this one.\n");
     out
+}
+
+/// The command line as run, without machine paths or the database password.
+pub fn command_line() -> String {
+    let mut words = vec!["veritrail-bench".to_owned()];
+    let mut after_url = false;
+    for arg in std::env::args().skip(1) {
+        let word = if after_url {
+            "\"$PG_URL\"".to_owned()
+        } else if arg.starts_with("--pg-url=") {
+            "--pg-url=\"$PG_URL\"".to_owned()
+        } else if arg.starts_with('/') {
+            std::path::Path::new(&arg).file_name().map_or(arg.clone(), |name| name.to_string_lossy().into_owned())
+        } else {
+            arg.clone()
+        };
+        after_url = arg == "--pg-url";
+        words.push(word);
+    }
+    words.join(" ")
 }
 
 #[cfg(test)]

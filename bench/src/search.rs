@@ -116,26 +116,6 @@ fn fixed_now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 15, 0, 0).single().unwrap_or_default()
 }
 
-/// The command line as run, without machine paths or the database password.
-fn command_line() -> String {
-    let mut words = vec!["veritrail-bench".to_owned()];
-    let mut after_url = false;
-    for arg in std::env::args().skip(1) {
-        let word = if after_url {
-            "\"$PG_URL\"".to_owned()
-        } else if arg.starts_with("--pg-url=") {
-            "--pg-url=\"$PG_URL\"".to_owned()
-        } else if arg.starts_with('/') {
-            PathBuf::from(&arg).file_name().map_or(arg.clone(), |name| name.to_string_lossy().into_owned())
-        } else {
-            arg.clone()
-        };
-        after_url = arg == "--pg-url";
-        words.push(word);
-    }
-    words.join(" ")
-}
-
 /// The file system type (`ext4`, `tmpfs`, ...) holding `path`, from /proc/mounts: databases on
 /// tmpfs never wait for the disk, which flatters loading and back-filling (not searching, which
 /// reads cached pages either way).
@@ -265,7 +245,7 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     let changed_outside_bench = crate::integrity_report::changed_outside_bench(&root);
     let settings = IndexerSettings::default();
     let parameters = SearchParameters {
-        command: command_line(),
+        command: report::command_line(),
         seed: args.seed,
         now: fixed_now().to_rfc3339(),
         sizes: args.events.clone(),

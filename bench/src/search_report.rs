@@ -246,16 +246,9 @@ pub fn describe_filters(interpretation: &Interpretation) -> String {
     if parts.is_empty() { "-".to_owned() } else { parts.join("; ") }
 }
 
+/// [`crate::report::millis`], with a timed-out search's infinite time as "timeout".
 fn ms(value: f64) -> String {
-    if value.is_infinite() {
-        "timeout".to_owned()
-    } else if value >= 100.0 {
-        format!("{value:.0}")
-    } else if value >= 10.0 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.2}")
-    }
+    if value.is_infinite() { "timeout".to_owned() } else { crate::report::millis(value) }
 }
 
 fn label(backend: Backend) -> &'static str {

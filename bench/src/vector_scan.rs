@@ -120,7 +120,7 @@ pub async fn run(args: VectorsArgs) -> anyhow::Result<()> {
     };
     let mut report = VectorsReport {
         benchmark: "veritrail-bench vectors".to_owned(),
-        command: command_line(),
+        command: crate::report::command_line(),
         started_utc: started.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         finished_utc: String::new(),
         machine: machine.clone(),
@@ -518,18 +518,6 @@ fn recall_failures(scale: &ScaleResult) -> Vec<String> {
             )
         })
         .collect()
-}
-
-/// The command line as run, without machine paths.
-fn command_line() -> String {
-    let words = std::env::args().skip(1).map(|arg| {
-        if arg.starts_with('/') {
-            PathBuf::from(&arg).file_name().map_or(arg.clone(), |name| name.to_string_lossy().into_owned())
-        } else {
-            arg
-        }
-    });
-    std::iter::once("veritrail-bench".to_owned()).chain(words).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

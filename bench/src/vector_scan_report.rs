@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::report::{Git, Machine, int};
+use crate::report::{Git, Machine, int, millis};
 
 /// The methods compared, in the order they are reported.
 pub const RUST_SCAN: &str = "Rust scan";
@@ -106,16 +106,6 @@ impl Percentiles {
     }
 }
 
-fn ms(value: f64) -> String {
-    if value >= 100.0 {
-        format!("{value:.0}")
-    } else if value >= 10.0 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.2}")
-    }
-}
-
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1024.0 / 1024.0)
 }
@@ -139,9 +129,9 @@ pub fn latency_table(report: &VectorsReport) -> String {
                 method.k,
                 method.method,
                 method.latency.samples,
-                ms(method.latency.p50_ms),
-                ms(method.latency.p95_ms),
-                ms(method.latency.p99_ms),
+                millis(method.latency.p50_ms),
+                millis(method.latency.p95_ms),
+                millis(method.latency.p99_ms),
                 method.p50_vs_rust,
                 method.p95_vs_rust,
                 method.recall_mean,
