@@ -131,6 +131,27 @@ pub trait SearchIndex: Send + Sync {
         limit: u32,
     ) -> Result<Vec<SearchHit>, StoreError>;
 
+    /// The scores [`SearchIndex::fulltext`] gives the documents `seqs` for `terms`, in no
+    /// particular order; documents matching no term, or that do not exist, are left out. Hybrid
+    /// search uses it to score what only the vector list found, instead of counting it as 0.
+    async fn fulltext_scores(
+        &self,
+        tenant: &TenantId,
+        terms: &[String],
+        seqs: &[u64],
+    ) -> Result<Vec<SearchHit>, StoreError>;
+
+    /// The cosine similarity to `vector` of the documents `seqs` (their texts' vectors for
+    /// `model`), in no particular order; documents without a vector are left out. Hybrid search
+    /// uses it to score what only the full-text list found.
+    async fn similarities(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        vector: &[f32],
+        seqs: &[u64],
+    ) -> Result<Vec<SearchHit>, StoreError>;
+
     /// Documents matching `filter` alone, newest first (score 1.0): for questions that are only
     /// filters ("failed logins yesterday").
     async fn filtered(

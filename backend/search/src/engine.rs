@@ -6,11 +6,12 @@
 //! 2. **Retrieve** candidates twice, both with the filters applied in the database: full-text
 //!    (BM25) over the words and nearest neighbours of the embedded words.
 //! 3. **Fuse** the two lists ([`crate::fusion`]; by default half the full-text score relative to
-//!    the best, half the cosine similarity). A question that is only
+//!    the best, half the cosine similarity, each candidate scored by both retrievers even when
+//!    only one list held it). A question that is only
 //!    filters ("denied calls yesterday") lists the matching events, newest first.
 //! 4. **Answer** from the top results ([`crate::answer`]), citing event ids and seqs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ use veritrail_models::embed::EmbedError;
 
 use crate::answer::{Answer, answer};
 use crate::expand::expand_verbs;
-use crate::fusion::{Fusion, fuse};
+use crate::fusion::{Completions, Fusion, fuse_completed};
 use crate::slot::EmbedderSlot;
 
 /// How long a tenant's vocabulary is reused before it is read again.
@@ -39,6 +40,10 @@ const MIN_CANDIDATES: u32 = 50;
 pub const DEFAULT_FUSION: Fusion = Fusion::Convex { fulltext_weight: 0.5 };
 /// Whether full-text terms are expanded with API verbs (see `veritrail eval search`).
 pub const DEFAULT_EXPAND_VERBS: bool = true;
+
+/// Whether convex fusion looks up the missing score of candidates one list did not hold (see
+/// `veritrail eval search`).
+pub const DEFAULT_COMPLETE_SCORES: bool = true;
 
 /// Which retrievers to use. The API always uses [`Retrieval::Hybrid`]; the evaluation compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,6 +100,7 @@ pub struct SearchEngine {
     chat: Option<Arc<dyn ChatModel>>,
     fusion: Fusion,
     expand_verbs: bool,
+    complete_scores: bool,
     vocabularies: Arc<Mutex<VocabularyCache>>,
 }
 
@@ -115,6 +121,7 @@ impl SearchEngine {
             chat,
             fusion: DEFAULT_FUSION,
             expand_verbs: DEFAULT_EXPAND_VERBS,
+            complete_scores: DEFAULT_COMPLETE_SCORES,
             vocabularies: Arc::default(),
         }
     }
@@ -122,6 +129,13 @@ impl SearchEngine {
     /// The same engine with full-text terms expanded by [`crate::expand::expand_verbs`] or not.
     pub fn with_verb_expansion(mut self, expand: bool) -> Self {
         self.expand_verbs = expand;
+        self
+    }
+
+    /// The same engine with or without [`SearchEngine::complete`]: convex fusion scoring each
+    /// candidate with both retrievers, not only the one that found it.
+    pub fn with_score_completion(mut self, complete: bool) -> Self {
+        self.complete_scores = complete;
         self
     }
 
@@ -172,22 +186,29 @@ impl SearchEngine {
         let use_vector = retrieval != Retrieval::FullText && embedder.is_some();
         // The two retrievers run at once: full text waits on the database while the question is
         // embedded on the model's threads.
+        let fulltext_terms = if self.expand_verbs { expand_verbs(&terms) } else { terms.clone() };
         let fulltext = async {
-            if terms.is_empty() || !use_fulltext {
+            if fulltext_terms.is_empty() || !use_fulltext {
                 return Ok::<_, SearchError>(Vec::new());
             }
-            let terms = if self.expand_verbs { expand_verbs(&terms) } else { terms.clone() };
-            Ok(self.index.fulltext(tenant, &terms, &filter, candidates).await?)
+            Ok(self.index.fulltext(tenant, &fulltext_terms, &filter, candidates).await?)
         };
         let vector = async {
             let Some(embedder) = embedder.as_ref().filter(|_| use_vector && !terms.is_empty()) else {
-                return Ok::<_, SearchError>(Vec::new());
+                return Ok::<_, SearchError>((Vec::new(), None));
             };
             let phrase = if interpretation.phrase.is_empty() { &interpretation.text } else { &interpretation.phrase };
             let vector = embedder.embed(std::slice::from_ref(phrase)).await?.pop().unwrap_or_default();
-            Ok(self.index.nearest(tenant, embedder.model_id(), &vector, &filter, candidates).await?)
+            let hits = self.index.nearest(tenant, embedder.model_id(), &vector, &filter, candidates).await?;
+            Ok((hits, Some((embedder.model_id().to_owned(), vector))))
         };
-        let (fulltext, vector) = tokio::try_join!(fulltext, vector)?;
+        let (fulltext, (vector, question)) = tokio::try_join!(fulltext, vector)?;
+        let completions = match (&question, self.fusion) {
+            (Some((model, question)), Fusion::Convex { .. }) if self.complete_scores && use_fulltext => {
+                self.complete(tenant, &fulltext_terms, model, question, &fulltext, &vector).await?
+            }
+            _ => Completions::default(),
+        };
         let lists: [Vec<SearchHit>; 2] = [fulltext, vector];
 
         let ranked: Vec<(u64, f64, Vec<&'static str>)> = if terms.is_empty() {
@@ -199,7 +220,7 @@ impl SearchEngine {
                 .map(|hit| (hit.seq, hit.score, if filtered { vec!["filter"] } else { Vec::new() }))
                 .collect()
         } else {
-            fuse(&lists[0], &lists[1], self.fusion)
+            fuse_completed(&lists[0], &lists[1], &completions, self.fusion)
                 .into_iter()
                 .take(limit as usize)
                 .map(|item| {
@@ -223,6 +244,29 @@ impl SearchEngine {
             .collect();
         let answer = answer(&request.query, &interpretation, &results, self.chat.as_deref()).await;
         Ok(SearchResponse { interpretation, results, answer, mode })
+    }
+
+    /// The scores each retriever gives the candidates only the other one found: both looked up
+    /// at once, for at most a list's length of documents each.
+    async fn complete(
+        &self,
+        tenant: &TenantId,
+        terms: &[String],
+        model: &str,
+        question: &[f32],
+        fulltext: &[SearchHit],
+        vector: &[SearchHit],
+    ) -> Result<Completions, SearchError> {
+        let only_in = |list: &[SearchHit], other: &[SearchHit]| -> Vec<u64> {
+            let known: HashSet<u64> = other.iter().map(|hit| hit.seq).collect();
+            list.iter().map(|hit| hit.seq).filter(|seq| !known.contains(seq)).collect()
+        };
+        let (vector_only, fulltext_only) = (only_in(vector, fulltext), only_in(fulltext, vector));
+        let (fulltext, vector) = tokio::try_join!(
+            self.index.fulltext_scores(tenant, terms, &vector_only),
+            self.index.similarities(tenant, model, question, &fulltext_only),
+        )?;
+        Ok(Completions { fulltext, vector })
     }
 
     /// The tenant's vocabulary, read at most every [`VOCABULARY_TTL`].

@@ -69,6 +69,28 @@ pub enum Fusion {
 /// Fuses a full-text list and a vector list of hits (each best first) into seqs, best first;
 /// `sources` holds 0 for full text and 1 for vector.
 pub fn fuse(fulltext: &[SearchHit], vector: &[SearchHit], fusion: Fusion) -> Vec<Fused<u64>> {
+    fuse_completed(fulltext, vector, &Completions::default(), fusion)
+}
+
+/// The other retriever's scores of candidates only one list held, looked up after retrieval.
+#[derive(Debug, Clone, Default)]
+pub struct Completions {
+    /// Full-text scores of documents only the vector list held.
+    pub fulltext: Vec<SearchHit>,
+    /// Cosine similarities of documents only the full-text list held.
+    pub vector: Vec<SearchHit>,
+}
+
+/// [`fuse`], with the scores in `completions` added to convex fusion: a document the vector list
+/// missed because fifty copies of another text filled it still has its similarity counted, not
+/// 0. Completed scores do not make a list a source of the document, and rank fusions, which
+/// only know positions in the lists, ignore them.
+pub fn fuse_completed(
+    fulltext: &[SearchHit],
+    vector: &[SearchHit],
+    completions: &Completions,
+    fusion: Fusion,
+) -> Vec<Fused<u64>> {
     match fusion {
         Fusion::DocumentRank => {
             let keys = [seqs(fulltext), seqs(vector)];
@@ -76,15 +98,39 @@ pub fn fuse(fulltext: &[SearchHit], vector: &[SearchHit], fusion: Fusion) -> Vec
         }
         Fusion::TextRank => rank_sum(&[text_ranks(fulltext), text_ranks(vector)]),
         Fusion::Convex { fulltext_weight } => {
+            // Full-text scores are only comparable within the query, so they are taken relative to
+            // the list's best; a completed score cannot beat it (it was below the list's last).
             let best = fulltext.iter().map(|hit| hit.score).fold(f64::NEG_INFINITY, f64::max);
-            let fulltext_scores = fulltext.iter().map(|hit| {
-                let normalised = if best > 0.0 { hit.score / best } else { 0.0 };
-                (hit.seq, fulltext_weight * normalised)
-            });
-            let vector_scores = vector.iter().map(|hit| (hit.seq, (1.0 - fulltext_weight) * hit.score.clamp(0.0, 1.0)));
-            sum(&[fulltext_scores.collect(), vector_scores.collect()])
+            let fulltext_part = |hits: &[SearchHit]| -> Vec<(u64, f64)> {
+                hits.iter()
+                    .map(|hit| {
+                        let normalised = if best > 0.0 { (hit.score / best).min(1.0) } else { 0.0 };
+                        (hit.seq, fulltext_weight * normalised)
+                    })
+                    .collect()
+            };
+            let vector_part = |hits: &[SearchHit]| -> Vec<(u64, f64)> {
+                hits.iter().map(|hit| (hit.seq, (1.0 - fulltext_weight) * hit.score.clamp(0.0, 1.0))).collect()
+            };
+            let mut fused = sum(&[fulltext_part(fulltext), vector_part(vector)]);
+            add_completions(&mut fused, &[fulltext_part(&completions.fulltext), vector_part(&completions.vector)]);
+            fused
         }
     }
+}
+
+/// Adds completed scores to documents already fused (others are ignored: a completion only
+/// ever scores a candidate) and sorts again.
+fn add_completions(fused: &mut [Fused<u64>], completions: &[Vec<(u64, f64)>]) {
+    let position: HashMap<u64, usize> = fused.iter().enumerate().map(|(at, item)| (item.key, at)).collect();
+    for (list_idx, list) in completions.iter().enumerate() {
+        for (seq, score) in list {
+            if let Some(&at) = position.get(seq).filter(|&&at| !fused[at].sources.contains(&list_idx)) {
+                fused[at].score += score;
+            }
+        }
+    }
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| b.key.cmp(&a.key)));
 }
 
 fn seqs(hits: &[SearchHit]) -> Vec<u64> {
@@ -198,5 +244,26 @@ mod tests {
         assert_eq!(order(&strong_vector), [1, 3, 2], "a strong vector match outranks a weak word match");
         assert_eq!(order(&weak_vector), [1, 2, 3], "a weak vector match does not");
         assert_eq!(order(&hits(&[(2, 0.9)])), [2, 1], "found by both: 0.25 + 0.45");
+    }
+
+    #[test]
+    fn completed_scores_count_but_are_not_sources() {
+        // Seq 1 is the best word match but the vector list missed it; its similarity is 0.8.
+        let fulltext = hits(&[(1, 10.0), (2, 9.0)]);
+        let vector = hits(&[(2, 0.7), (3, 0.9)]);
+        let convex = Fusion::Convex { fulltext_weight: 0.5 };
+        let plain: Vec<u64> = fuse(&fulltext, &vector, convex).iter().map(|item| item.key).collect();
+        assert_eq!(plain, [2, 1, 3], "2: 0.45 + 0.35; 1: 0.5; 3: 0.45");
+        let completions = Completions { fulltext: hits(&[(3, 1.0)]), vector: hits(&[(1, 0.8)]) };
+        let fused = fuse_completed(&fulltext, &vector, &completions, convex);
+        assert_eq!(fused.iter().map(|item| item.key).collect::<Vec<_>>(), [1, 2, 3], "1: 0.5 + 0.4; 3: 0.05 + 0.45");
+        assert_eq!(fused[0].sources, [0], "found by full text only");
+        assert!((fused[2].score - 0.5).abs() < 1e-12);
+        let unknown = Completions { fulltext: Vec::new(), vector: hits(&[(9, 1.0), (2, 1.0)]) };
+        let ignored = fuse_completed(&fulltext, &vector, &unknown, convex);
+        assert_eq!(ignored.len(), 3, "a completion never adds a candidate");
+        assert!((ignored[0].score - 0.8).abs() < 1e-12, "nor adds to a list's own score");
+        let ranks = fuse_completed(&fulltext, &vector, &completions, Fusion::DocumentRank);
+        assert_eq!(ranks, fuse(&fulltext, &vector, Fusion::DocumentRank), "rank fusions ignore completions");
     }
 }

@@ -231,6 +231,10 @@ fn methods(engine: &SearchEngine) -> Vec<Method> {
         method(DEFAULT_FUSION, true, Retrieval::FullText),
     ];
     methods[HYBRID].name.push_str(" (as the API runs it)");
+    let mut uncompleted = method(DEFAULT_FUSION, DEFAULT_EXPAND_VERBS, Retrieval::Hybrid);
+    uncompleted.name.push_str(", a list's missing scores counted as 0");
+    uncompleted.engine = uncompleted.engine.with_score_completion(false);
+    methods.push(uncompleted);
     let mut fusions = vec![Fusion::DocumentRank, Fusion::TextRank];
     fusions.extend([0.2, 0.3, 0.4, 0.5, 0.6].map(|fulltext_weight| Fusion::Convex { fulltext_weight }));
     for fusion in fusions {

@@ -724,3 +724,46 @@ async fn words_inside_paths_names_and_hosts_are_found() {
         assert_eq!(seqs(&dotted), vec![1], "{:?}: a term with a separator matches as its words", db.backend);
     }
 }
+
+#[tokio::test]
+async fn scores_of_given_documents_match_the_ranked_lists() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let search = store.search.as_ref();
+        let acme = tenant("acme");
+        let texts = ["alice failed login", "bob login succeeded", "carol exported a report", "alice failed login"];
+        search.put_documents(&acme, &documents(&texts)).await.expect("documents");
+        search.put_documents(&tenant("other"), &documents(&texts)).await.expect("documents");
+        let vectors = vec![
+            (hash_of(texts[0]), vector(&[(0, 1.0)])),
+            (hash_of(texts[1]), vector(&[(0, 0.6), (1, 0.8)])),
+            (hash_of(texts[2]), vector(&[(2, 1.0)])),
+        ];
+        search.put_vectors(&acme, MODEL, &vectors).await.expect("vectors");
+        let words = terms(&["failed", "login"]);
+        let any = SearchFilter::default();
+
+        let ranked = search.fulltext(&acme, &words, &any, 10).await.expect("fulltext");
+        let mut scored = search.fulltext_scores(&acme, &words, &[1, 2, 3, 99]).await.expect("fulltext scores");
+        scored.sort_by_key(|hit| hit.seq);
+        assert_eq!(seqs(&scored), vec![1, 3], "{:?}: no term in 2, no document 99", db.backend);
+        for hit in &scored {
+            let listed = ranked.iter().find(|listed| listed.seq == hit.seq).expect("ranked");
+            assert!((listed.score - hit.score).abs() < 1e-9, "{:?}: {hit:?} vs {listed:?}", db.backend);
+        }
+        assert!(search.fulltext_scores(&acme, &words, &[]).await.expect("no seqs").is_empty());
+
+        let query = vector(&[(0, 1.0)]);
+        let mut similar = search.similarities(&acme, MODEL, &query, &[3, 1, 2]).await.expect("similarities");
+        similar.sort_by_key(|hit| hit.seq);
+        assert_eq!(seqs(&similar), vec![1, 2, 3], "{:?}", db.backend);
+        let expected = [0.6, 0.0, 1.0];
+        for (hit, expected) in similar.iter().zip(expected) {
+            assert!((hit.score - expected).abs() < 1e-4, "{:?}: {hit:?} should be {expected}", db.backend);
+        }
+        let unembedded = search.similarities(&tenant("other"), MODEL, &query, &[0, 1]).await.expect("similarities");
+        assert!(unembedded.is_empty(), "{:?}: another tenant's vectors are not used", db.backend);
+        let wrong = search.similarities(&acme, MODEL, &[1.0, 0.0], &[0]).await;
+        assert!(wrong.is_err(), "{:?}: a query vector of the wrong width is refused", db.backend);
+    }
+}

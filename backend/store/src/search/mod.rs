@@ -58,6 +58,9 @@ const MAX_TERMS: usize = 32;
 /// (a rare actor, one day) and the matching texts are far down the similarity list.
 const PREFILTER_MAX: i64 = 5_000;
 
+/// Most documents one `fulltext_scores` or `similarities` call scores; the rest are left out.
+const MAX_SCORED: usize = 1_000;
+
 /// Refuses a vector the index cannot store or compare.
 fn check_vector(what: &str, vector: &[f32]) -> Result<(), StoreError> {
     if vector.len() != VECTOR_DIMENSIONS {

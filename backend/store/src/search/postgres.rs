@@ -22,8 +22,8 @@ use veritrail_core::store::StoreError;
 use super::filter::{FilterPlan, ip_key};
 use super::vectors::{FILTERED_FIRST_ROUND, FIRST_ROUND, Widening};
 use super::{
-    PREFILTER_MAX, Scope, ScopeCache, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold,
-    seq_from_db, text_hash_from_db, usable_terms, vocabulary_from_rows, vocabulary_uses,
+    MAX_SCORED, PREFILTER_MAX, Scope, ScopeCache, check_vector, documents_to_insert, embedded_until, facets_of,
+    first_uses, fold, seq_from_db, text_hash_from_db, usable_terms, vocabulary_from_rows, vocabulary_uses,
 };
 use crate::rows::{db_error, seq_to_db};
 
@@ -444,6 +444,15 @@ async fn fulltext_among_matching(
     rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
 }
 
+/// Pushes `SELECT d.seq, d.text_hash FROM search_documents d WHERE ...` for the documents `seqs`.
+fn push_documents_at(query: &mut QueryBuilder<Postgres>, tenant: &TenantId, seqs: &[u64]) {
+    let seqs: Vec<i64> = seqs.iter().map(|&seq| seq_to_db(seq)).collect();
+    query
+        .push("SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ")
+        .push_bind(tenant.as_str().to_owned());
+    query.push(" AND d.seq = ANY(").push_bind(seqs).push(")");
+}
+
 /// Counts the documents passing `plan`, stopping just above [`PREFILTER_MAX`].
 async fn count_matching(conn: &mut PgConnection, tenant: &TenantId, plan: &FilterPlan) -> Result<i64, StoreError> {
     let mut query =
@@ -756,6 +765,56 @@ impl SearchIndex for PostgresSearch {
         }
         tx.commit().await.map_err(db_error)?;
         Ok(widening.finish())
+    }
+
+    async fn fulltext_scores(
+        &self,
+        tenant: &TenantId,
+        terms: &[String],
+        seqs: &[u64],
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let terms = usable_terms(terms);
+        let seqs = &seqs[..seqs.len().min(MAX_SCORED)];
+        if terms.is_empty() || seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let weighed = weigh_terms(&mut conn, tenant, &terms).await?;
+        if weighed.terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Postgres>::new("WITH m AS MATERIALIZED (");
+        push_documents_at(&mut query, tenant, seqs);
+        query.push("), r AS MATERIALIZED (SELECT t.text_hash, ");
+        push_bm25(&mut query, &weighed);
+        query.push(" AS score FROM search_texts t WHERE t.tenant = ").push_bind(tenant.as_str());
+        // Every term counts here, common ones too: these texts are scored, not looked for.
+        query.push(" AND t.text_hash IN (SELECT text_hash FROM m) AND t.text_search @@ ");
+        push_tsquery(&mut query, weighed.terms.iter().map(|(term, _, _)| *term));
+        query.push(") SELECT m.seq, r.score FROM m JOIN r ON r.text_hash = m.text_hash");
+        let rows = query.build().persistent(false).fetch_all(&mut *conn).await.map_err(db_error)?;
+        rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
+    }
+
+    async fn similarities(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        vector: &[f32],
+        seqs: &[u64],
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        check_vector("the query vector", vector)?;
+        let seqs = &seqs[..seqs.len().min(MAX_SCORED)];
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Postgres>::new("WITH m AS MATERIALIZED (");
+        push_documents_at(&mut query, tenant, seqs);
+        query.push(") SELECT m.seq, 1 - (v.vector <=> ").push_bind(Vector::from(vector.to_vec()));
+        query.push(") FROM m JOIN search_vectors v ON v.tenant = ").push_bind(tenant.as_str());
+        query.push(" AND v.model = ").push_bind(model.to_owned()).push(" AND v.text_hash = m.text_hash");
+        let rows = query.build().persistent(false).fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
     }
 
     async fn filtered(

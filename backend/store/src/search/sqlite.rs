@@ -24,8 +24,9 @@ use super::vectors::{
     FILTERED_FIRST_ROUND, FIRST_ROUND, NearestHits, Ranking, VectorSet, Widening, from_blob, normalize, to_blob,
 };
 use super::{
-    PREFILTER_MAX, Scope, ScopeCache, check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold,
-    seq_from_db, text_hash_from_db, usable_terms, uses_per_text, vocabulary_from_rows, vocabulary_uses,
+    MAX_SCORED, PREFILTER_MAX, Scope, ScopeCache, check_vector, documents_to_insert, embedded_until, facets_of,
+    first_uses, fold, seq_from_db, text_hash_from_db, usable_terms, uses_per_text, vocabulary_from_rows,
+    vocabulary_uses,
 };
 use crate::rows::{db_error, seq_to_db};
 
@@ -260,6 +261,23 @@ impl SqliteSearch {
         hits.add(found);
         Ok(hits.finish())
     }
+}
+
+/// The FTS5 query for any of `terms`. Each term becomes an FTS5 string (double quotes, inner
+/// quotes doubled): inside one, no character is an operator, so a term can only ever match words.
+fn fts_expression(terms: &[&str]) -> String {
+    terms.iter().map(|term| format!("\"{}\"", term.replace('"', "\"\""))).collect::<Vec<_>>().join(" OR ")
+}
+
+/// Pushes `SELECT d.seq, d.text_hash FROM search_documents d WHERE ...` for the documents `seqs`.
+fn push_documents_at(query: &mut QueryBuilder<Sqlite>, tenant: &TenantId, seqs: &[u64]) {
+    query.push("SELECT d.seq, d.text_hash FROM search_documents d WHERE d.tenant = ");
+    query.push_bind(tenant.as_str().to_owned()).push(" AND d.seq IN (");
+    let mut separated = query.separated(", ");
+    for &seq in seqs {
+        separated.push_bind(seq_to_db(seq));
+    }
+    query.push(")");
 }
 
 /// How times are stored in `occurred_at`: the log's text format, which sorts as time.
@@ -507,10 +525,7 @@ impl SearchIndex for SqliteSearch {
         if terms.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        // Each term becomes an FTS5 string (double quotes, inner quotes doubled): inside one, no
-        // character is an operator, so a term can only ever match words.
-        let expression =
-            terms.iter().map(|term| format!("\"{}\"", term.replace('"', "\"\""))).collect::<Vec<_>>().join(" OR ");
+        let expression = fts_expression(&terms);
         let plan = FilterPlan::new(filter);
         let first_round = match self.scope(tenant, &plan).await? {
             Scope::Few(texts) => {
@@ -575,6 +590,64 @@ impl SearchIndex for SqliteSearch {
             }
         }
         Ok(widening.finish())
+    }
+
+    async fn fulltext_scores(
+        &self,
+        tenant: &TenantId,
+        terms: &[String],
+        seqs: &[u64],
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let terms = usable_terms(terms);
+        let seqs = &seqs[..seqs.len().min(MAX_SCORED)];
+        if terms.is_empty() || seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new("WITH m AS MATERIALIZED (");
+        push_documents_at(&mut query, tenant, seqs);
+        query.push(
+            "), r AS MATERIALIZED (SELECT t.text_hash, bm25(search_text_fts) AS relevance FROM search_text_fts \
+             CROSS JOIN search_texts t ON t.id = search_text_fts.rowid WHERE search_text_fts MATCH ",
+        );
+        query.push_bind(fts_expression(&terms)).push(" AND t.tenant = ").push_bind(tenant.as_str());
+        query.push(" AND t.text_hash IN (SELECT text_hash FROM m)) SELECT m.seq, r.relevance FROM m JOIN r");
+        query.push(" ON r.text_hash = m.text_hash");
+        let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let relevance: f64 = row.try_get(1).map_err(db_error)?;
+                Ok(SearchHit { seq: seq_from_db(row.try_get(0).map_err(db_error)?)?, score: -relevance })
+            })
+            .collect()
+    }
+
+    async fn similarities(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+        vector: &[f32],
+        seqs: &[u64],
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        check_vector("the query vector", vector)?;
+        let seqs = &seqs[..seqs.len().min(MAX_SCORED)];
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = self.cache.load(&self.read_pool, tenant, model).await?;
+        let mut query = vector.to_vec();
+        normalize(&mut query);
+        let mut select = QueryBuilder::<Sqlite>::new("");
+        push_documents_at(&mut select, tenant, seqs);
+        let rows = select.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
+        let mut hits = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let hash: Vec<u8> = row.try_get(1).map_err(db_error)?;
+            if let Some(similarity) = set.similarity_of(&text_hash_from_db(&hash)?, &query) {
+                let seq = seq_from_db(row.try_get(0).map_err(db_error)?)?;
+                hits.push(SearchHit { seq, score: f64::from(similarity) });
+            }
+        }
+        Ok(hits)
     }
 
     async fn filtered(
