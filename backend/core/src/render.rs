@@ -17,10 +17,11 @@
 //! - **Outcome**: succeeded / failed / was denied, with an error code from `details` when given.
 //! - **Where from**: the IP and the products named in the user agent, without versions or ids.
 //! - **Details**: the most telling short values — for CloudTrail records the request parameters,
-//!   MFA use, console-login result and read-only flag, and "external account" first when the
-//!   parameters name an AWS account other than the record's own (a permission, a snapshot
-//!   attribute or a policy granting it access); for other events the top-level scalar
-//!   fields. Timestamps, UUIDs, long hex strings and long values are left out: they make every
+//!   MFA use (also as "with/without MFA (multi-factor authentication)"), console-login result and
+//!   read-only flag, and first "shared with external account" when the parameters name an AWS
+//!   account other than the record's own (a permission, a snapshot attribute or a policy granting
+//!   it access), or "external account removed" when they name it only to take access away; for
+//!   other events the top-level scalar fields. Timestamps, UUIDs, long hex strings and long values are left out: they make every
 //!   text unique without helping anyone find anything by meaning.
 
 use std::fmt::Write as _;
@@ -228,15 +229,22 @@ fn detail_facts(details: &Map<String, Value>) -> Vec<String> {
         if let Some(parameters) = details.get("requestParameters").and_then(Value::as_object) {
             // First, so the fact limit never drops it: granting another account access is what
             // an analyst asks about ("shared with another account") and the ids never say so.
-            if names_external_account(parameters, own_account(details)) {
-                facts.push("external account".to_owned());
+            match external_account(parameters, own_account(details)) {
+                Some(ExternalAccount::Granted) => facts.push("shared with external account".to_owned()),
+                Some(ExternalAccount::Removed) => facts.push("external account removed".to_owned()),
+                None => {}
             }
             scalar_facts(parameters, "", MAX_DEPTH, &mut facts);
         }
         if let Some(mfa) =
             details.get("additionalEventData").and_then(|data| data.get("MFAUsed")).and_then(Value::as_str)
         {
-            facts.push(format!("mfa used {}", mfa.to_lowercase()));
+            // In words as well: people ask for sign-ins "without multi-factor authentication".
+            facts.push(match mfa.to_lowercase().as_str() {
+                "yes" => "with MFA (multi-factor authentication)".to_owned(),
+                "no" => "without MFA (multi-factor authentication)".to_owned(),
+                other => format!("mfa used {other}"),
+            });
         }
         let mfa_authenticated = details
             .get("userIdentity")
@@ -270,21 +278,46 @@ fn own_account(details: &Map<String, Value>) -> Option<&str> {
         .or_else(|| details.get("userIdentity").and_then(|identity| identity.get("accountId")).and_then(Value::as_str))
 }
 
+/// Whether request parameters give an AWS account other than the record's own access, or take it
+/// away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExternalAccount {
+    /// Named outside any removal: a permission or attribute added, a policy naming it.
+    Granted,
+    /// Named only under a removal (`remove`, `valuesToRemove`, `revoke…`): sharing undone.
+    Removed,
+}
+
 /// Whether request parameters name an AWS account other than `own`: a twelve-digit account id
 /// (launch and volume permissions, snapshot attributes) or one inside an ARN or a policy
-/// document, at any depth. Without a known own account nothing is external.
-fn names_external_account(parameters: &Map<String, Value>, own: Option<&str>) -> bool {
-    let Some(own) = own else { return false };
-    let mut stack: Vec<&Value> = parameters.values().collect();
-    while let Some(value) = stack.pop() {
+/// document, at any depth, and whether only under keys that remove access. Without a known own
+/// account nothing is external.
+fn external_account(parameters: &Map<String, Value>, own: Option<&str>) -> Option<ExternalAccount> {
+    let own = own?;
+    let mut found = None;
+    let mut stack: Vec<(&Value, bool)> = parameters.iter().map(|(key, value)| (value, removes(key))).collect();
+    while let Some((value, removing)) = stack.pop() {
         match value {
-            Value::String(text) if account_ids(text).any(|account| account != own) => return true,
-            Value::Array(items) => stack.extend(items),
-            Value::Object(object) => stack.extend(object.values()),
+            Value::String(text) if account_ids(text).any(|account| account != own) => {
+                if !removing {
+                    return Some(ExternalAccount::Granted);
+                }
+                found = Some(ExternalAccount::Removed);
+            }
+            Value::Array(items) => stack.extend(items.iter().map(|item| (item, removing))),
+            Value::Object(object) => {
+                stack.extend(object.iter().map(|(key, value)| (value, removing || removes(key))));
+            }
             _ => {}
         }
     }
-    false
+    found
+}
+
+/// Keys under which accounts lose access: `remove`, `valuesToRemove`, `revokeGrant`.
+fn removes(key: &str) -> bool {
+    let key = key.to_lowercase();
+    key.contains("remove") || key.contains("revoke")
 }
 
 /// The account ids in `text`: the whole of it when it is twelve digits, else the twelve-digit
@@ -412,17 +445,26 @@ mod tests {
             "imageId": "ami-1",
             "launchPermission": {"add": {"items": [{"userId": "012345678901"}]}}
         }));
-        assert!(names_external_account(&shared, Some("218007301253")));
-        assert!(!names_external_account(&shared, Some("012345678901")), "the record's own account");
-        assert!(!names_external_account(&shared, None), "no own account known");
+        assert_eq!(external_account(&shared, Some("218007301253")), Some(ExternalAccount::Granted));
+        assert_eq!(external_account(&shared, Some("012345678901")), None, "the record's own account");
+        assert_eq!(external_account(&shared, None), None, "no own account known");
+        let unshared = parameters(serde_json::json!({
+            "imageId": "ami-1",
+            "launchPermission": {"remove": {"items": [{"userId": "012345678901"}]}}
+        }));
+        assert_eq!(external_account(&unshared, Some("218007301253")), Some(ExternalAccount::Removed));
+        let database = parameters(serde_json::json!({"attributeName": "restore", "valuesToRemove": ["193672423079"]}));
+        assert_eq!(external_account(&database, Some("218007301253")), Some(ExternalAccount::Removed));
+        let both = parameters(serde_json::json!({"valuesToRemove": ["193672423079"], "valuesToAdd": ["111111111111"]}));
+        assert_eq!(external_account(&both, Some("218007301253")), Some(ExternalAccount::Granted));
         let policy = parameters(serde_json::json!({
             "bucketName": "b",
             "bucketPolicy": {"Statement": [{"Principal": {"AWS": "arn:aws:iam::193672423079:root"}}]}
         }));
-        assert!(names_external_account(&policy, Some("218007301253")));
+        assert_eq!(external_account(&policy, Some("218007301253")), Some(ExternalAccount::Granted));
         let own_role =
             parameters(serde_json::json!({"roleArn": "arn:aws:iam::218007301253:role/x", "size": 123456789012_u64}));
-        assert!(!names_external_account(&own_role, Some("218007301253")), "own ARN; numbers are not ids");
+        assert_eq!(external_account(&own_role, Some("218007301253")), None, "own ARN; numbers are not ids");
         let text = r#"{"Principal":{"AWS":["arn:aws:iam::111111111111:root","arn:aws:s3:::bucket"]}}"#;
         assert_eq!(account_ids(text).collect::<Vec<_>>(), vec!["111111111111"], "ARNs inside a policy string");
         assert_eq!(account_ids("12345678901").count(), 0, "eleven digits");

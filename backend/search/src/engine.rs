@@ -24,6 +24,7 @@ use veritrail_core::store::{EventLog, StoreError};
 use veritrail_models::chat::ChatModel;
 use veritrail_models::embed::EmbedError;
 
+use crate::action_match::ActionMatcher;
 use crate::answer::{Answer, answer};
 use crate::expand::expand_verbs;
 use crate::fusion::{Completions, Fusion, fuse_completed};
@@ -44,6 +45,10 @@ pub const DEFAULT_EXPAND_VERBS: bool = true;
 /// Whether convex fusion looks up the missing score of candidates one list did not hold (see
 /// `veritrail eval search`).
 pub const DEFAULT_COMPLETE_SCORES: bool = true;
+
+/// How much naming a candidate's whole action adds to its fused score (see `veritrail eval
+/// search`).
+pub const DEFAULT_ACTION_WEIGHT: f64 = 0.1;
 
 /// Which retrievers to use. The API always uses [`Retrieval::Hybrid`]; the evaluation compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -101,6 +106,7 @@ pub struct SearchEngine {
     fusion: Fusion,
     expand_verbs: bool,
     complete_scores: bool,
+    action_weight: f64,
     vocabularies: Arc<Mutex<VocabularyCache>>,
 }
 
@@ -122,6 +128,7 @@ impl SearchEngine {
             fusion: DEFAULT_FUSION,
             expand_verbs: DEFAULT_EXPAND_VERBS,
             complete_scores: DEFAULT_COMPLETE_SCORES,
+            action_weight: DEFAULT_ACTION_WEIGHT,
             vocabularies: Arc::default(),
         }
     }
@@ -136,6 +143,13 @@ impl SearchEngine {
     /// candidate with both retrievers, not only the one that found it.
     pub fn with_score_completion(mut self, complete: bool) -> Self {
         self.complete_scores = complete;
+        self
+    }
+
+    /// The same engine adding `weight` x the share of each candidate's action the question names
+    /// ([`crate::action_match`]) to its fused score; 0 turns it off.
+    pub fn with_action_weight(mut self, weight: f64) -> Self {
+        self.action_weight = weight;
         self
     }
 
@@ -211,6 +225,7 @@ impl SearchEngine {
         };
         let lists: [Vec<SearchHit>; 2] = [fulltext, vector];
 
+        let boost_actions = retrieval == Retrieval::Hybrid && self.action_weight > 0.0;
         let ranked: Vec<(u64, f64, Vec<&'static str>)> = if terms.is_empty() {
             // Only filters (or nothing at all): the matching events, newest first.
             self.index
@@ -220,9 +235,11 @@ impl SearchEngine {
                 .map(|hit| (hit.seq, hit.score, if filtered { vec!["filter"] } else { Vec::new() }))
                 .collect()
         } else {
+            // Reordering by action looks past the first `limit`, at every candidate a list held.
+            let depth = if boost_actions { candidates } else { limit };
             fuse_completed(&lists[0], &lists[1], &completions, self.fusion)
                 .into_iter()
-                .take(limit as usize)
+                .take(depth as usize)
                 .map(|item| {
                     let mut matched: Vec<&'static str> =
                         item.sources.iter().map(|&source| if source == 0 { "fulltext" } else { "vector" }).collect();
@@ -238,10 +255,19 @@ impl SearchEngine {
         let seqs: Vec<u64> = ranked.iter().map(|(seq, _, _)| *seq).collect();
         let mut by_seq: HashMap<u64, StoredEvent> =
             self.events.events_at(tenant, &seqs).await?.into_iter().map(|event| (event.seq, event)).collect();
-        let results: Vec<SearchResult> = ranked
+        let mut results: Vec<SearchResult> = ranked
             .into_iter()
             .filter_map(|(seq, score, matched)| by_seq.remove(&seq).map(|event| SearchResult { event, score, matched }))
             .collect();
+        if boost_actions && !terms.is_empty() {
+            let matcher = ActionMatcher::new(&fulltext_terms);
+            for result in &mut results {
+                result.score += self.action_weight * matcher.share(&result.event.action);
+            }
+            // Stable: equal scores keep the fused order.
+            results.sort_by(|a, b| b.score.total_cmp(&a.score));
+            results.truncate(limit as usize);
+        }
         let answer = answer(&request.query, &interpretation, &results, self.chat.as_deref()).await;
         Ok(SearchResponse { interpretation, results, answer, mode })
     }

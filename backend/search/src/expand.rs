@@ -7,18 +7,31 @@
 //! table lists one form per verb and the base forms of API verbs. Only full text is expanded:
 //! embeddings already place such verbs close together.
 
-/// Everyday verbs (any form the stemmer reduces alike) and the API verbs they mean.
+/// Everyday verbs (any form the stemmer reduces alike, and their nouns: "scheduled for deletion")
+/// and the API verbs they mean.
 const VERBS: &[(&[&str], &[&str])] = &[
     (
-        &["modified", "modify", "changed", "change", "altered", "edited", "updated", "tampered"],
+        &["modified", "modify", "modification", "changed", "change", "altered", "edited", "updated", "tampered"],
         &["update", "modify", "put", "set"],
     ),
     (
-        &["launched", "launch", "started", "start", "created", "create", "provisioned", "spun"],
+        &["launched", "launch", "started", "start", "created", "create", "creation", "provisioned", "spun"],
         &["run", "start", "create"],
     ),
     (
-        &["deleted", "delete", "removed", "remove", "destroyed", "destroy", "terminated", "wiped"],
+        &[
+            "deleted",
+            "delete",
+            "deletion",
+            "removed",
+            "remove",
+            "removal",
+            "destroyed",
+            "destroy",
+            "terminated",
+            "termination",
+            "wiped",
+        ],
         &["delete", "remove", "terminate"],
     ),
     (
@@ -31,6 +44,11 @@ const VERBS: &[(&[&str], &[&str])] = &[
     (&["enabled", "enable", "resumed"], &["enable", "start"]),
     (&["attached", "attach"], &["attach", "put"]),
     (&["overwritten", "overwrote", "overwrite", "replaced", "replace"], &["update", "put"]),
+    (&["opened", "open", "opening", "exposed", "expose", "allowed", "allow", "permitted", "permit"], &["authorize"]),
+    // Access is granted by putting or attaching a policy, adding a permission, authorising a rule.
+    (&["granted", "grant", "granting", "gave", "give", "giving"], &["put", "attach", "add", "authorize"]),
+    // Cloud APIs share an image, snapshot or database by modifying its permission attribute.
+    (&["shared", "share", "sharing"], &["modify", "share"]),
 ];
 
 /// `terms` followed by the API verbs of the everyday verbs among them (each once, none already in

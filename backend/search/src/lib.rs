@@ -12,6 +12,7 @@
 //! through the traits of `veritrail-models`, so the same code runs behind the API, the CLI and
 //! the evaluation harness.
 
+pub mod action_match;
 pub mod answer;
 pub mod engine;
 pub mod expand;

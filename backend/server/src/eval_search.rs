@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use veritrail_core::event::TenantId;
 use veritrail_core::validate::Limits;
-use veritrail_search::engine::{DEFAULT_EXPAND_VERBS, DEFAULT_FUSION, Retrieval};
+use veritrail_search::engine::{DEFAULT_ACTION_WEIGHT, DEFAULT_EXPAND_VERBS, DEFAULT_FUSION, Retrieval};
 use veritrail_search::fusion::Fusion;
 use veritrail_search::indexer::{Indexer, IndexerSettings};
 use veritrail_search::{SearchEngine, SearchRequest};
@@ -230,17 +230,30 @@ fn methods(engine: &SearchEngine) -> Vec<Method> {
         method(DEFAULT_FUSION, DEFAULT_EXPAND_VERBS, Retrieval::Hybrid),
         method(DEFAULT_FUSION, true, Retrieval::FullText),
     ];
-    methods[HYBRID].name.push_str(" (as the API runs it)");
+    methods[HYBRID].name.push_str(&format!(", action weight {DEFAULT_ACTION_WEIGHT} (as the API runs it)"));
     let mut uncompleted = method(DEFAULT_FUSION, DEFAULT_EXPAND_VERBS, Retrieval::Hybrid);
     uncompleted.name.push_str(", a list's missing scores counted as 0");
     uncompleted.engine = uncompleted.engine.with_score_completion(false);
     methods.push(uncompleted);
+    for weight in [0.0, 0.05, 0.1, 0.2, 0.3] {
+        if weight != DEFAULT_ACTION_WEIGHT {
+            let mut other = method(DEFAULT_FUSION, DEFAULT_EXPAND_VERBS, Retrieval::Hybrid);
+            other.name.push_str(&format!(", action weight {weight}"));
+            other.engine = other.engine.with_action_weight(weight);
+            methods.push(other);
+        }
+    }
     let mut fusions = vec![Fusion::DocumentRank, Fusion::TextRank];
     fusions.extend([0.2, 0.3, 0.4, 0.5, 0.6].map(|fulltext_weight| Fusion::Convex { fulltext_weight }));
     for fusion in fusions {
         for expand in [false, true] {
             if (fusion, expand) != (DEFAULT_FUSION, DEFAULT_EXPAND_VERBS) {
-                methods.push(method(fusion, expand, Retrieval::Hybrid));
+                let mut other = method(fusion, expand, Retrieval::Hybrid);
+                if !matches!(fusion, Fusion::Convex { .. }) {
+                    // The action weight is on the convex scale (0 to 1); rank scores are ~1/60.
+                    other.engine = other.engine.with_action_weight(0.0);
+                }
+                methods.push(other);
             }
         }
     }
