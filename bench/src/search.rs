@@ -428,8 +428,14 @@ async fn measure(
     };
     let model: Arc<dyn Embedder> = Arc::new(ctx.embedder.clone());
     let slot = EmbedderSlot::new(Some(model.clone()));
-    let (search, first_search_ms, by_kind, mut searches) = search(ctx, &store, &tenant, slot, &mut cpu).await?;
-    let components = components(ctx, &store, &tenant, model.as_ref(), &mut searches, &mut cpu).await?;
+    let (search, first_search_ms, by_kind, mut searches) = search(ctx, &store, &tenant, slot.clone(), &mut cpu).await?;
+    let engines = Shipped {
+        shipped: SearchEngine::new(store.events.clone(), store.search.clone(), slot.clone(), None),
+        plain: SearchEngine::new(store.events.clone(), store.search.clone(), slot, None)
+            .with_score_completion(false)
+            .with_action_weight(0.0),
+    };
+    let components = components(ctx, &store, &tenant, model.as_ref(), &engines, &mut searches, &mut cpu).await?;
     let database_bytes = database_size(db).await.ok();
     drop(store);
 
@@ -643,6 +649,10 @@ pub struct ComponentSample {
     pub fulltext: Option<u64>,
     pub nearest: Option<u64>,
     pub filtered: Option<u64>,
+    /// The whole search as shipped, and with plain fusion (no score completion, no action
+    /// weight), timed one right after the other.
+    pub shipped: Option<u64>,
+    pub plain: Option<u64>,
 }
 
 /// This process's CPU time so far, in clock ticks (utime + stime of /proc/self/stat).
@@ -803,18 +813,26 @@ async fn search(
     Ok((all, first_search_ms, by_kind, samples))
 }
 
+/// The engine as shipped and one fusing the two lists plainly (a list's missing scores counted as
+/// 0, no action weight): what score completion and the action weight cost, measured in one run.
+struct Shipped {
+    shipped: SearchEngine,
+    plain: SearchEngine,
+}
+
 /// The parts of a search timed alone, with the engine's filters and candidate counts: the query
-/// embedding, full-text and vector candidates, and the filter-only listing. Questions that timed
-/// out are left out.
+/// embedding, full-text and vector candidates, and the filter-only listing; then the whole search
+/// as shipped and with plain fusion, in alternating order. Questions that timed out are left out.
 async fn components(
     ctx: &Ctx,
     store: &Store,
     tenant: &TenantId,
     model: &dyn Embedder,
+    engines: &Shipped,
     samples: &mut [SearchSample],
     cpu: &mut Vec<PhaseCpu>,
 ) -> anyhow::Result<Components> {
-    eprintln!("  components: embedding, fulltext, nearest, filtered, timed alone");
+    eprintln!("  components: embedding, fulltext, nearest, filtered, timed alone; search as shipped and plainly fused");
     let index: &dyn SearchIndex = store.search.as_ref();
     let vocabulary = index.vocabulary(tenant, VOCABULARY_LIMIT).await?;
     let limit = ctx.args.limit;
@@ -842,6 +860,19 @@ async fn components(
             index.nearest(tenant, model.model_id(), &vector, &filter, candidates).await?;
             parts.nearest = micros(start);
         }
+        let request = SearchRequest { query: ctx.questions[sample.question].text.clone(), limit, now: ctx.world.now };
+        // Alternating which goes first, so neither always finds the other's pages in the cache.
+        let order = if sample.question % 2 == 0 { [true, false] } else { [false, true] };
+        for shipped in order {
+            let engine = if shipped { &engines.shipped } else { &engines.plain };
+            let start = Instant::now();
+            engine.search(tenant, &request).await?;
+            if shipped {
+                parts.shipped = micros(start);
+            } else {
+                parts.plain = micros(start);
+            }
+        }
         sample.parts = Some(parts);
     }
     cpu.push(ctx.phase("components (timed alone)", started.elapsed().as_secs_f64(), &before));
@@ -853,11 +884,17 @@ async fn components(
         fulltext: part(|parts| parts.fulltext),
         nearest: part(|parts| parts.nearest),
         filtered: part(|parts| parts.filtered),
+        shipped: part(|parts| parts.shipped),
+        plain: part(|parts| parts.plain),
         candidates,
     };
     eprintln!(
         "    embed p50 {:.1} ms, fulltext p50 {:.1} ms, nearest p50 {:.1} ms, filtered p50 {:.1} ms",
         components.embed.p50_ms, components.fulltext.p50_ms, components.nearest.p50_ms, components.filtered.p50_ms
+    );
+    eprintln!(
+        "    search as shipped p50 {:.1} / p95 {:.1} ms, plainly fused p50 {:.1} / p95 {:.1} ms",
+        components.shipped.p50_ms, components.shipped.p95_ms, components.plain.p50_ms, components.plain.p95_ms
     );
     Ok(components)
 }

@@ -135,6 +135,10 @@ pub struct Components {
     pub nearest: Percentiles,
     /// `filtered`, for questions that are only filters.
     pub filtered: Percentiles,
+    /// The whole search as shipped, and fused plainly (no score completion, no action weight),
+    /// timed back to back per question in alternating order.
+    pub shipped: Percentiles,
+    pub plain: Percentiles,
     /// Candidates asked of `fulltext` and `nearest`.
     pub candidates: u32,
 }
@@ -424,20 +428,26 @@ fn kind_table(report: &SearchReport) -> String {
 fn components_table(report: &SearchReport) -> String {
     let mut out = String::from(
         "| backend | events | query embedding p50 / p95 ms | fulltext p50 / p95 ms | nearest p50 / p95 ms | \
-         filtered p50 / p95 ms (filter-only questions) |\n|---|---:|---:|---:|---:|---:|\n",
+         filtered p50 / p95 ms (filter-only questions) | search as shipped p50 / p95 ms | plainly fused p50 / p95 ms \
+         | shipped ÷ plain p50 / p95 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for run in &report.runs {
         let c = &run.components;
         let pair = |p: &Percentiles| format!("{} / {} (n={})", ms(p.p50_ms), ms(p.p95_ms), p.samples);
+        let ratio = |shipped: f64, plain: f64| if plain > 0.0 { format!("{:.2}", shipped / plain) } else { "-".into() };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |",
             label(run.backend),
             int(run.events as f64),
             pair(&c.embed),
             pair(&c.fulltext),
             pair(&c.nearest),
             pair(&c.filtered),
+            pair(&c.shipped),
+            pair(&c.plain),
+            ratio(c.shipped.p50_ms, c.plain.p50_ms),
+            ratio(c.shipped.p95_ms, c.plain.p95_ms),
         );
     }
     out
@@ -639,7 +649,10 @@ pub fn markdown(report: &SearchReport) -> String {
         "\nEach part timed alone, with the filters the engine derives and the {candidates} candidates it asks \
          each retriever for: the question's words embedded through the `Embedder` trait (as the engine does it, \
          on the blocking pool), `SearchIndex::fulltext`, `SearchIndex::nearest`, and `SearchIndex::filtered` for \
-         the filter-only questions. A search adds vocabulary lookups (cached 30 s), fusion and `events_at`.\n"
+         the filter-only questions. A search adds vocabulary lookups (cached 30 s), fusion and `events_at`. \
+         Then the whole search twice per question, back to back in alternating order: as shipped, and fused \
+         plainly (a list's missing scores counted as 0, no action weight), so their ratio is what completing \
+         the scores and weighing the action cost, measured in one run.\n"
     );
     out.push_str("### Slowest searches\n\n");
     out.push_str(&slowest_table(report, &report.questions, 5));

@@ -139,8 +139,8 @@ impl SearchEngine {
         self
     }
 
-    /// The same engine with or without [`SearchEngine::complete`]: convex fusion scoring each
-    /// candidate with both retrievers, not only the one that found it.
+    /// The same engine with or without score completion: convex fusion scoring each candidate
+    /// with both retrievers, not only the one that found it.
     pub fn with_score_completion(mut self, complete: bool) -> Self {
         self.complete_scores = complete;
         self
@@ -207,20 +207,30 @@ impl SearchEngine {
             }
             Ok(self.index.fulltext(tenant, &fulltext_terms, &filter, candidates).await?)
         };
+        let complete = self.complete_scores && use_fulltext && matches!(self.fusion, Fusion::Convex { .. });
         let vector = async {
             let Some(embedder) = embedder.as_ref().filter(|_| use_vector && !terms.is_empty()) else {
-                return Ok::<_, SearchError>((Vec::new(), None));
+                return Ok::<_, SearchError>((Vec::new(), None, Vec::new()));
             };
             let phrase = if interpretation.phrase.is_empty() { &interpretation.text } else { &interpretation.phrase };
             let vector = embedder.embed(std::slice::from_ref(phrase)).await?.pop().unwrap_or_default();
             let hits = self.index.nearest(tenant, embedder.model_id(), &vector, &filter, candidates).await?;
-            Ok((hits, Some((embedder.model_id().to_owned(), vector))))
+            // The words' scores of these candidates are looked up while full text may still be
+            // ranking (fusion ignores those of candidates the full-text list holds anyway).
+            let word_scores = if complete {
+                let seqs: Vec<u64> = hits.iter().map(|hit| hit.seq).collect();
+                self.index.fulltext_scores(tenant, &fulltext_terms, &seqs).await?
+            } else {
+                Vec::new()
+            };
+            Ok((hits, Some((embedder.model_id().to_owned(), vector)), word_scores))
         };
-        let (fulltext, (vector, question)) = tokio::try_join!(fulltext, vector)?;
-        let completions = match (&question, self.fusion) {
-            (Some((model, question)), Fusion::Convex { .. }) if self.complete_scores && use_fulltext => {
-                self.complete(tenant, &fulltext_terms, model, question, &fulltext, &vector).await?
-            }
+        let (fulltext, (vector, question, word_scores)) = tokio::try_join!(fulltext, vector)?;
+        let completions = match &question {
+            Some((model, question)) if complete => Completions {
+                fulltext: word_scores,
+                vector: self.similarities(tenant, model, question, &fulltext, &vector).await?,
+            },
             _ => Completions::default(),
         };
         let lists: [Vec<SearchHit>; 2] = [fulltext, vector];
@@ -272,27 +282,18 @@ impl SearchEngine {
         Ok(SearchResponse { interpretation, results, answer, mode })
     }
 
-    /// The scores each retriever gives the candidates only the other one found: both looked up
-    /// at once, for at most a list's length of documents each.
-    async fn complete(
+    /// The cosine similarity of the candidates only the full-text list holds.
+    async fn similarities(
         &self,
         tenant: &TenantId,
-        terms: &[String],
         model: &str,
         question: &[f32],
         fulltext: &[SearchHit],
         vector: &[SearchHit],
-    ) -> Result<Completions, SearchError> {
-        let only_in = |list: &[SearchHit], other: &[SearchHit]| -> Vec<u64> {
-            let known: HashSet<u64> = other.iter().map(|hit| hit.seq).collect();
-            list.iter().map(|hit| hit.seq).filter(|seq| !known.contains(seq)).collect()
-        };
-        let (vector_only, fulltext_only) = (only_in(vector, fulltext), only_in(fulltext, vector));
-        let (fulltext, vector) = tokio::try_join!(
-            self.index.fulltext_scores(tenant, terms, &vector_only),
-            self.index.similarities(tenant, model, question, &fulltext_only),
-        )?;
-        Ok(Completions { fulltext, vector })
+    ) -> Result<Vec<SearchHit>, SearchError> {
+        let known: HashSet<u64> = vector.iter().map(|hit| hit.seq).collect();
+        let only_fulltext: Vec<u64> = fulltext.iter().map(|hit| hit.seq).filter(|seq| !known.contains(seq)).collect();
+        Ok(self.index.similarities(tenant, model, question, &only_fulltext).await?)
     }
 
     /// The tenant's vocabulary, read at most every [`VOCABULARY_TTL`].
