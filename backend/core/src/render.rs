@@ -30,6 +30,11 @@ use serde_json::{Map, Value};
 
 use crate::event::{Outcome, StoredEvent};
 
+/// The version of [`render`]'s output. Raise it with any change that renders some event
+/// differently: the indexing job then rebuilds each tenant's search documents (keeping the vectors
+/// of texts that render as before), so stored texts never mix two renderings.
+pub const RENDERING_VERSION: u32 = 1;
+
 /// Longest detail value that is kept.
 const MAX_VALUE_CHARS: usize = 64;
 /// Most detail facts kept.

@@ -161,6 +161,16 @@ pub trait SearchIndex: Send + Sync {
         limit: u32,
     ) -> Result<Vec<SearchHit>, StoreError>;
 
+    /// The rendering version ([`crate::render::RENDERING_VERSION`]) the tenant's documents were
+    /// written with; 0 when the tenant has none yet or they predate versions.
+    async fn rendering(&self, tenant: &TenantId) -> Result<u32, StoreError>;
+
+    /// Removes the tenant's documents, texts and all that is derived from them (full-text index,
+    /// facets, vocabulary, progress) in one transaction and records `rendering`, so the indexing
+    /// job renders every event again. Vectors are kept: they are keyed by text hash, so a text
+    /// that renders as before is not embedded again.
+    async fn reset_documents(&self, tenant: &TenantId, rendering: u32) -> Result<(), StoreError>;
+
     /// Index progress for `model`.
     async fn progress(&self, tenant: &TenantId, model: &str) -> Result<IndexProgress, StoreError>;
 

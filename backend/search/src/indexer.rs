@@ -2,7 +2,8 @@
 //!
 //! Two steps per tenant, both resumable because their progress is the index itself:
 //! 1. **Documents** for events past `indexed_until`, rendered by [`veritrail_core::render`]
-//!    (full-text search works from here on, model or not);
+//!    (full-text search works from here on, model or not); when the rendering's version differs
+//!    from the one the tenant's documents were written with, they are all rebuilt first;
 //! 2. **Vectors** for distinct texts without one, in batches, when an embedder is loaded.
 //!
 //! Ingest never waits for any of this: the job reads the log after the fact.
@@ -13,7 +14,7 @@ use std::time::Instant;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use veritrail_core::event::{StoredEvent, TenantId};
-use veritrail_core::render::render;
+use veritrail_core::render::{RENDERING_VERSION, render};
 use veritrail_core::search::{INDEX_DIMENSIONS, IndexProgress, SearchDocument, SearchIndex, TextHash};
 use veritrail_core::store::{EventLog, StoreError};
 use veritrail_models::embed::EmbedError;
@@ -128,6 +129,19 @@ impl Indexer {
     }
 
     async fn add_documents(&self, tenant: &TenantId) -> Result<u64, IndexError> {
+        let rendering = self.index.rendering(tenant).await?;
+        if rendering != RENDERING_VERSION {
+            if self.index.indexed_until(tenant).await? > 0 {
+                tracing::info!(
+                    tenant = tenant.as_str(),
+                    from = rendering,
+                    to = RENDERING_VERSION,
+                    "event renderings changed: rebuilding the tenant's search documents (vectors of texts that \
+                     render as before are kept)"
+                );
+            }
+            self.index.reset_documents(tenant, RENDERING_VERSION).await?;
+        }
         let mut added = 0;
         loop {
             let from = self.index.indexed_until(tenant).await?;

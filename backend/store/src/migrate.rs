@@ -61,6 +61,11 @@ pub const SQLITE: &[Migration] = &[
         name: "0009_search_lexemes.sql",
         sql: include_str!("../../../migrations/sqlite/0009_search_lexemes.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_search_rendering.sql",
+        sql: include_str!("../../../migrations/sqlite/0010_search_rendering.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -109,6 +114,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 9,
         name: "0009_search_lexemes.sql",
         sql: include_str!("../../../migrations/postgres/0009_search_lexemes.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "0010_search_rendering.sql",
+        sql: include_str!("../../../migrations/postgres/0010_search_rendering.sql"),
     },
 ];
 

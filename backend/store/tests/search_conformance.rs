@@ -767,3 +767,47 @@ async fn scores_of_given_documents_match_the_ranked_lists() {
         assert!(wrong.is_err(), "{:?}: a query vector of the wrong width is refused", db.backend);
     }
 }
+
+#[tokio::test]
+async fn reset_documents_clears_a_tenant_but_keeps_its_vectors() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let search = store.search.as_ref();
+        let (acme, other) = (tenant("acme"), tenant("other"));
+        assert_eq!(search.rendering(&acme).await.expect("rendering"), 0, "{:?}: no documents yet", db.backend);
+        let texts = ["alice read the report", "bob deleted the report", "alice read the report"];
+        for name in [&acme, &other] {
+            search.put_documents(name, &documents(&texts)).await.expect("documents");
+            let vectors = vec![(hash_of(texts[0]), vector(&[(0, 1.0)])), (hash_of(texts[1]), vector(&[(1, 1.0)]))];
+            search.put_vectors(name, MODEL, &vectors).await.expect("vectors");
+        }
+        let any = SearchFilter::default();
+        let report = terms(&["report"]);
+        // A filtered search caches the filter's scope; a reset must not leave it behind.
+        let by_alice = SearchFilter { actors: vec!["alice".into()], ..SearchFilter::default() };
+        assert_eq!(search.filtered(&acme, &by_alice, 10).await.expect("filtered").len(), 3, "{:?}", db.backend);
+
+        search.reset_documents(&acme, 7).await.expect("reset");
+        assert_eq!(search.rendering(&acme).await.expect("rendering"), 7, "{:?}", db.backend);
+        assert_eq!(search.indexed_until(&acme).await.expect("indexed"), 0, "{:?}", db.backend);
+        assert!(search.fulltext(&acme, &report, &any, 10).await.expect("fulltext").is_empty(), "{:?}", db.backend);
+        assert!(search.filtered(&acme, &by_alice, 10).await.expect("filtered").is_empty(), "{:?}", db.backend);
+        let query = vector(&[(0, 1.0)]);
+        assert!(search.nearest(&acme, MODEL, &query, &any, 10).await.expect("nearest").is_empty(), "{:?}", db.backend);
+        let vocabulary = search.vocabulary(&acme, 10).await.expect("vocabulary");
+        assert!(vocabulary.actors.is_empty() && vocabulary.actions.is_empty(), "{:?}", db.backend);
+        assert_eq!(search.fulltext(&other, &report, &any, 10).await.expect("fulltext").len(), 3, "{:?}", db.backend);
+        assert_eq!(search.rendering(&other).await.expect("rendering"), 0, "{:?}: other tenants untouched", db.backend);
+
+        // Rebuilt with one text as before and one new: only the new one needs a vector.
+        let rebuilt = ["alice read the report", "bob deleted the quarterly report"];
+        search.put_documents(&acme, &documents(&rebuilt)).await.expect("documents again");
+        assert_eq!(pending_hashes(search, &acme, MODEL, 10).await, vec![hash_of(rebuilt[1])], "{:?}", db.backend);
+        let hits = search.nearest(&acme, MODEL, &query, &any, 10).await.expect("nearest");
+        assert_eq!(seqs(&hits), vec![0], "{:?}: the kept vector serves the text again", db.backend);
+        let found = search.fulltext(&acme, &terms(&["quarterly"]), &any, 10).await.expect("fulltext");
+        assert_eq!(seqs(&found), vec![1], "{:?}", db.backend);
+        assert_eq!(search.filtered(&acme, &by_alice, 10).await.expect("filtered").len(), 2, "{:?}", db.backend);
+        assert_eq!(search.rendering(&acme).await.expect("rendering"), 7, "{:?}: kept by new documents", db.backend);
+    }
+}

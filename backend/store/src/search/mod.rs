@@ -248,6 +248,13 @@ impl<T: Clone> ScopeCache<T> {
             .map(|cached| cached.scope.clone())
     }
 
+    /// Drops the tenant's scopes: after its documents are rebuilt, `indexed_until` can come back
+    /// to a value a scope of the old texts was computed at.
+    fn forget(&self, tenant: &TenantId) {
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.retain(|(cached_tenant, _), _| cached_tenant != tenant);
+    }
+
     fn put(&self, tenant: &TenantId, plan: &FilterPlan, indexed_until: u64, scope: &Scope<T>) {
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if entries.len() >= SCOPE_CACHE_MAX {

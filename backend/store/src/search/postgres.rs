@@ -847,6 +847,43 @@ impl SearchIndex for PostgresSearch {
         rows.iter().map(|row| hit(row, 1.0)).collect()
     }
 
+    async fn rendering(&self, tenant: &TenantId) -> Result<u32, StoreError> {
+        let rendering: Option<i32> = sqlx::query_scalar("SELECT rendering FROM search_progress WHERE tenant = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(rendering.and_then(|value| u32::try_from(value).ok()).unwrap_or(0))
+    }
+
+    async fn reset_documents(&self, tenant: &TenantId, rendering: u32) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // Serialises with document writers, which lock the same row.
+        lock_progress(&mut tx, tenant).await?;
+        for delete in [
+            "DELETE FROM search_documents WHERE tenant = $1",
+            "DELETE FROM search_texts WHERE tenant = $1",
+            "DELETE FROM search_text_facets WHERE tenant = $1",
+            "DELETE FROM search_lexemes WHERE tenant = $1",
+            "DELETE FROM search_vocabulary WHERE tenant = $1",
+            "DELETE FROM search_embedding_progress WHERE tenant = $1",
+        ] {
+            sqlx::query(delete).bind(tenant.as_str()).execute(&mut *tx).await.map_err(db_error)?;
+        }
+        sqlx::query(
+            "UPDATE search_progress SET indexed_until = 0, texts = 0, text_lexemes = 0, rendering = $2 \
+             WHERE tenant = $1",
+        )
+        .bind(tenant.as_str())
+        .bind(i32::try_from(rendering).unwrap_or(i32::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        self.scopes.forget(tenant);
+        Ok(())
+    }
+
     async fn progress(&self, tenant: &TenantId, model: &str) -> Result<IndexProgress, StoreError> {
         let row = sqlx::query(
             "SELECT (SELECT next_seq FROM chain_heads WHERE tenant = $1), \

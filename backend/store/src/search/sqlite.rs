@@ -685,6 +685,41 @@ impl SearchIndex for SqliteSearch {
             .collect()
     }
 
+    async fn rendering(&self, tenant: &TenantId) -> Result<u32, StoreError> {
+        let rendering: Option<i64> = sqlx::query_scalar("SELECT rendering FROM search_progress WHERE tenant = ?")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(db_error)?;
+        Ok(rendering.and_then(|value| u32::try_from(value).ok()).unwrap_or(0))
+    }
+
+    async fn reset_documents(&self, tenant: &TenantId, rendering: u32) -> Result<(), StoreError> {
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        // Deleting texts deletes their full-text rows (trigger search_texts_fts_delete).
+        for delete in [
+            "DELETE FROM search_documents WHERE tenant = ?",
+            "DELETE FROM search_texts WHERE tenant = ?",
+            "DELETE FROM search_text_facets WHERE tenant = ?",
+            "DELETE FROM search_vocabulary WHERE tenant = ?",
+            "DELETE FROM search_embedding_progress WHERE tenant = ?",
+        ] {
+            sqlx::query(delete).bind(tenant.as_str()).execute(&mut *tx).await.map_err(db_error)?;
+        }
+        sqlx::query(
+            "INSERT INTO search_progress (tenant, indexed_until, rendering) VALUES (?, 0, ?) \
+             ON CONFLICT (tenant) DO UPDATE SET indexed_until = 0, rendering = excluded.rendering",
+        )
+        .bind(tenant.as_str())
+        .bind(i64::from(rendering))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        self.scopes.forget(tenant);
+        Ok(())
+    }
+
     async fn progress(&self, tenant: &TenantId, model: &str) -> Result<IndexProgress, StoreError> {
         let row = sqlx::query(
             "SELECT (SELECT next_seq FROM chain_heads WHERE tenant = ?), \
