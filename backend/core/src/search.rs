@@ -171,6 +171,11 @@ pub trait SearchIndex: Send + Sync {
     /// that renders as before is not embedded again.
     async fn reset_documents(&self, tenant: &TenantId, rendering: u32) -> Result<(), StoreError>;
 
+    /// After [`SearchIndex::reset_documents`], once the documents have been written again:
+    /// deletes the tenant's vectors that no text uses any more (the old renderings') and returns
+    /// how many. Does nothing, cheaply, when no reset is waiting for it.
+    async fn prune_vectors(&self, tenant: &TenantId) -> Result<u64, StoreError>;
+
     /// Index progress for `model`.
     async fn progress(&self, tenant: &TenantId, model: &str) -> Result<IndexProgress, StoreError>;
 

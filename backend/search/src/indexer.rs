@@ -147,6 +147,15 @@ impl Indexer {
             let from = self.index.indexed_until(tenant).await?;
             let events = self.events.scan(tenant, from, self.settings.document_batch).await?;
             if events.is_empty() {
+                // Caught up: a rebuild's old texts are gone for good, and so may their vectors be.
+                let pruned = self.index.prune_vectors(tenant).await?;
+                if pruned > 0 {
+                    tracing::info!(
+                        tenant = tenant.as_str(),
+                        vectors = pruned,
+                        "deleted the vectors of replaced renderings"
+                    );
+                }
                 return Ok(added);
             }
             let documents: Vec<SearchDocument> = events.iter().map(document_of).collect();

@@ -769,7 +769,7 @@ async fn scores_of_given_documents_match_the_ranked_lists() {
 }
 
 #[tokio::test]
-async fn reset_documents_clears_a_tenant_but_keeps_its_vectors() {
+async fn reset_documents_clears_a_tenant_and_prune_vectors_drops_what_no_text_uses() {
     for db in TestDatabase::all().await {
         let store = db.connect().await;
         let search = store.search.as_ref();
@@ -809,5 +809,17 @@ async fn reset_documents_clears_a_tenant_but_keeps_its_vectors() {
         assert_eq!(seqs(&found), vec![1], "{:?}", db.backend);
         assert_eq!(search.filtered(&acme, &by_alice, 10).await.expect("filtered").len(), 2, "{:?}", db.backend);
         assert_eq!(search.rendering(&acme).await.expect("rendering"), 7, "{:?}: kept by new documents", db.backend);
+
+        // Once rebuilt, the old text's vector is deleted, once; other tenants keep theirs.
+        assert_eq!(search.prune_vectors(&other).await.expect("prune"), 0, "{:?}: no reset there", db.backend);
+        assert_eq!(search.prune_vectors(&acme).await.expect("prune"), 1, "{:?}", db.backend);
+        assert_eq!(search.prune_vectors(&acme).await.expect("prune"), 0, "{:?}: done", db.backend);
+        search.put_documents(&acme, &[document(2, texts[1])]).await.expect("the old text again");
+        let pending = pending_hashes(search, &acme, MODEL, 10).await;
+        assert!(pending.contains(&hash_of(texts[1])), "{:?}: its vector is gone: {pending:?}", db.backend);
+        let hits = search.nearest(&acme, MODEL, &vector(&[(1, 1.0)]), &any, 10).await.expect("nearest");
+        assert_eq!(seqs(&hits), vec![0], "{:?}: nor searched (SQLite's cached set is read again)", db.backend);
+        let theirs = search.nearest(&other, MODEL, &vector(&[(1, 1.0)]), &any, 10).await.expect("nearest");
+        assert_eq!(seqs(&theirs)[0], 1, "{:?}", db.backend);
     }
 }

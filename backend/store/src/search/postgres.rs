@@ -871,8 +871,8 @@ impl SearchIndex for PostgresSearch {
             sqlx::query(delete).bind(tenant.as_str()).execute(&mut *tx).await.map_err(db_error)?;
         }
         sqlx::query(
-            "UPDATE search_progress SET indexed_until = 0, texts = 0, text_lexemes = 0, rendering = $2 \
-             WHERE tenant = $1",
+            "UPDATE search_progress SET indexed_until = 0, texts = 0, text_lexemes = 0, rendering = $2, \
+             prune_vectors = 1 WHERE tenant = $1",
         )
         .bind(tenant.as_str())
         .bind(i32::try_from(rendering).unwrap_or(i32::MAX))
@@ -882,6 +882,35 @@ impl SearchIndex for PostgresSearch {
         tx.commit().await.map_err(db_error)?;
         self.scopes.forget(tenant);
         Ok(())
+    }
+
+    async fn prune_vectors(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let waiting: Option<i32> =
+            sqlx::query_scalar("SELECT prune_vectors FROM search_progress WHERE tenant = $1 FOR UPDATE")
+                .bind(tenant.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        if waiting.unwrap_or(0) == 0 {
+            return Ok(0);
+        }
+        let deleted = sqlx::query(
+            "DELETE FROM search_vectors v WHERE v.tenant = $1 AND NOT EXISTS (SELECT 1 FROM search_texts t \
+             WHERE t.tenant = v.tenant AND t.text_hash = v.text_hash)",
+        )
+        .bind(tenant.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        sqlx::query("UPDATE search_progress SET prune_vectors = 0 WHERE tenant = $1")
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(deleted)
     }
 
     async fn progress(&self, tenant: &TenantId, model: &str) -> Result<IndexProgress, StoreError> {

@@ -707,8 +707,8 @@ impl SearchIndex for SqliteSearch {
             sqlx::query(delete).bind(tenant.as_str()).execute(&mut *tx).await.map_err(db_error)?;
         }
         sqlx::query(
-            "INSERT INTO search_progress (tenant, indexed_until, rendering) VALUES (?, 0, ?) \
-             ON CONFLICT (tenant) DO UPDATE SET indexed_until = 0, rendering = excluded.rendering",
+            "INSERT INTO search_progress (tenant, indexed_until, rendering, prune_vectors) VALUES (?, 0, ?, 1) \
+             ON CONFLICT (tenant) DO UPDATE SET indexed_until = 0, rendering = excluded.rendering, prune_vectors = 1",
         )
         .bind(tenant.as_str())
         .bind(i64::from(rendering))
@@ -718,6 +718,36 @@ impl SearchIndex for SqliteSearch {
         tx.commit().await.map_err(db_error)?;
         self.scopes.forget(tenant);
         Ok(())
+    }
+
+    async fn prune_vectors(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let waiting: Option<i64> = sqlx::query_scalar("SELECT prune_vectors FROM search_progress WHERE tenant = ?")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.read_pool)
+            .await
+            .map_err(db_error)?;
+        if waiting.unwrap_or(0) == 0 {
+            return Ok(0);
+        }
+        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let deleted = sqlx::query(
+            "DELETE FROM search_vectors WHERE tenant = ? AND NOT EXISTS (SELECT 1 FROM search_texts t \
+             WHERE t.tenant = search_vectors.tenant AND t.text_hash = search_vectors.text_hash)",
+        )
+        .bind(tenant.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        sqlx::query("UPDATE search_progress SET prune_vectors = 0 WHERE tenant = ?")
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        // The in-memory sets only ever add rows: read the tenant's vectors afresh.
+        self.cache.forget(tenant);
+        Ok(deleted)
     }
 
     async fn progress(&self, tenant: &TenantId, model: &str) -> Result<IndexProgress, StoreError> {
@@ -772,6 +802,12 @@ struct CachedVectors {
 }
 
 impl VectorCache {
+    /// Drops the tenant's sets (every model): the next search reads them from the table again.
+    fn forget(&self, tenant: &TenantId) {
+        let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+        sets.retain(|(cached_tenant, _), _| cached_tenant != tenant.as_str());
+    }
+
     /// Returns the tenant and model's vectors, reading the rows added since the last call first.
     async fn load(&self, pool: &SqlitePool, tenant: &TenantId, model: &str) -> Result<Arc<VectorSet>, StoreError> {
         let entry = {
