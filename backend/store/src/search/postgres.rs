@@ -431,17 +431,37 @@ async fn fulltext_among_matching(
 ) -> Result<Vec<SearchHit>, StoreError> {
     let mut query = QueryBuilder::<Postgres>::new("WITH m AS MATERIALIZED (");
     push_matching(&mut query, tenant, plan, texts);
-    query.push("), r AS MATERIALIZED (SELECT t.text_hash, ");
-    push_bm25(&mut query, weighed);
-    query.push(" AS score FROM search_texts t WHERE t.tenant = ").push_bind(tenant.as_str());
-    query.push(" AND t.text_hash IN (SELECT text_hash FROM m)");
-    push_text_match(&mut query, weighed);
-    query.push(
-        ") SELECT m.seq, r.score FROM m JOIN r ON r.text_hash = m.text_hash ORDER BY r.score DESC, m.seq DESC LIMIT ",
-    );
-    query.push_bind(i64::from(limit));
+    push_score_of_m(&mut query, tenant, weighed, Matching::FindingTerms);
+    query.push(" ORDER BY r.score DESC, m.seq DESC LIMIT ").push_bind(i64::from(limit));
     let rows = query.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
     rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
+}
+
+/// Which of the weighed terms a text must hold to be scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Matching {
+    /// The terms that find texts (as [`SearchIndex::fulltext`] ranks them).
+    FindingTerms,
+    /// Any term, common ones too: for texts that are only scored, not looked for.
+    AnyTerm,
+}
+
+/// Continues `WITH m AS MATERIALIZED (<documents: seq, text_hash>` with the BM25 score of each of
+/// their texts holding the `matching` terms and selects `m.seq, r.score` (documents whose text
+/// holds none are left out).
+fn push_score_of_m(query: &mut QueryBuilder<Postgres>, tenant: &TenantId, weighed: &WeighedTerms, matching: Matching) {
+    query.push("), r AS MATERIALIZED (SELECT t.text_hash, ");
+    push_bm25(query, weighed);
+    query.push(" AS score FROM search_texts t WHERE t.tenant = ").push_bind(tenant.as_str().to_owned());
+    query.push(" AND t.text_hash IN (SELECT text_hash FROM m)");
+    match matching {
+        Matching::FindingTerms => push_text_match(query, weighed),
+        Matching::AnyTerm => {
+            query.push(" AND t.text_search @@ ");
+            push_tsquery(query, weighed.terms.iter().map(|(term, _, _)| *term));
+        }
+    }
+    query.push(") SELECT m.seq, r.score FROM m JOIN r ON r.text_hash = m.text_hash");
 }
 
 /// Pushes `SELECT d.seq, d.text_hash FROM search_documents d WHERE ...` for the documents `seqs`.
@@ -785,13 +805,7 @@ impl SearchIndex for PostgresSearch {
         }
         let mut query = QueryBuilder::<Postgres>::new("WITH m AS MATERIALIZED (");
         push_documents_at(&mut query, tenant, seqs);
-        query.push("), r AS MATERIALIZED (SELECT t.text_hash, ");
-        push_bm25(&mut query, &weighed);
-        query.push(" AS score FROM search_texts t WHERE t.tenant = ").push_bind(tenant.as_str());
-        // Every term counts here, common ones too: these texts are scored, not looked for.
-        query.push(" AND t.text_hash IN (SELECT text_hash FROM m) AND t.text_search @@ ");
-        push_tsquery(&mut query, weighed.terms.iter().map(|(term, _, _)| *term));
-        query.push(") SELECT m.seq, r.score FROM m JOIN r ON r.text_hash = m.text_hash");
+        push_score_of_m(&mut query, tenant, &weighed, Matching::AnyTerm);
         let rows = query.build().persistent(false).fetch_all(&mut *conn).await.map_err(db_error)?;
         rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
     }
@@ -885,6 +899,13 @@ impl SearchIndex for PostgresSearch {
     }
 
     async fn prune_vectors(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        const WAITING: &str = "SELECT prune_vectors FROM search_progress WHERE tenant = $1";
+        // Asked on every indexing run: a plain read, and the row lock only when there is work.
+        let waiting: Option<i32> =
+            sqlx::query_scalar(WAITING).bind(tenant.as_str()).fetch_optional(&self.pool).await.map_err(db_error)?;
+        if waiting.unwrap_or(0) == 0 {
+            return Ok(0);
+        }
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let waiting: Option<i32> =
             sqlx::query_scalar("SELECT prune_vectors FROM search_progress WHERE tenant = $1 FOR UPDATE")

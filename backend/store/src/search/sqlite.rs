@@ -203,16 +203,14 @@ impl SqliteSearch {
     ) -> Result<Vec<SearchHit>, StoreError> {
         let mut query = QueryBuilder::<Sqlite>::new("WITH m AS MATERIALIZED (");
         Self::push_matching(&mut query, tenant, plan, texts);
-        query.push(
-            "), r AS MATERIALIZED (SELECT t.text_hash, bm25(search_text_fts) AS relevance FROM search_text_fts \
-             CROSS JOIN search_texts t ON t.id = search_text_fts.rowid WHERE search_text_fts MATCH ",
-        );
-        query.push_bind(expression.to_owned()).push(" AND t.tenant = ").push_bind(tenant.as_str());
-        query.push(
-            " AND t.text_hash IN (SELECT text_hash FROM m)) \
-             SELECT m.seq, r.relevance FROM m JOIN r ON r.text_hash = m.text_hash ORDER BY r.relevance, m.seq DESC LIMIT ",
-        );
-        query.push_bind(i64::from(limit));
+        push_relevance_of_m(&mut query, tenant, expression);
+        query.push(" ORDER BY r.relevance, m.seq DESC LIMIT ").push_bind(i64::from(limit));
+        self.relevance_hits(query).await
+    }
+
+    /// Runs a query ending in [`push_relevance_of_m`]: its `(seq, bm25)` rows as hits (negated
+    /// bm25, higher is better).
+    async fn relevance_hits(&self, mut query: QueryBuilder<Sqlite>) -> Result<Vec<SearchHit>, StoreError> {
         let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
         rows.iter()
             .map(|row| {
@@ -267,6 +265,19 @@ impl SqliteSearch {
 /// quotes doubled): inside one, no character is an operator, so a term can only ever match words.
 fn fts_expression(terms: &[&str]) -> String {
     terms.iter().map(|term| format!("\"{}\"", term.replace('"', "\"\""))).collect::<Vec<_>>().join(" OR ")
+}
+
+/// Continues `WITH m AS MATERIALIZED (<documents: seq, text_hash>` with the bm25 of each of their
+/// texts matching `expression` and selects `m.seq, r.relevance` (documents matching nothing are
+/// left out).
+fn push_relevance_of_m(query: &mut QueryBuilder<Sqlite>, tenant: &TenantId, expression: &str) {
+    query.push(
+        "), r AS MATERIALIZED (SELECT t.text_hash, bm25(search_text_fts) AS relevance FROM search_text_fts \
+         CROSS JOIN search_texts t ON t.id = search_text_fts.rowid WHERE search_text_fts MATCH ",
+    );
+    query.push_bind(expression.to_owned()).push(" AND t.tenant = ").push_bind(tenant.as_str().to_owned());
+    query.push(" AND t.text_hash IN (SELECT text_hash FROM m)) SELECT m.seq, r.relevance FROM m JOIN r");
+    query.push(" ON r.text_hash = m.text_hash");
 }
 
 /// Pushes `SELECT d.seq, d.text_hash FROM search_documents d WHERE ...` for the documents `seqs`.
@@ -605,20 +616,8 @@ impl SearchIndex for SqliteSearch {
         }
         let mut query = QueryBuilder::<Sqlite>::new("WITH m AS MATERIALIZED (");
         push_documents_at(&mut query, tenant, seqs);
-        query.push(
-            "), r AS MATERIALIZED (SELECT t.text_hash, bm25(search_text_fts) AS relevance FROM search_text_fts \
-             CROSS JOIN search_texts t ON t.id = search_text_fts.rowid WHERE search_text_fts MATCH ",
-        );
-        query.push_bind(fts_expression(&terms)).push(" AND t.tenant = ").push_bind(tenant.as_str());
-        query.push(" AND t.text_hash IN (SELECT text_hash FROM m)) SELECT m.seq, r.relevance FROM m JOIN r");
-        query.push(" ON r.text_hash = m.text_hash");
-        let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                let relevance: f64 = row.try_get(1).map_err(db_error)?;
-                Ok(SearchHit { seq: seq_from_db(row.try_get(0).map_err(db_error)?)?, score: -relevance })
-            })
-            .collect()
+        push_relevance_of_m(&mut query, tenant, &fts_expression(&terms));
+        self.relevance_hits(query).await
     }
 
     async fn similarities(
