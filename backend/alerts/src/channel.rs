@@ -15,6 +15,12 @@
 //! be given. The variable is read when the channel is validated and again at each delivery, so
 //! rotating a secret means changing the variable and restarting, with no API call.
 //!
+//! The server's environment holds its own secrets (the log's signing key among them), so which
+//! variables a channel may read is decided by who declared it ([`EnvAccess`]): a channel in the
+//! operator's configuration file may name any variable; one created through the API only names
+//! starting with the operator's prefix (`alerts.secret_env_prefix`). A refused name and a
+//! variable that is not set get the same answer, so the API is no oracle for what exists.
+//!
 //! Secrets are never echoed: [`ChannelConfig::redacted`] shows scheme and host only
 //! (`https://hooks.slack.com/…`) and `has_secret` / `has_password` flags. `Debug` output hides
 //! them as well, so a config can be logged.
@@ -141,9 +147,9 @@ impl From<NewChannel> for RawChannel {
 
 impl NewChannel {
     /// Checks the name and the config ([`ChannelConfig::validate`]).
-    pub fn validate(&self, policy: &TargetPolicy) -> Result<(), ConfigError> {
+    pub fn validate(&self, policy: &TargetPolicy, env: EnvLookup<'_>) -> Result<(), ConfigError> {
         validate_name(&self.name)?;
-        self.config.validate(policy)
+        self.config.validate(policy, env)
     }
 }
 
@@ -164,9 +170,68 @@ impl ConfigError {
 /// A secret or URL that is not given literally but taken from a variable of the server process.
 pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
-/// Reads the server's real environment.
+/// Reads the server's real environment, unrestricted: only for what the operator declared.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
+}
+
+/// Prefix of the server's own settings in the environment (`VERITRAIL__CHECKPOINTS__PRIVATE_KEY`).
+const SETTINGS_PREFIX: &str = "VERITRAIL__";
+/// Prefix of the one-time bootstrap secrets (`VERITRAIL_BOOTSTRAP_KEY`, ...).
+const BOOTSTRAP_PREFIX: &str = "VERITRAIL_BOOTSTRAP";
+
+/// Which environment variables a channel's `*_env` references may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvAccess {
+    /// Declared in the operator's configuration file: any variable of the server process.
+    Operator,
+    /// Created through the API: only variables whose name starts with this prefix, and never
+    /// the server's own settings or bootstrap secrets. An empty prefix allows none.
+    Prefixed(String),
+}
+
+impl EnvAccess {
+    /// Checks an operator's `alerts.secret_env_prefix`: empty (no environment references through
+    /// the API), or a variable-name prefix ending in `_` that covers none of the server's own
+    /// variables.
+    pub fn tenant(prefix: &str) -> Result<Self, String> {
+        if prefix.is_empty() {
+            return Ok(Self::Prefixed(String::new()));
+        }
+        if !is_env_name(prefix) || !prefix.ends_with('_') {
+            return Err(format!("{prefix:?} must be an environment variable name prefix ending in `_`"));
+        }
+        if SETTINGS_PREFIX.starts_with(prefix) || BOOTSTRAP_PREFIX.starts_with(prefix) {
+            return Err(format!(
+                "{prefix:?} would expose the server's own settings ({SETTINGS_PREFIX}*, {BOOTSTRAP_PREFIX}*)"
+            ));
+        }
+        Ok(Self::Prefixed(prefix.to_owned()))
+    }
+
+    /// Whether a channel with this access may read the variable `name`.
+    pub fn allows(&self, name: &str) -> bool {
+        match self {
+            Self::Operator => true,
+            Self::Prefixed(prefix) => {
+                !prefix.is_empty()
+                    && name.starts_with(prefix.as_str())
+                    && !name.starts_with(SETTINGS_PREFIX)
+                    && !name.starts_with(BOOTSTRAP_PREFIX)
+            }
+        }
+    }
+
+    /// Reads `name` from the process environment when allowed; `None` otherwise, exactly as
+    /// for a variable that is not set.
+    pub fn read(&self, name: &str) -> Option<String> {
+        if self.allows(name) { process_env(name) } else { None }
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A channel with its secrets read and every field parsed: what a delivery uses.
@@ -237,11 +302,11 @@ impl ChannelConfig {
         }
     }
 
-    /// Checks everything that can be checked without the network, reading `*_env` variables from
-    /// the process environment. Targets that are host names are checked against the policy at
-    /// delivery (or with [`crate::deliver::check_target`]), when they are resolved.
-    pub fn validate(&self, policy: &TargetPolicy) -> Result<(), ConfigError> {
-        self.resolve(policy, &process_env).map(|_| ())
+    /// Checks everything that can be checked without the network, reading `*_env` variables
+    /// through `env`. Targets that are host names are checked against the policy at delivery (or
+    /// with [`crate::deliver::check_target`]), when they are resolved.
+    pub fn validate(&self, policy: &TargetPolicy, env: EnvLookup<'_>) -> Result<(), ConfigError> {
+        self.resolve(policy, env).map(|_| ())
     }
 
     /// Validates and parses the config, reading `*_env` variables through `env`.
@@ -379,14 +444,21 @@ fn secret(
             Ok(Some(value.to_owned()))
         }
         (None, Some(name)) => {
-            let valid_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid_name {
+            if !is_env_name(name) {
                 return Err(ConfigError::new(env_field, format!("{name:?} is not an environment variable name")));
             }
+            // One answer for a name this channel may not read and for one that is not set, so
+            // the message tells nothing about the server's environment.
             match env(name) {
                 Some(value) if !value.is_empty() => Ok(Some(value)),
-                _ => Err(ConfigError::new(env_field, format!("environment variable {name} is not set on the server"))),
+                _ => Err(ConfigError::new(
+                    env_field,
+                    format!(
+                        "{name} is not available to alert channels: it must be set on the server and, for \
+                         channels created through the API, start with the prefix the operator set in \
+                         alerts.secret_env_prefix"
+                    ),
+                )),
             }
         }
         (None, None) => Ok(None),

@@ -13,7 +13,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::channel::{ChannelConfig, ConfigError, EnvLookup, ResolvedChannel, process_env};
+use crate::channel::{ChannelConfig, ConfigError, EnvLookup, ResolvedChannel};
 use crate::message::AlertMessage;
 use crate::render;
 use crate::ssrf::{TargetError, TargetPolicy};
@@ -94,14 +94,15 @@ impl From<TargetError> for DeliveryError {
     }
 }
 
-/// Sends `message` to `channel` once, with the default options.
+/// Sends `message` to `channel` once, with the default options and no environment: a channel
+/// with `*_env` references needs [`deliver_with`] and the lookup its declarer may use.
 pub async fn deliver(
     channel: &ChannelConfig,
     message: &AlertMessage,
     delivery_id: &str,
     policy: &TargetPolicy,
 ) -> Result<DeliveryReceipt, DeliveryError> {
-    deliver_with(channel, message, delivery_id, policy, &DeliveryOptions::default(), &process_env).await
+    deliver_with(channel, message, delivery_id, policy, &DeliveryOptions::default(), &|_| None).await
 }
 
 /// Sends `message` to `channel` once. `delivery_id` identifies the delivery across retries
@@ -138,9 +139,13 @@ pub async fn deliver_with(
 }
 
 /// Resolves the channel's host now and checks it against the policy, for feedback when a
-/// channel is created (delivery checks again, as addresses change).
-pub async fn check_target(channel: &ChannelConfig, policy: &TargetPolicy) -> Result<(), DeliveryError> {
-    match channel.resolve(policy, &process_env)? {
+/// channel is created (delivery checks again, as addresses change); `env` reads `*_env` values.
+pub async fn check_target(
+    channel: &ChannelConfig,
+    policy: &TargetPolicy,
+    env: EnvLookup<'_>,
+) -> Result<(), DeliveryError> {
+    match channel.resolve(policy, env)? {
         ResolvedChannel::Slack { url }
         | ResolvedChannel::Discord { url }
         | ResolvedChannel::Teams { url }

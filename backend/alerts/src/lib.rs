@@ -38,9 +38,9 @@ pub mod ssrf;
 pub mod throttle;
 
 pub use backoff::{RetryDecision, RetryPolicy};
-pub use channel::{ChannelConfig, ChannelKind, ConfigError, NewChannel, RedactedConfig};
+pub use channel::{ChannelConfig, ChannelKind, ConfigError, EnvAccess, NewChannel, RedactedConfig};
 pub use deliver::{DeliveryError, DeliveryOptions, DeliveryReceipt, deliver, deliver_with};
 pub use message::{AlertKind, AlertMessage, DigestItem, TimeWindow};
-pub use service::{AlertSettings, Alerting, ChannelError, DeliveryRetry};
+pub use service::{AlertSettings, Alerting, ChannelError, DEFAULT_SECRET_ENV_PREFIX, DeliveryRetry};
 pub use signature::{SignatureError, sign, verify};
 pub use ssrf::{AllowEntry, TargetPolicy};

@@ -14,7 +14,6 @@ use veritrail_core::alerting::ClaimedDelivery;
 use veritrail_core::store::StoreError;
 
 use crate::backoff::RetryDecision;
-use crate::channel::process_env;
 use crate::deliver::{DeliveryError, deliver_with};
 use crate::message::AlertMessage;
 use crate::service::Alerting;
@@ -110,15 +109,11 @@ impl Alerting {
         let config = self.channel_config(&claimed.channel).map_err(DeliveryError::permanent)?;
         let message: AlertMessage = serde_json::from_value(claimed.alert.message.clone())
             .map_err(|error| DeliveryError::permanent(format!("the stored alert message does not parse: {error}")))?;
-        // The policy is checked again here: DNS answers change after a channel is created.
-        deliver_with(
-            &config,
-            &message,
-            &claimed.delivery.id,
-            &self.settings.policy,
-            &self.settings.delivery,
-            &process_env,
-        )
-        .await
+        // The policy is checked again here: DNS answers change after a channel is created. So is
+        // who may read which variable: a channel stored before the prefix rule gets no more.
+        let access = self.env_access(&claimed.channel.channel.tenant, &claimed.channel.channel.name, &config);
+        let env = |name: &str| access.read(name);
+        deliver_with(&config, &message, &claimed.delivery.id, &self.settings.policy, &self.settings.delivery, &env)
+            .await
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use veritrail_core::alerting::ChannelKind;
 use veritrail_core::event::TenantId;
 
-use crate::channel::NewChannel;
+use crate::channel::{ChannelConfig, EnvAccess, NewChannel, process_env};
 use crate::rules::parse_rule;
 use crate::service::Alerting;
 
@@ -65,7 +65,8 @@ impl Alerting {
         rules: &[ConfiguredRule],
         now: DateTime<Utc>,
     ) -> Result<ProvisionReport, String> {
-        check_declarations(channels, rules, &self.settings.policy)?;
+        let declared = check_declarations(channels, rules, &self.settings.policy)?;
+        self.declare_channels(declared);
         let mut report = ProvisionReport::default();
         for (index, declared) in channels.iter().enumerate() {
             let place = format!("alerts.channels[{index}] ({:?})", declared.name);
@@ -76,7 +77,9 @@ impl Alerting {
                 continue;
             }
             let body = json!({"kind": declared.kind, "name": declared.name, "config": declared.config});
-            self.create_channel(&tenant, body, now).await.map_err(|error| format!("{place}: {error}"))?;
+            self.create_channel_with(&tenant, body, &EnvAccess::Operator, now)
+                .await
+                .map_err(|error| format!("{place}: {error}"))?;
             report.channels_created += 1;
         }
         for (index, declared) in rules.iter().enumerate() {
@@ -129,22 +132,25 @@ fn rule_body(declared: &ConfiguredRule, channel_ids: Vec<String>) -> Value {
 }
 
 /// Everything that can be checked before writing: tenants, channel configs, rule bodies, names
-/// unique per tenant, and rule channels declared or possibly existing.
+/// unique per tenant, and rule channels declared or possibly existing. Returns the declared
+/// channels parsed.
 fn check_declarations(
     channels: &[ConfiguredChannel],
     rules: &[ConfiguredRule],
     policy: &crate::ssrf::TargetPolicy,
-) -> Result<(), String> {
+) -> Result<Vec<(TenantId, String, ChannelConfig)>, String> {
     let mut names = HashSet::new();
+    let mut parsed = Vec::with_capacity(channels.len());
     for (index, declared) in channels.iter().enumerate() {
         let place = format!("alerts.channels[{index}] ({:?})", declared.name);
-        TenantId::parse(&declared.tenant).map_err(|error| format!("{place}.tenant: {error}"))?;
+        let tenant = TenantId::parse(&declared.tenant).map_err(|error| format!("{place}.tenant: {error}"))?;
         if !names.insert((declared.tenant.as_str(), declared.name.as_str())) {
             return Err(format!("{place}: a second channel of that name in tenant {}", declared.tenant));
         }
         let body = json!({"kind": declared.kind, "name": declared.name, "config": declared.config});
         let channel: NewChannel = serde_json::from_value(body).map_err(|error| format!("{place}: {error}"))?;
-        channel.validate(policy).map_err(|error| format!("{place}: {error}"))?;
+        channel.validate(policy, &process_env).map_err(|error| format!("{place}: {error}"))?;
+        parsed.push((tenant, channel.name, channel.config));
     }
     let mut rule_names = HashSet::new();
     for (index, declared) in rules.iter().enumerate() {
@@ -156,7 +162,7 @@ fn check_declarations(
         // Channel names stand in for ids here; the ids are looked up when the rule is written.
         parse_rule(&rule_body(declared, declared.channels.clone())).map_err(|error| format!("{place}: {error}"))?;
     }
-    Ok(())
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -188,7 +194,7 @@ mod tests {
     #[test]
     fn declarations_are_checked_before_anything_is_written() {
         let policy = crate::ssrf::TargetPolicy::strict();
-        assert_eq!(check_declarations(&[slack("sec")], &[rule("r")], &policy), Ok(()));
+        assert_eq!(check_declarations(&[slack("sec")], &[rule("r")], &policy).map(|parsed| parsed.len()), Ok(1));
         let error = check_declarations(&[slack("sec"), slack("sec")], &[], &policy).expect_err("duplicate");
         assert!(error.contains("alerts.channels[1]"), "{error}");
         let mut bad = slack("sec");

@@ -18,7 +18,7 @@ use veritrail_core::event::TenantId;
 use veritrail_core::store::StoreError;
 
 use crate::backoff::{RetryPolicy, SplitMix64};
-use crate::channel::{ChannelConfig, NewChannel};
+use crate::channel::{ChannelConfig, EnvAccess, NewChannel};
 use crate::deliver::{DeliveryOptions, check_target};
 use crate::secret_box::SecretBox;
 use crate::ssrf::TargetPolicy;
@@ -30,6 +30,16 @@ pub const EVENT_RULES_TTL: Duration = Duration::from_secs(5);
 
 /// A tenant's enabled event rules and when they were read.
 type CachedRules = (Instant, Arc<Vec<StoredRule>>);
+
+/// The default `alerts.secret_env_prefix`: the variables an operator sets for tenants' channels.
+pub const DEFAULT_SECRET_ENV_PREFIX: &str = "VERITRAIL_ALERT_";
+
+/// A channel of the operator's configuration file, as declared.
+struct DeclaredChannel {
+    tenant: TenantId,
+    name: String,
+    config: ChannelConfig,
+}
 
 /// How alerting behaves; the server builds it from its `alerts` configuration.
 #[derive(Debug, Clone)]
@@ -50,6 +60,9 @@ pub struct AlertSettings {
     /// Base URL of the dashboard/API for links in messages (`https://veritrail.example.com`);
     /// `None`: links are relative API paths.
     pub public_url: Option<String>,
+    /// What channels created through the API may read from the environment
+    /// (`alerts.secret_env_prefix`); channels of the configuration file may read anything.
+    pub api_env: EnvAccess,
 }
 
 impl Default for AlertSettings {
@@ -63,6 +76,7 @@ impl Default for AlertSettings {
             default_cooldown: chrono::Duration::minutes(15),
             digest_threshold: 5,
             public_url: None,
+            api_env: EnvAccess::Prefixed(DEFAULT_SECRET_ENV_PREFIX.to_owned()),
         }
     }
 }
@@ -112,6 +126,9 @@ pub struct Alerting {
     events_wake: Notify,
     /// Each tenant's event rules, as read at the given instant.
     event_rules_cache: Mutex<HashMap<TenantId, CachedRules>>,
+    /// The channels of the configuration file ([`Self::provision`]): only these may read any
+    /// environment variable.
+    declared: Mutex<Vec<DeclaredChannel>>,
 }
 
 impl Alerting {
@@ -133,6 +150,27 @@ impl Alerting {
             appended: Mutex::new(HashSet::new()),
             events_wake: Notify::new(),
             event_rules_cache: Mutex::new(HashMap::new()),
+            declared: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Records the channels the operator declared, before they are created; see
+    /// [`Self::env_access`].
+    pub(crate) fn declare_channels(&self, channels: Vec<(TenantId, String, ChannelConfig)>) {
+        let declared = channels.into_iter().map(|(tenant, name, config)| DeclaredChannel { tenant, name, config });
+        *self.declared.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = declared.collect();
+    }
+
+    /// What a stored channel may read from the environment: anything when the configuration
+    /// file declares exactly this channel (tenant, name and configuration), otherwise what
+    /// channels created through the API may read. Matching the whole configuration means a
+    /// tenant cannot borrow a declared channel's variable by pointing a copy elsewhere.
+    pub(crate) fn env_access(&self, tenant: &TenantId, name: &str, config: &ChannelConfig) -> EnvAccess {
+        let declared = self.declared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if declared.iter().any(|d| &d.tenant == tenant && d.name == name && &d.config == config) {
+            EnvAccess::Operator
+        } else {
+            self.settings.api_env.clone()
         }
     }
 
@@ -230,13 +268,24 @@ impl Alerting {
         })
     }
 
-    /// Validates `body` (`{"kind", "name", "config"}`), checks the target against the policy
-    /// (resolving host names now), seals the whole configuration and stores the channel. Nothing
-    /// is stored when anything is refused.
+    /// Validates `body` (`{"kind", "name", "config"}`) as a tenant's request, checks the target
+    /// against the policy (resolving host names now), seals the whole configuration and stores
+    /// the channel. Nothing is stored when anything is refused.
     pub async fn create_channel(
         &self,
         tenant: &TenantId,
         body: Value,
+        now: DateTime<Utc>,
+    ) -> Result<ChannelSummary, ChannelError> {
+        self.create_channel_with(tenant, body, &self.settings.api_env, now).await
+    }
+
+    /// [`Self::create_channel`] with the environment `access` of whoever declared it.
+    pub(crate) async fn create_channel_with(
+        &self,
+        tenant: &TenantId,
+        body: Value,
+        access: &EnvAccess,
         now: DateTime<Utc>,
     ) -> Result<ChannelSummary, ChannelError> {
         let channel: NewChannel = serde_path_to_error::deserialize(body).map_err(|error| {
@@ -249,8 +298,9 @@ impl Alerting {
                 ChannelError::Invalid(format!("{path}: {inner}"))
             }
         })?;
-        channel.validate(&self.settings.policy).map_err(|error| ChannelError::Invalid(error.to_string()))?;
-        check_target(&channel.config, &self.settings.policy)
+        let env = |name: &str| access.read(name);
+        channel.validate(&self.settings.policy, &env).map_err(|error| ChannelError::Invalid(error.to_string()))?;
+        check_target(&channel.config, &self.settings.policy, &env)
             .await
             .map_err(|error| ChannelError::Target(format!("config: {}", error.message)))?;
         let id = uuid::Uuid::now_v7().to_string();

@@ -1,12 +1,15 @@
 //! Channel configuration: the API contract, validation errors, redaction, environment secrets.
 
 use serde_json::json;
-use veritrail_alerts::channel::{ChannelConfig, ChannelKind, NewChannel, TlsMode};
+use veritrail_alerts::channel::{ChannelConfig, ChannelKind, EnvAccess, NewChannel, TlsMode};
 use veritrail_alerts::ssrf::TargetPolicy;
 
 fn parse(body: serde_json::Value) -> Result<NewChannel, String> {
     serde_json::from_value(body).map_err(|error| error.to_string())
 }
+
+/// Channels in these tests take no secret from the environment.
+const NO_ENV: &(dyn Fn(&str) -> Option<String> + Sync) = &|_| None;
 
 fn strict() -> TargetPolicy {
     TargetPolicy::strict()
@@ -40,7 +43,7 @@ fn every_kind_of_the_contract_parses_and_validates() {
     for (body, kind) in bodies.into_iter().zip(kinds) {
         let channel = parse(body.clone()).unwrap_or_else(|error| panic!("{body}: {error}"));
         assert_eq!(channel.config.kind(), kind);
-        channel.validate(&strict()).unwrap_or_else(|error| panic!("{body}: {error}"));
+        channel.validate(&strict(), NO_ENV).unwrap_or_else(|error| panic!("{body}: {error}"));
         // Stored form round-trips exactly.
         assert_eq!(serde_json::to_value(&channel).expect("serialise"), body);
     }
@@ -117,7 +120,7 @@ fn validation_errors_name_the_field() {
         (
             hook(json!({"url": "https://x.example", "secret_env": "VERITRAIL_SURELY_UNSET_VAR"})),
             "config.secret_env",
-            "is not set on the server",
+            "is not available to alert channels",
         ),
         (with(json!({"to": []})), "config.to", "at least one recipient"),
         (with(json!({"to": ["ok@example.com", "not-an-address"]})), "config.to[1]", "not an e-mail address"),
@@ -132,7 +135,7 @@ fn validation_errors_name_the_field() {
         (with(json!({"username": null})), "config.username", "needs a `username`"),
     ];
     for (channel, field, fragment) in cases {
-        let error = channel.validate(&strict()).expect_err(&format!("{channel:?} must be refused"));
+        let error = channel.validate(&strict(), NO_ENV).expect_err(&format!("{channel:?} must be refused"));
         assert_eq!(error.field, field, "{error}");
         assert!(error.message.contains(fragment), "{error} should mention {fragment:?}");
     }
@@ -142,18 +145,18 @@ fn validation_errors_name_the_field() {
 fn private_targets_relax_scheme_and_tls_rules() {
     let slack = parse(json!({"kind": "slack", "name": "a", "config": {"url": "http://10.0.0.8:8065/hooks/x"}}))
         .expect("parses");
-    assert!(slack.validate(&strict()).is_err());
-    slack.validate(&private()).expect("http to a private host is fine when allowed");
+    assert!(slack.validate(&strict(), NO_ENV).is_err());
+    slack.validate(&private(), NO_ENV).expect("http to a private host is fine when allowed");
 
     let mut config = base_email();
     config["tls"] = json!("none");
     config["smtp_host"] = json!("127.0.0.1");
     config.as_object_mut().expect("object").remove("username");
     config.as_object_mut().expect("object").remove("password");
-    email(config.clone()).validate(&private()).expect("local relay without TLS");
+    email(config.clone()).validate(&private(), NO_ENV).expect("local relay without TLS");
     config["username"] = json!("u");
     config["password"] = json!("p");
-    let error = email(config).validate(&private()).expect_err("credentials need TLS");
+    let error = email(config).validate(&private(), NO_ENV).expect_err("credentials need TLS");
     assert_eq!(error.field, "config.tls");
 }
 
@@ -209,4 +212,46 @@ fn env_references_resolve_through_the_lookup() {
     let env = |name: &str| (name == "SLACK_URL").then(|| "http://hooks.slack.com/x".to_owned());
     let error = slack.resolve(&strict(), &env).expect_err("the value is validated too");
     assert_eq!(error.field, "config.url");
+}
+
+#[test]
+fn api_channels_read_only_prefixed_variables_and_never_the_servers_settings() {
+    let access = EnvAccess::tenant("VERITRAIL_ALERT_").expect("default prefix");
+    assert!(access.allows("VERITRAIL_ALERT_SLACK_URL"));
+    for name in [
+        "VERITRAIL__CHECKPOINTS__PRIVATE_KEY",
+        "VERITRAIL__ALERTS__SECRET_KEY",
+        "VERITRAIL_BOOTSTRAP_KEY",
+        "PATH",
+        "HOME",
+    ] {
+        assert!(!access.allows(name), "{name}");
+    }
+    // `PATH` is set in every test process: refused exactly like a variable that is not set.
+    assert_eq!(access.read("PATH"), None);
+    assert!(EnvAccess::Operator.read("PATH").is_some());
+    let none = EnvAccess::tenant("").expect("empty prefix: no references");
+    assert!(!none.allows("VERITRAIL_ALERT_SLACK_URL"));
+    // Even an operator's wide prefix never covers the server's own settings.
+    let wide = EnvAccess::Prefixed("VERITRAIL".to_owned());
+    assert!(!wide.allows("VERITRAIL__CHECKPOINTS__PRIVATE_KEY") && !wide.allows("VERITRAIL_BOOTSTRAP_PASSWORD"));
+    for prefix in ["VERITRAIL_", "VERITRAIL__", "VERITRAIL_BOOT", "ALERT", "1BAD_"] {
+        assert!(EnvAccess::tenant(prefix).is_err(), "{prefix}");
+    }
+}
+
+#[test]
+fn a_refused_name_and_an_unset_one_get_the_same_answer() {
+    let access = EnvAccess::tenant("VERITRAIL_ALERT_").expect("prefix");
+    let env = |name: &str| access.read(name);
+    let message = |name: &str| {
+        let channel = email(json!({"smtp_host": "smtp.example.com", "smtp_port": 465, "tls": "tls",
+            "from": "a@example.com", "to": ["b@example.com"], "username": "u", "password_env": name}));
+        let error = channel.validate(&strict(), &env).expect_err(name);
+        assert_eq!(error.field, "config.password_env");
+        error.message.replace(name, "NAME")
+    };
+    // Set in the process but not allowed, and allowed but not set: one message.
+    assert_eq!(message("PATH"), message("VERITRAIL_ALERT_SURELY_UNSET"));
+    assert_eq!(message("VERITRAIL__CHECKPOINTS__PRIVATE_KEY"), message("VERITRAIL_ALERT_SURELY_UNSET"));
 }

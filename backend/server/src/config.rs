@@ -249,6 +249,10 @@ pub struct AlertsConfig {
     /// `<data_dir>/alert-secrets.key` (mode 0600). Replicas sharing a database must share it.
     /// Secret.
     pub secret_key: String,
+    /// Channels created through the API may name in `*_env` only environment variables starting
+    /// with this prefix (never `VERITRAIL__*` settings); empty: none. Channels declared below may
+    /// name any.
+    pub secret_env_prefix: String,
     /// Channels created at start-up unless the tenant has one of that name (`[[alerts.channels]]`
     /// with `tenant`, `name`, `kind`, `config`; secrets as `*_env` references).
     pub channels: Vec<veritrail_alerts::provision::ConfiguredChannel>,
@@ -273,6 +277,7 @@ impl Default for AlertsConfig {
             digest_threshold: 5,
             public_url: String::new(),
             secret_key: String::new(),
+            secret_env_prefix: veritrail_alerts::DEFAULT_SECRET_ENV_PREFIX.to_owned(),
             channels: Vec::new(),
             rules: Vec::new(),
         }
@@ -289,6 +294,7 @@ impl fmt::Debug for AlertsConfig {
             .field("max_attempts", &self.max_attempts)
             .field("public_url", &self.public_url)
             .field("secret_key", &if self.secret_key.is_empty() { "" } else { "[redacted]" })
+            .field("secret_env_prefix", &self.secret_env_prefix)
             .field("channels", &self.channels.iter().map(|channel| &channel.name).collect::<Vec<_>>())
             .field("rules", &self.rules.iter().map(|rule| &rule.name).collect::<Vec<_>>())
             .finish_non_exhaustive()
@@ -300,6 +306,8 @@ impl AlertsConfig {
     pub fn settings(&self) -> anyhow::Result<veritrail_alerts::AlertSettings> {
         let policy = veritrail_alerts::TargetPolicy::new(self.allow_private_targets, &self.allow_list)
             .map_err(|error| anyhow::anyhow!("alerts.allow_list: {error}"))?;
+        let api_env = veritrail_alerts::EnvAccess::tenant(&self.secret_env_prefix)
+            .map_err(|error| anyhow::anyhow!("alerts.secret_env_prefix: {error}"))?;
         let seconds = |value: u64| chrono::Duration::seconds(i64::try_from(value).unwrap_or(i64::MAX / 1000));
         let timeout = std::time::Duration::from_secs(self.timeout_seconds.max(1));
         Ok(veritrail_alerts::AlertSettings {
@@ -316,6 +324,7 @@ impl AlertsConfig {
             default_cooldown: seconds(self.default_cooldown_seconds),
             digest_threshold: self.digest_threshold,
             public_url: (!self.public_url.trim().is_empty()).then(|| self.public_url.trim().to_owned()),
+            api_env,
         })
     }
 }
@@ -589,6 +598,14 @@ mod tests {
         let mut bad = config.clone();
         bad.alerts.allow_list = vec!["not a host!".to_owned()];
         assert!(bad.alerts.settings().is_err());
+        assert_eq!(settings.api_env, veritrail_alerts::EnvAccess::Prefixed("VERITRAIL_ALERT_".to_owned()));
+        // A prefix that would let tenants read the server's own settings is refused at start.
+        for prefix in ["VERITRAIL_", "VERITRAIL__", "V", "NO_UNDERSCORE_END", "bad-name_"] {
+            let mut exposing = config.clone();
+            exposing.alerts.secret_env_prefix = prefix.to_owned();
+            let error = exposing.alerts.settings().expect_err(prefix).to_string();
+            assert!(error.contains("alerts.secret_env_prefix"), "{prefix}: {error}");
+        }
     }
 
     #[test]

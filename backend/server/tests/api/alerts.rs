@@ -201,6 +201,136 @@ async fn channels_are_sealed_redacted_tested_and_deleted() {
     }
 }
 
+/// The variable a test channel may read through the API when the operator's prefix is
+/// `CARGO_PKG_`: cargo sets it for every test process.
+const PREFIXED_VARIABLE: &str = "CARGO_PKG_NAME";
+
+#[tokio::test]
+async fn channels_created_through_the_api_cannot_read_the_servers_environment() {
+    for app in apps(|config| {
+        local_targets(config);
+        config.alerts.secret_env_prefix = "CARGO_PKG_".to_owned();
+    })
+    .await
+    {
+        let receiver = Receiver::start(0).await;
+        // An e-mail channel pointed at the attacker's SMTP server, asking for the log's signing
+        // key as its AUTH password: refused before anything is stored or sent, with the same
+        // answer as for a variable that does not exist.
+        let email = |variable: &str| {
+            json!({"kind": "email", "name": "exfil", "config": {
+                "smtp_host": "127.0.0.1", "smtp_port": 465, "tls": "tls", "from": "a@example.com",
+                "to": ["b@example.com"], "username": "u", "password_env": variable}})
+        };
+        let hook = |variable: &str| json!({"kind": "webhook", "name": "exfil", "config": {"url": receiver.url("/exfil"), "secret_env": variable}});
+        let mut answers = Vec::new();
+        for (body, variable) in [
+            (email("VERITRAIL__CHECKPOINTS__PRIVATE_KEY"), "VERITRAIL__CHECKPOINTS__PRIVATE_KEY"),
+            (email("PATH"), "PATH"),
+            (email("CARGO_PKG_SURELY_NOT_SET"), "CARGO_PKG_SURELY_NOT_SET"),
+            (hook("HOME"), "HOME"),
+            (hook("VERITRAIL__ALERTS__SECRET_KEY"), "VERITRAIL__ALERTS__SECRET_KEY"),
+        ] {
+            let message = assert_error(
+                app.post_json("/api/v1/alerts/channels", ADMIN_KEY, &body).await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+            )
+            .await;
+            assert!(
+                message.starts_with("config.password_env") || message.starts_with("config.secret_env"),
+                "{message}"
+            );
+            answers.push(message.replace(variable, "NAME").replace("config.password_env", "config.secret_env"));
+        }
+        // Set (PATH, HOME), unset, or a server setting: one answer, no oracle.
+        answers.dedup();
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        assert_eq!(app.get_json("/api/v1/alerts/channels").await["channels"], json!([]));
+        assert!(receiver.captured().is_empty());
+
+        // A variable under the operator's prefix works, and signs the delivery.
+        let secret = std::env::var(PREFIXED_VARIABLE).expect("cargo sets CARGO_PKG_NAME for tests");
+        let created = create(&app, "/api/v1/alerts/channels", hook(PREFIXED_VARIABLE)).await;
+        assert_eq!(created["config"]["secret_env"], json!(PREFIXED_VARIABLE));
+        let id = created["id"].as_str().expect("id");
+        let tested: Value = app
+            .post_json(&format!("/api/v1/alerts/channels/{id}/test"), ADMIN_KEY, &json!({}))
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(tested["ok"], json!(true), "{tested}");
+        let accepted = receiver.accepted();
+        let request = accepted.last().expect("delivered");
+        let now = Utc::now().timestamp();
+        veritrail_alerts::verify(
+            secret.as_bytes(),
+            request.header(TIMESTAMP_HEADER),
+            request.header(SIGNATURE_HEADER),
+            &request.body,
+            now,
+            DEFAULT_TOLERANCE,
+        )
+        .expect("signed with the prefixed variable's value");
+    }
+}
+
+#[tokio::test]
+async fn only_channels_the_configuration_file_declares_read_any_variable_and_only_while_declared() {
+    use veritrail_alerts::provision::ConfiguredChannel;
+    let receiver = Receiver::start(0).await;
+    let declared = ConfiguredChannel {
+        tenant: "default".into(),
+        name: "ops-hook".into(),
+        kind: veritrail_core::alerting::ChannelKind::Webhook,
+        config: json!({"url": receiver.url("/ops"), "secret_env": "PATH"}),
+    };
+    for db in TestDatabase::all().await {
+        let url = db.url.clone();
+        let declare = |config: &mut Config| {
+            local_targets(config);
+            config.alerts.channels = vec![declared.clone()];
+        };
+        let app = spawn_app_with(db, declare).await;
+        let channels = app.get_json("/api/v1/alerts/channels").await["channels"].clone();
+        let id = channels[0]["id"].as_str().expect("declared channel").to_owned();
+        let test = |base: String, id: String| async move {
+            let response = reqwest::Client::new()
+                .post(format!("{base}/api/v1/alerts/channels/{id}/test"))
+                .bearer_auth(ADMIN_KEY)
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("test");
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.expect("json")
+        };
+        let tested = test(app.base.clone(), id.clone()).await;
+        assert_eq!(tested["ok"], json!(true), "the operator's channel reads its variable: {tested}");
+        let before = receiver.captured().len();
+
+        // A tenant admin's copy of that channel, pointed elsewhere, gets nothing.
+        let copy = json!({"kind": "webhook", "name": "ops-hook-2", "config": {"url": receiver.url("/copy"), "secret_env": "PATH"}});
+        assert_error(
+            app.post_json("/api/v1/alerts/channels", ADMIN_KEY, &copy).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        )
+        .await;
+
+        // Once the file no longer declares it, the stored channel cannot read the variable:
+        // the delivery fails at once and nothing is sent.
+        let (second, _dir) = start_app(&url, local_targets).await;
+        let tested = test(second, id).await;
+        assert_eq!(tested["ok"], json!(false), "{tested}");
+        assert_eq!(tested["delivery"]["status"], json!("dead"), "{tested}");
+        let error = tested["delivery"]["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains("not available to alert channels") && !error.contains("/usr"), "{error}");
+        assert_eq!(receiver.captured().len(), before, "nothing sent");
+    }
+}
+
 #[tokio::test]
 async fn private_and_internal_targets_are_refused_by_default() {
     let receiver = Receiver::start(0).await;
