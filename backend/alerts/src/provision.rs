@@ -27,7 +27,53 @@ pub struct ConfiguredChannel {
     pub name: String,
     pub kind: ChannelKind,
     /// As in the API (`{"url_env": "SLACK_WEBHOOK_URL"}`, ...).
-    pub config: Value,
+    pub config: DeclaredConfig,
+}
+
+/// A declared channel's configuration. Literal secrets (`url`, `secret`, `password`) are shown
+/// as `[redacted]` by `Debug` and `Serialize`, so printing the server's configuration never
+/// shows them; [`Self::value`] is the configuration as written.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct DeclaredConfig(Value);
+
+impl DeclaredConfig {
+    /// The keys whose literal values are secrets (webhook URLs embed tokens).
+    const SECRET_KEYS: [&'static str; 3] = ["url", "secret", "password"];
+
+    pub fn value(&self) -> &Value {
+        &self.0
+    }
+
+    fn redacted(&self) -> Value {
+        let mut shown = self.0.clone();
+        if let Some(config) = shown.as_object_mut() {
+            for key in Self::SECRET_KEYS {
+                if let Some(value) = config.get_mut(key) {
+                    *value = Value::String("[redacted]".to_owned());
+                }
+            }
+        }
+        shown
+    }
+}
+
+impl From<Value> for DeclaredConfig {
+    fn from(value: Value) -> Self {
+        Self(value)
+    }
+}
+
+impl std::fmt::Debug for DeclaredConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.redacted())
+    }
+}
+
+impl Serialize for DeclaredConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.redacted().serialize(serializer)
+    }
 }
 
 /// A rule in the configuration file; `channels` are channel *names* of the same tenant.
@@ -76,7 +122,7 @@ impl Alerting {
                 report.existing += 1;
                 continue;
             }
-            let body = json!({"kind": declared.kind, "name": declared.name, "config": declared.config});
+            let body = json!({"kind": declared.kind, "name": declared.name, "config": declared.config.value()});
             self.create_channel_with(&tenant, body, &EnvAccess::Operator, now)
                 .await
                 .map_err(|error| format!("{place}: {error}"))?;
@@ -147,7 +193,7 @@ fn check_declarations(
         if !names.insert((declared.tenant.as_str(), declared.name.as_str())) {
             return Err(format!("{place}: a second channel of that name in tenant {}", declared.tenant));
         }
-        let body = json!({"kind": declared.kind, "name": declared.name, "config": declared.config});
+        let body = json!({"kind": declared.kind, "name": declared.name, "config": declared.config.value()});
         let channel: NewChannel = serde_json::from_value(body).map_err(|error| format!("{place}: {error}"))?;
         channel.validate(policy, &process_env).map_err(|error| format!("{place}: {error}"))?;
         parsed.push((tenant, channel.name, channel.config));
@@ -174,7 +220,7 @@ mod tests {
             tenant: "acme".into(),
             name: name.into(),
             kind: ChannelKind::Slack,
-            config: json!({"url": "https://hooks.slack.com/services/T/B/x"}),
+            config: json!({"url": "https://hooks.slack.com/services/T/B/x"}).into(),
         }
     }
 
@@ -198,7 +244,7 @@ mod tests {
         let error = check_declarations(&[slack("sec"), slack("sec")], &[], &policy).expect_err("duplicate");
         assert!(error.contains("alerts.channels[1]"), "{error}");
         let mut bad = slack("sec");
-        bad.config = json!({"url": "ftp://x"});
+        bad.config = json!({"url": "ftp://x"}).into();
         let error = check_declarations(&[bad], &[], &policy).expect_err("bad url");
         assert!(error.contains("config.url"), "{error}");
         let mut severe = rule("r");

@@ -170,11 +170,12 @@ impl From<StoreError> for ApiError {
             StoreError::Overloaded => {
                 Self::new(ErrorCode::Overloaded, "too many requests are waiting to be written; retry after a second")
             }
-            StoreError::Database(_) | StoreError::Closed => Self {
+            StoreError::InvalidInput(message) => Self::new(ErrorCode::InvalidField, message),
+            StoreError::Database { .. } | StoreError::Closed => Self {
                 internal: Some(err.to_string()),
                 ..Self::new(ErrorCode::Unavailable, "the database is unavailable; nothing was stored")
             },
-            StoreError::Corrupt(_) => Self::internal(err),
+            StoreError::Incompatible(_) | StoreError::Corrupt(_) => Self::internal(err),
         }
     }
 }

@@ -236,7 +236,7 @@ impl RecordError {
     pub fn into_alert_error(self) -> AlertError {
         match self {
             Self::Alert(error) => error,
-            refused => AlertError::Store(StoreError::Database(refused.to_string())),
+            refused => AlertError::Store(StoreError::InvalidInput(refused.to_string())),
         }
     }
 }

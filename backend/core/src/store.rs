@@ -13,17 +13,50 @@ use crate::event::{NewEvent, Outcome, Receipt, StoredEvent, TenantId};
 use crate::merkle::{Frontier, NodeId, consistency_ranges, fold_subtrees, inclusion_ranges, perfect_subtrees};
 use crate::verify::{ChainBreak, ChainVerifier, VerifyReport, explain_displaced};
 
-/// A failure of the storage layer itself (as opposed to a refused request).
+/// The error a driver reports, kept whole so its cause and code survive to the log.
+pub type DriverError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A failure of the storage layer, or a value it refuses to store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(String),
+    /// The database failed or refused a statement (connection lost, constraint, timeout).
+    /// `code` is the database's own error code (a PostgreSQL SQLSTATE, an SQLite extended
+    /// result code) when it gave one.
+    #[error("database error: {source}")]
+    Database {
+        code: Option<String>,
+        #[source]
+        source: DriverError,
+    },
+    /// The database is not one this build can run on: an unsupported URL, migrations missing
+    /// or unknown, events in another format version.
+    #[error("{0}")]
+    Incompatible(String),
+    /// The caller asked for something the store cannot do (a vector of the wrong width,
+    /// documents out of order): a mistake of the caller, not of the database.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("the ingest queue is full")]
     Overloaded,
     #[error("the ingest sequencer has stopped")]
     Closed,
+}
+
+impl StoreError {
+    /// A database failure with its driver error and, when known, the database's code.
+    pub fn database(code: Option<String>, source: impl Into<DriverError>) -> Self {
+        Self::Database { code, source: source.into() }
+    }
+
+    /// The database's error code, when the failure came with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Database { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// Why an append was refused as a whole.

@@ -17,7 +17,7 @@ pub fn load_secret_box(config: &Config) -> anyhow::Result<SecretBox> {
     let key = if config.alerts.secret_key.is_empty() {
         load_or_create_seed(&config.data_dir.join(KEY_FILE))?
     } else {
-        decode_seed(&config.alerts.secret_key).context("alerts.secret_key")?
+        decode_seed(config.alerts.secret_key.expose()).context("alerts.secret_key")?
     };
     Ok(SecretBox::new(&key))
 }
@@ -40,7 +40,7 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         let mut configured = config.clone();
-        configured.alerts.secret_key = "short".to_owned();
+        configured.alerts.secret_key = "short".into();
         assert!(load_secret_box(&configured).is_err());
     }
 }

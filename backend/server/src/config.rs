@@ -1,13 +1,14 @@
 //! Configuration: built-in defaults < optional TOML file (`--config`) < `VERITRAIL__SECTION__KEY`
 //! environment variables < command-line flags. Loading has no side effects.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use veritrail_api::ApiLimits;
 use veritrail_store::StoreSettings;
+
+use crate::secret::{DatabaseUrl, Secret};
 
 /// The whole configuration tree.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,12 +59,12 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `postgres://...` for PostgreSQL, `sqlite://PATH` for SQLite; empty means
-    /// `sqlite://<data_dir>/veritrail.db`. May hold a password: never logged.
-    pub url: String,
+    /// `sqlite://<data_dir>/veritrail.db`. May hold a password: shown redacted.
+    pub url: DatabaseUrl,
     pub max_connections: u32,
     /// SQLite only: `full` (every commit reaches the disk; the default) or `normal`.
     pub sqlite_synchronous: SqliteSynchronous,
@@ -71,17 +72,7 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: String::new(), max_connections: 16, sqlite_synchronous: SqliteSynchronous::Full }
-    }
-}
-
-impl fmt::Debug for DatabaseConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatabaseConfig")
-            .field("url", &veritrail_store::redact_url(&self.url))
-            .field("max_connections", &self.max_connections)
-            .field("sqlite_synchronous", &self.sqlite_synchronous)
-            .finish()
+        Self { url: DatabaseUrl::default(), max_connections: 16, sqlite_synchronous: SqliteSynchronous::Full }
     }
 }
 
@@ -124,7 +115,7 @@ impl Default for LogConfig {
 }
 
 /// Signed checkpoints of the Merkle trees.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CheckpointConfig {
     /// Names the log: the signing key's name, and the prefix of every tenant's checkpoint origin
@@ -134,23 +125,17 @@ pub struct CheckpointConfig {
     /// tree grew). Empty: only on demand.
     pub schedule: String,
     /// Base64 of the 32-byte Ed25519 seed. Empty: a key is generated on first start and kept in
-    /// `<data_dir>/log-key.ed25519`. Replicas sharing one database must share this key. Secret.
-    pub private_key: String,
+    /// `<data_dir>/log-key.ed25519`. Replicas sharing one database must share this key.
+    pub private_key: Secret,
 }
 
 impl Default for CheckpointConfig {
     fn default() -> Self {
-        Self { origin: "veritrail.local".to_owned(), schedule: "0 * * * * *".to_owned(), private_key: String::new() }
-    }
-}
-
-impl fmt::Debug for CheckpointConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckpointConfig")
-            .field("origin", &self.origin)
-            .field("schedule", &self.schedule)
-            .field("private_key", &if self.private_key.is_empty() { "" } else { "[redacted]" })
-            .finish()
+        Self {
+            origin: "veritrail.local".to_owned(),
+            schedule: "0 * * * * *".to_owned(),
+            private_key: Secret::default(),
+        }
     }
 }
 
@@ -213,7 +198,7 @@ impl AnomaliesConfig {
 }
 
 /// Alerting: delivery of the outbox, retries, throttling and where alerts may be sent.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
     /// Admit loopback, link-local and private targets (and `http://`, SMTP without TLS): only for
@@ -247,8 +232,7 @@ pub struct AlertsConfig {
     pub public_url: String,
     /// Base64 of the 32-byte key sealing channel configurations. Empty: generated once into
     /// `<data_dir>/alert-secrets.key` (mode 0600). Replicas sharing a database must share it.
-    /// Secret.
-    pub secret_key: String,
+    pub secret_key: Secret,
     /// Channels created through the API may name in `*_env` only environment variables starting
     /// with this prefix (never `VERITRAIL__*` settings); empty: none. Channels declared below may
     /// name any.
@@ -276,28 +260,11 @@ impl Default for AlertsConfig {
             default_cooldown_seconds: 900,
             digest_threshold: 5,
             public_url: String::new(),
-            secret_key: String::new(),
+            secret_key: Secret::default(),
             secret_env_prefix: veritrail_alerts::DEFAULT_SECRET_ENV_PREFIX.to_owned(),
             channels: Vec::new(),
             rules: Vec::new(),
         }
-    }
-}
-
-impl fmt::Debug for AlertsConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AlertsConfig")
-            .field("allow_private_targets", &self.allow_private_targets)
-            .field("allow_list", &self.allow_list)
-            .field("delivery_schedule", &self.delivery_schedule)
-            .field("event_schedule", &self.event_schedule)
-            .field("max_attempts", &self.max_attempts)
-            .field("public_url", &self.public_url)
-            .field("secret_key", &if self.secret_key.is_empty() { "" } else { "[redacted]" })
-            .field("secret_env_prefix", &self.secret_env_prefix)
-            .field("channels", &self.channels.iter().map(|channel| &channel.name).collect::<Vec<_>>())
-            .field("rules", &self.rules.iter().map(|rule| &rule.name).collect::<Vec<_>>())
-            .finish_non_exhaustive()
     }
 }
 
@@ -367,7 +334,7 @@ impl Default for SearchConfig {
 }
 
 /// Where embeddings come from.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbeddingConfig {
     /// `local` (all-MiniLM-L6-v2 in-process, the default), `openai` (any OpenAI-compatible
@@ -378,8 +345,8 @@ pub struct EmbeddingConfig {
     pub model_dir: String,
     /// OpenAI-compatible endpoint, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`.
     pub base_url: String,
-    /// Secret. Empty: no `Authorization` header (local servers).
-    pub api_key: String,
+    /// Empty: no `Authorization` header (local servers).
+    pub api_key: Secret,
     /// Remote model name, e.g. `text-embedding-3-small`.
     pub model: String,
     /// Send `dimensions: 384` with each request (OpenAI's `text-embedding-3-*` can shorten their
@@ -395,24 +362,12 @@ impl Default for EmbeddingConfig {
             provider: EmbeddingProvider::Local,
             model_dir: String::new(),
             base_url: "https://api.openai.com/v1".to_owned(),
-            api_key: String::new(),
+            api_key: Secret::default(),
             model: "text-embedding-3-small".to_owned(),
             request_dimensions: true,
             timeout_seconds: 30,
             max_retries: 3,
         }
-    }
-}
-
-impl fmt::Debug for EmbeddingConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EmbeddingConfig")
-            .field("provider", &self.provider)
-            .field("model_dir", &self.model_dir)
-            .field("base_url", &self.base_url)
-            .field("api_key", &if self.api_key.is_empty() { "" } else { "[redacted]" })
-            .field("model", &self.model)
-            .finish_non_exhaustive()
     }
 }
 
@@ -425,13 +380,12 @@ pub enum EmbeddingProvider {
 }
 
 /// An optional OpenAI-compatible chat model that writes cited answers.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChatConfig {
     /// Empty: answers are extractive.
     pub base_url: String,
-    /// Secret.
-    pub api_key: String,
+    pub api_key: Secret,
     pub model: String,
     pub timeout_seconds: u64,
     pub max_retries: u32,
@@ -441,21 +395,11 @@ impl Default for ChatConfig {
     fn default() -> Self {
         Self {
             base_url: String::new(),
-            api_key: String::new(),
+            api_key: Secret::default(),
             model: "gpt-4o-mini".to_owned(),
             timeout_seconds: 30,
             max_retries: 2,
         }
-    }
-}
-
-impl fmt::Debug for ChatConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChatConfig")
-            .field("base_url", &self.base_url)
-            .field("api_key", &if self.api_key.is_empty() { "" } else { "[redacted]" })
-            .field("model", &self.model)
-            .finish_non_exhaustive()
     }
 }
 
@@ -492,7 +436,7 @@ impl Config {
         if self.database.url.is_empty() {
             format!("sqlite://{}", self.data_dir.join("veritrail.db").display())
         } else {
-            self.database.url.clone()
+            self.database.url.expose().to_owned()
         }
     }
 
@@ -506,31 +450,9 @@ impl Config {
         }
     }
 
-    /// Returns the configuration as TOML with secrets redacted.
+    /// Returns the configuration as TOML with secrets redacted (by their types).
     pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
-        let mut shown = self.clone();
-        shown.database.url = veritrail_store::redact_url(&self.database.url);
-        for secret in [
-            &mut shown.checkpoints.private_key,
-            &mut shown.search.embedding.api_key,
-            &mut shown.search.chat.api_key,
-            &mut shown.alerts.secret_key,
-        ] {
-            if !secret.is_empty() {
-                *secret = "[redacted]".to_owned();
-            }
-        }
-        // Literal secrets of declared channels (webhook URLs embed tokens).
-        for channel in &mut shown.alerts.channels {
-            if let Some(config) = channel.config.as_object_mut() {
-                for key in ["url", "secret", "password"] {
-                    if let Some(value) = config.get_mut(key) {
-                        *value = serde_json::Value::String("[redacted]".to_owned());
-                    }
-                }
-            }
-        }
-        toml::to_string_pretty(&shown).context("encode configuration")
+        toml::to_string_pretty(self).context("encode configuration")
     }
 }
 
@@ -621,12 +543,35 @@ mod tests {
         )
         .expect("write");
         let config = Config::load(Some(&file), env(&[])).expect("load");
-        assert_eq!(config.alerts.channels[0].config["secret"], "hunter2");
+        assert_eq!(config.alerts.channels[0].config.value()["secret"], "hunter2");
         assert_eq!(config.alerts.rules[0].channels, ["sec"]);
         assert_eq!(config.alerts.rules[0].match_spec, Some(serde_json::json!({"subject_kind": "actor"})));
         let shown = config.to_redacted_toml().expect("toml");
         assert!(!shown.contains("hunter2") && !shown.contains("hooks.example.com/x"), "{shown}");
-        assert!(!format!("{config:?}").contains("hunter2"));
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("hooks.example.com/x"), "{debug}");
+    }
+
+    #[test]
+    fn every_secret_setting_is_hidden_from_debug_and_printed_configuration() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("VERITRAIL__DATABASE__URL", "postgres://app:db-pass@db.internal/veritrail"),
+                ("VERITRAIL__CHECKPOINTS__PRIVATE_KEY", "log-key-value"),
+                ("VERITRAIL__ALERTS__SECRET_KEY", "sealing-key-value"),
+                ("VERITRAIL__SEARCH__EMBEDDING__API_KEY", "embedding-key-value"),
+                ("VERITRAIL__SEARCH__CHAT__API_KEY", "chat-key-value"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(config.checkpoints.private_key.expose(), "log-key-value");
+        assert_eq!(config.search.chat.api_key.expose(), "chat-key-value");
+        let shown = format!("{config:?}\n{}", config.to_redacted_toml().expect("toml"));
+        for secret in ["db-pass", "log-key-value", "sealing-key-value", "embedding-key-value", "chat-key-value"] {
+            assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+        }
+        assert!(shown.contains("db.internal"), "the database host stays visible");
     }
 
     #[test]

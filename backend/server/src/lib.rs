@@ -14,6 +14,7 @@ pub mod keys;
 pub mod log_key;
 pub mod search_cmd;
 pub mod search_setup;
+pub mod secret;
 pub mod telemetry;
 pub mod verify_cmd;
 pub mod witness;

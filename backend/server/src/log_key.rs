@@ -19,7 +19,7 @@ pub fn load_identity(config: &Config) -> anyhow::Result<LogIdentity> {
     let seed = if config.checkpoints.private_key.is_empty() {
         load_or_create_seed(&config.data_dir.join(KEY_FILE))?
     } else {
-        decode_seed(&config.checkpoints.private_key).context("checkpoints.private_key")?
+        decode_seed(config.checkpoints.private_key.expose()).context("checkpoints.private_key")?
     };
     let signer = LogSigner::from_seed(&config.checkpoints.origin, seed).context("checkpoints.origin")?;
     Ok(LogIdentity { signer })
@@ -102,12 +102,12 @@ mod tests {
     #[test]
     fn a_configured_key_wins_and_bad_ones_are_refused() {
         let mut config = Config::default();
-        config.checkpoints.private_key = STANDARD.encode([5u8; 32]);
+        config.checkpoints.private_key = STANDARD.encode([5u8; 32]).into();
         let identity = load_identity(&config).expect("configured");
         assert_eq!(identity.signer.public_key(), LogSigner::from_seed("x", [5u8; 32]).expect("signer").public_key());
-        config.checkpoints.private_key = "not base64!".to_owned();
+        config.checkpoints.private_key = "not base64!".into();
         assert!(load_identity(&config).is_err());
-        config.checkpoints.private_key = STANDARD.encode([5u8; 31]);
+        config.checkpoints.private_key = STANDARD.encode([5u8; 31]).into();
         assert!(load_identity(&config).is_err());
     }
 }

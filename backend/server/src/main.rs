@@ -267,7 +267,7 @@ fn load_config(cli_config: Option<&PathBuf>, data: &DataArgs, addr: Option<&Stri
         config.data_dir = data_dir.clone();
     }
     if let Some(url) = &data.database_url {
-        config.database.url = url.clone();
+        config.database.url = url.clone().into();
     }
     if let Some(addr) = addr {
         config.server.addr = addr.clone();

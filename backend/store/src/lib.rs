@@ -59,7 +59,7 @@ impl Backend {
         } else if url.starts_with("sqlite:") {
             Ok(Self::Sqlite)
         } else {
-            Err(StoreError::Database(format!(
+            Err(StoreError::Incompatible(format!(
                 "unsupported database url {}: use sqlite://PATH or postgres://...",
                 redact_url(url)
             )))
@@ -149,10 +149,12 @@ pub fn redact_url(url: &str) -> String {
 fn check_format_version(stored: Option<&str>) -> Result<(), StoreError> {
     match stored {
         Some(version) if version == FORMAT_VERSION.to_string() => Ok(()),
-        Some(version) => Err(StoreError::Database(format!(
+        Some(version) => Err(StoreError::Incompatible(format!(
             "the database holds events in format version {version}, but this build writes version {FORMAT_VERSION}; refusing to run"
         ))),
-        None => Err(StoreError::Database("the database has no event_format_version row; refusing to run".to_owned())),
+        None => {
+            Err(StoreError::Incompatible("the database has no event_format_version row; refusing to run".to_owned()))
+        }
     }
 }
 
@@ -160,7 +162,7 @@ fn check_migrated(applied: i64, embedded: usize) -> Result<(), StoreError> {
     if usize::try_from(applied).ok() == Some(embedded) {
         Ok(())
     } else {
-        Err(StoreError::Database(format!("{applied} of {embedded} migrations applied")))
+        Err(StoreError::Incompatible(format!("{applied} of {embedded} migrations applied")))
     }
 }
 

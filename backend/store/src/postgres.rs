@@ -77,7 +77,7 @@ pub async fn migrate_postgres(pool: &PgPool) -> Result<usize, StoreError> {
             .into_iter()
             .map(|row| AppliedMigration { version: row.get(0), checksum: row.get(1) })
             .collect();
-    let pending = migrate::pending(migrate::POSTGRES, &applied).map_err(StoreError::Database)?;
+    let pending = migrate::pending(migrate::POSTGRES, &applied).map_err(StoreError::Incompatible)?;
     for migration in &pending {
         tracing::info!(version = migration.version, name = migration.name, "applying postgres migration");
         sqlx::raw_sql(migration.sql).execute(&mut *tx).await.map_err(db_error)?;

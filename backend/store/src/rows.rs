@@ -100,9 +100,10 @@ pub(crate) fn seq_to_db(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
-/// Translates a sqlx error at the backend boundary.
+/// Translates a sqlx error at the backend boundary, keeping it and the database's error code.
 pub(crate) fn db_error(err: sqlx::Error) -> StoreError {
-    StoreError::Database(err.to_string())
+    let code = err.as_database_error().and_then(|database| database.code()).map(|code| code.into_owned());
+    StoreError::database(code, err)
 }
 
 /// Decodes a `merkle_nodes` row.
@@ -142,4 +143,27 @@ pub(crate) fn checkpoint_from_columns(
         note,
         created_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use sqlx::Connection;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn database_errors_keep_their_driver_error_and_code() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:").await.expect("connect");
+        sqlx::raw_sql("CREATE TABLE t (id INTEGER PRIMARY KEY)").execute(&mut conn).await.expect("create");
+        sqlx::raw_sql("INSERT INTO t VALUES (1)").execute(&mut conn).await.expect("insert");
+        let refused = sqlx::raw_sql("INSERT INTO t VALUES (1)").execute(&mut conn).await.expect_err("duplicate key");
+        let error = db_error(refused);
+        // SQLITE_CONSTRAINT_PRIMARYKEY, as the database reported it.
+        assert_eq!(error.code(), Some("1555"), "{error:?}");
+        let source = error.source().expect("the driver's error is kept");
+        assert!(source.downcast_ref::<sqlx::Error>().is_some(), "{source:?}");
+        assert!(error.to_string().starts_with("database error: "), "{error}");
+    }
 }

@@ -95,7 +95,7 @@ pub async fn migrate_sqlite(pool: &SqlitePool) -> Result<usize, StoreError> {
             .into_iter()
             .map(|row| AppliedMigration { version: row.get(0), checksum: row.get(1) })
             .collect();
-    let pending = migrate::pending(migrate::SQLITE, &applied).map_err(StoreError::Database)?;
+    let pending = migrate::pending(migrate::SQLITE, &applied).map_err(StoreError::Incompatible)?;
     for migration in &pending {
         tracing::info!(version = migration.version, name = migration.name, "applying sqlite migration");
         sqlx::raw_sql(migration.sql).execute(&mut *tx).await.map_err(db_error)?;

@@ -493,6 +493,8 @@ async fn vectors_of_the_wrong_dimension_are_refused() {
         let hash = hash_of("short vector");
         let err = search.put_vectors(&acme, MODEL, &[(hash, vec![1.0, 0.0, 0.0])]).await.expect_err("3 dimensions");
         assert!(err.to_string().contains("384"), "{:?}: {err}", db.backend);
+        // The caller's mistake, not the database's: a 4xx at the API, never a 503.
+        assert!(matches!(err, veritrail_core::store::StoreError::InvalidInput(_)), "{:?}: {err:?}", db.backend);
         let long = vec![0.1; VECTOR_DIMENSIONS + 1];
         assert!(search.put_vectors(&acme, MODEL, &[(hash, long)]).await.is_err(), "{:?}", db.backend);
         // A good vector next to a bad one: nothing is stored.

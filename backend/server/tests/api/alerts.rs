@@ -29,7 +29,7 @@ const SEALING_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 fn local_targets(config: &mut Config) {
     config.alerts.allow_private_targets = true;
     config.alerts.retry_base_ms = 20;
-    config.alerts.secret_key = SEALING_KEY.to_owned();
+    config.alerts.secret_key = SEALING_KEY.into();
 }
 
 async fn apps(tweak: impl Fn(&mut Config)) -> Vec<TestApp> {
@@ -284,7 +284,7 @@ async fn only_channels_the_configuration_file_declares_read_any_variable_and_onl
         tenant: "default".into(),
         name: "ops-hook".into(),
         kind: veritrail_core::alerting::ChannelKind::Webhook,
-        config: json!({"url": receiver.url("/ops"), "secret_env": "PATH"}),
+        config: json!({"url": receiver.url("/ops"), "secret_env": "PATH"}).into(),
     };
     for db in TestDatabase::all().await {
         let url = db.url.clone();
@@ -1024,7 +1024,7 @@ async fn channels_and_rules_declared_in_the_configuration_are_created_once_and_w
             tenant: "default".into(),
             name: "declared-siem".into(),
             kind: veritrail_core::alerting::ChannelKind::Webhook,
-            config: json!({"url": receiver.url("/declared"), "secret": WEBHOOK_SECRET}),
+            config: json!({"url": receiver.url("/declared"), "secret": WEBHOOK_SECRET}).into(),
         }];
         config.alerts.rules = vec![ConfiguredRule {
             tenant: "default".into(),
@@ -1058,7 +1058,7 @@ async fn channels_and_rules_declared_in_the_configuration_are_created_once_and_w
         // A rule naming a channel that is declared nowhere stops start-up, naming it.
         let data_dir = tempfile::tempdir().expect("data dir");
         let mut config = Config { data_dir: data_dir.path().to_owned(), ..Config::default() };
-        config.database.url = url.clone();
+        config.database.url = url.clone().into();
         config.server.addr = "127.0.0.1:0".to_owned();
         declare(&mut config, "nowhere");
         config.alerts.rules[0].name = "misdeclared".into();

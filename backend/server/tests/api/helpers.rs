@@ -41,7 +41,7 @@ pub async fn spawn_app_with(db: TestDatabase, tweak: impl FnOnce(&mut Config)) -
 pub async fn start_app(url: &str, tweak: impl FnOnce(&mut Config)) -> (String, tempfile::TempDir) {
     let data_dir = tempfile::tempdir().expect("data dir");
     let mut config = Config { data_dir: data_dir.path().to_owned(), ..Config::default() };
-    config.database.url = url.to_owned();
+    config.database.url = url.into();
     config.server.addr = "127.0.0.1:0".to_owned();
     // Tests run the jobs themselves (POST /api/v1/admin/jobs/{name}/run), so results never depend
     // on when a scheduled run happens to fire.

@@ -297,9 +297,9 @@ async fn openai_compatible_models_embed_and_answer_with_checked_citations() {
     let app = spawn_app_with(TestDatabase::sqlite(), move |config| {
         config.search.embedding.provider = veritrail_server::config::EmbeddingProvider::Openai;
         config.search.embedding.base_url = base.clone();
-        config.search.embedding.api_key = "sk-test".to_owned();
+        config.search.embedding.api_key = "sk-test".into();
         config.search.chat.base_url = base.clone();
-        config.search.chat.api_key = "sk-test".to_owned();
+        config.search.chat.api_key = "sk-test".into();
         config.search.chat.model = "gpt-test".to_owned();
     })
     .await;

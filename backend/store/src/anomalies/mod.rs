@@ -106,7 +106,7 @@ fn decode_false_positive(row: &impl Columns) -> Result<FalsePositiveWindow, Stor
 /// The JSON texts stored for an anomaly's lists: (detectors, features, event ids).
 fn anomaly_json(anomaly: &veritrail_core::anomalies::NewAnomaly) -> Result<(String, String, String), StoreError> {
     let encode = |result: Result<String, serde_json::Error>| {
-        result.map_err(|err| StoreError::Database(format!("cannot encode anomaly: {err}")))
+        result.map_err(|err| StoreError::InvalidInput(format!("cannot encode anomaly: {err}")))
     };
     Ok((
         encode(serde_json::to_string(&anomaly.detectors))?,
@@ -117,5 +117,5 @@ fn anomaly_json(anomaly: &veritrail_core::anomalies::NewAnomaly) -> Result<(Stri
 
 /// Refuses an anomaly the tables cannot hold faithfully.
 fn check_anomaly(anomaly: &veritrail_core::anomalies::NewAnomaly) -> Result<(), StoreError> {
-    anomaly.check().map_err(|err| StoreError::Database(format!("refusing to store anomaly: {err}")))
+    anomaly.check().map_err(|err| StoreError::InvalidInput(format!("refusing to store anomaly: {err}")))
 }

@@ -64,13 +64,13 @@ const MAX_SCORED: usize = 1_000;
 /// Refuses a vector the index cannot store or compare.
 fn check_vector(what: &str, vector: &[f32]) -> Result<(), StoreError> {
     if vector.len() != VECTOR_DIMENSIONS {
-        return Err(StoreError::Database(format!(
+        return Err(StoreError::InvalidInput(format!(
             "{what} has {} dimensions, but the search index stores {VECTOR_DIMENSIONS}-dimensional vectors",
             vector.len()
         )));
     }
     if vector.iter().any(|value| !value.is_finite()) {
-        return Err(StoreError::Database(format!("{what} contains a value that is not a finite number")));
+        return Err(StoreError::InvalidInput(format!("{what} contains a value that is not a finite number")));
     }
     Ok(())
 }
@@ -105,7 +105,7 @@ fn documents_to_insert(
     };
     for (offset, document) in documents.iter().enumerate() {
         if document.seq != first.seq + offset as u64 {
-            return Err(StoreError::Database(format!(
+            return Err(StoreError::InvalidInput(format!(
                 "search documents must have consecutive seqs: seq {} follows seq {}",
                 document.seq,
                 first.seq + offset as u64 - 1
@@ -113,7 +113,7 @@ fn documents_to_insert(
         }
     }
     if first.seq > indexed_until {
-        return Err(StoreError::Database(format!(
+        return Err(StoreError::InvalidInput(format!(
             "search documents must continue at seq {indexed_until}, the first event without one; got seq {}",
             first.seq
         )));

@@ -590,7 +590,7 @@ impl SearchIndex for SqliteSearch {
             }
         })
         .await
-        .map_err(|err| StoreError::Database(format!("vector scan failed: {err}")))?;
+        .map_err(|err| StoreError::database(None, err))?;
         let mut widening = Widening::new(limit as usize);
         while let Some(size) = widening.next_size() {
             let top = ranking.top(size).to_vec();
