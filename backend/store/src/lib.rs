@@ -1,26 +1,30 @@
 //! `veritrail-store`: the SQLite and PostgreSQL implementations of the storage traits of
 //! `veritrail-core`, chosen at start-up from the database URL.
 //!
-//! Architecture invariant: SQL lives only in this crate, next to its backend (`sqlite.rs`,
-//! `postgres.rs`); the logic both share (group planning, row decoding, migrations) is written
-//! once (`plan.rs`, `rows.rs`, `migrate.rs`).
+//! One shape for every concern: `concern/mod.rs` holds what both backends share (row decoding,
+//! validation, conversions, planning), `concern/sqlite.rs` and `concern/postgres.rs` only SQL and
+//! what genuinely differs between the dialects. Concerns: `database` (pools, migrations,
+//! readiness), `events` (the log, group commit, Merkle nodes), `keys`, `checkpoints`, `jobs`,
+//! `search`, `anomalies`, `alerting`. Conversions several concerns use live in `rows.rs`.
+//!
+//! Architecture invariant: SQL lives only in this crate, next to its backend.
 
 pub mod alerting;
 pub mod anomalies;
+mod checkpoints;
+pub mod database;
+mod events;
+mod jobs;
+mod keys;
 pub mod migrate;
-mod plan;
-pub mod postgres;
 mod rows;
 pub mod search;
-mod sequencer;
-pub mod sqlite;
 
 use std::fmt;
 use std::sync::Arc;
 
 use veritrail_core::alerting::AlertStore;
 use veritrail_core::anomalies::AnomalyStore;
-use veritrail_core::chain::FORMAT_VERSION;
 use veritrail_core::jobs::JobStore;
 use veritrail_core::search::SearchIndex;
 use veritrail_core::store::{ApiKeyStore, CheckpointStore, EventLog, Readiness, StoreError};
@@ -94,38 +98,31 @@ impl fmt::Debug for Store {
 pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, StoreError> {
     match Backend::of_url(url)? {
         Backend::Sqlite => {
-            let store = Arc::new(sqlite::SqliteStore::open(url, settings).await?);
-            let search = Arc::new(search::SqliteSearch::new(store.read_pool().clone(), store.write_pool().clone()));
-            let anomalies =
-                Arc::new(anomalies::SqliteAnomalies::new(store.read_pool().clone(), store.write_pool().clone()));
-            let alerting = Arc::new(alerting::SqliteAlerts::new(store.read_pool().clone(), store.write_pool().clone()));
+            let pools = database::SqlitePools::open(url, settings).await?;
             Ok(Store {
                 backend: Backend::Sqlite,
-                events: store.clone(),
-                keys: store.clone(),
-                checkpoints: store.clone(),
-                jobs: store.clone(),
-                readiness: store,
-                search,
-                anomalies,
-                alerting,
+                events: Arc::new(events::SqliteEvents::new(&pools, settings)),
+                keys: Arc::new(keys::SqliteKeys::new(&pools)),
+                checkpoints: Arc::new(checkpoints::SqliteCheckpoints::new(&pools)),
+                jobs: Arc::new(jobs::SqliteJobs::new(&pools)),
+                readiness: Arc::new(database::SqliteReadiness::new(&pools)),
+                search: Arc::new(search::SqliteSearch::new(pools.read.clone(), pools.write.clone())),
+                anomalies: Arc::new(anomalies::SqliteAnomalies::new(pools.read.clone(), pools.write.clone())),
+                alerting: Arc::new(alerting::SqliteAlerts::new(pools.read.clone(), pools.write.clone())),
             })
         }
         Backend::Postgres => {
-            let store = Arc::new(postgres::PostgresStore::open(url, settings).await?);
-            let search = Arc::new(search::PostgresSearch::new(store.pool().clone()));
-            let anomalies = Arc::new(anomalies::PostgresAnomalies::new(store.pool().clone()));
-            let alerting = Arc::new(alerting::PostgresAlerts::new(store.pool().clone()));
+            let pool = database::postgres::open(url, settings).await?;
             Ok(Store {
                 backend: Backend::Postgres,
-                events: store.clone(),
-                keys: store.clone(),
-                checkpoints: store.clone(),
-                jobs: store.clone(),
-                readiness: store,
-                search,
-                anomalies,
-                alerting,
+                events: Arc::new(events::PostgresEvents::new(&pool, settings)),
+                keys: Arc::new(keys::PostgresKeys::new(&pool)),
+                checkpoints: Arc::new(checkpoints::PostgresCheckpoints::new(&pool)),
+                jobs: Arc::new(jobs::PostgresJobs::new(&pool)),
+                readiness: Arc::new(database::PostgresReadiness::new(&pool)),
+                search: Arc::new(search::PostgresSearch::new(pool.clone())),
+                anomalies: Arc::new(anomalies::PostgresAnomalies::new(pool.clone())),
+                alerting: Arc::new(alerting::PostgresAlerts::new(pool)),
             })
         }
     }
@@ -145,27 +142,6 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Refuses a database whose events were written in another canonical format.
-fn check_format_version(stored: Option<&str>) -> Result<(), StoreError> {
-    match stored {
-        Some(version) if version == FORMAT_VERSION.to_string() => Ok(()),
-        Some(version) => Err(StoreError::Incompatible(format!(
-            "the database holds events in format version {version}, but this build writes version {FORMAT_VERSION}; refusing to run"
-        ))),
-        None => {
-            Err(StoreError::Incompatible("the database has no event_format_version row; refusing to run".to_owned()))
-        }
-    }
-}
-
-fn check_migrated(applied: i64, embedded: usize) -> Result<(), StoreError> {
-    if usize::try_from(applied).ok() == Some(embedded) {
-        Ok(())
-    } else {
-        Err(StoreError::Incompatible(format!("{applied} of {embedded} migrations applied")))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,13 +151,6 @@ mod tests {
         assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:[redacted]@h:5432/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://data/v.db"), "sqlite://data/v.db");
-    }
-
-    #[test]
-    fn refuses_other_format_versions() {
-        assert!(check_format_version(Some("1")).is_ok());
-        assert!(check_format_version(Some("2")).is_err());
-        assert!(check_format_version(None).is_err());
     }
 }
 

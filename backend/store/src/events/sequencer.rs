@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use veritrail_core::event::{NewEvent, TenantId};
 use veritrail_core::store::{AppendError, Appended, StoreError};
 
-use crate::plan::{AppendRequest, AppendResult};
+use super::plan::{AppendRequest, AppendResult};
 
 /// Writes a group of requests in one transaction.
 #[async_trait]
