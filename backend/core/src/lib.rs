@@ -12,6 +12,7 @@
 //!
 //! Architecture invariant: this crate knows nothing about HTTP, SQL or an async runtime.
 
+pub mod access;
 pub mod alerting;
 pub mod anomalies;
 pub mod auth;
@@ -29,5 +30,6 @@ pub mod render;
 pub mod search;
 pub mod store;
 pub mod transparency;
+pub mod users;
 pub mod validate;
 pub mod verify;

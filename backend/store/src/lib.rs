@@ -4,7 +4,8 @@
 //! One shape for every concern: `concern/mod.rs` holds what both backends share (row decoding,
 //! validation, conversions, planning), `concern/sqlite.rs` and `concern/postgres.rs` only SQL and
 //! what genuinely differs between the dialects. Concerns: `database` (pools, migrations,
-//! readiness), `events` (the log, group commit, Merkle nodes), `keys`, `checkpoints`, `jobs`,
+//! readiness), `events` (the log, group commit, Merkle nodes), `keys`, `users` (and sessions),
+//! `checkpoints`, `jobs`,
 //! `search`, `anomalies`, `alerting`. Conversions several concerns use live in `rows.rs`.
 //!
 //! Architecture invariant: SQL lives only in this crate, next to its backend.
@@ -19,6 +20,7 @@ mod keys;
 pub mod migrate;
 mod rows;
 pub mod search;
+mod users;
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use veritrail_core::anomalies::AnomalyStore;
 use veritrail_core::jobs::JobStore;
 use veritrail_core::search::SearchIndex;
 use veritrail_core::store::{ApiKeyStore, CheckpointStore, EventLog, Readiness, StoreError};
+use veritrail_core::users::UserStore;
 
 /// Tuning of the storage layer.
 #[derive(Debug, Clone)]
@@ -77,6 +80,8 @@ pub struct Store {
     pub backend: Backend,
     pub events: Arc<dyn EventLog>,
     pub keys: Arc<dyn ApiKeyStore>,
+    /// Dashboard users and their sessions.
+    pub users: Arc<dyn UserStore>,
     pub checkpoints: Arc<dyn CheckpointStore>,
     pub jobs: Arc<dyn JobStore>,
     pub readiness: Arc<dyn Readiness>,
@@ -103,6 +108,7 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
                 backend: Backend::Sqlite,
                 events: Arc::new(events::SqliteEvents::new(&pools, settings)),
                 keys: Arc::new(keys::SqliteKeys::new(&pools)),
+                users: Arc::new(users::SqliteUsers::new(&pools)),
                 checkpoints: Arc::new(checkpoints::SqliteCheckpoints::new(&pools)),
                 jobs: Arc::new(jobs::SqliteJobs::new(&pools)),
                 readiness: Arc::new(database::SqliteReadiness::new(&pools)),
@@ -117,6 +123,7 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
                 backend: Backend::Postgres,
                 events: Arc::new(events::PostgresEvents::new(&pool, settings)),
                 keys: Arc::new(keys::PostgresKeys::new(&pool)),
+                users: Arc::new(users::PostgresUsers::new(&pool)),
                 checkpoints: Arc::new(checkpoints::PostgresCheckpoints::new(&pool)),
                 jobs: Arc::new(jobs::PostgresJobs::new(&pool)),
                 readiness: Arc::new(database::PostgresReadiness::new(&pool)),

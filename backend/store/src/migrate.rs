@@ -66,6 +66,7 @@ pub const SQLITE: &[Migration] = &[
         name: "0010_search_rendering.sql",
         sql: include_str!("../../../migrations/sqlite/0010_search_rendering.sql"),
     },
+    Migration { version: 11, name: "0011_users.sql", sql: include_str!("../../../migrations/sqlite/0011_users.sql") },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -120,6 +121,7 @@ pub const POSTGRES: &[Migration] = &[
         name: "0010_search_rendering.sql",
         sql: include_str!("../../../migrations/postgres/0010_search_rendering.sql"),
     },
+    Migration { version: 11, name: "0011_users.sql", sql: include_str!("../../../migrations/postgres/0011_users.sql") },
 ];
 
 /// Creates the table that records applied migrations (same SQL on both backends).

@@ -1,0 +1,148 @@
+//! Who may do what: the one check every route makes, whether the caller is a machine with an API
+//! key (scopes) or a person signed in to the dashboard (a role).
+//!
+//! | permission | key scopes | roles |
+//! | --- | --- | --- |
+//! | `ingest` | `ingest` | — |
+//! | `read` (events, anomalies, alerts, search status) | `read` | every role |
+//! | `search` | `read` | admin, analyst |
+//! | `export` (CSV, JSONL, evidence bundles) | `read` | admin, analyst, auditor |
+//! | `verify`, `proofs` (verification, checkpoints, proofs, the log key) | `read` | admin, auditor |
+//! | `triage` (anomaly feedback) | `read` | admin, analyst |
+//! | `admin` (channels, rules, jobs, users, keys) | `admin` | admin |
+//!
+//! `admin` scope and the `admin` role allow everything.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Scopes;
+
+/// One thing a caller may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    Ingest,
+    Read,
+    Search,
+    Export,
+    Verify,
+    Proofs,
+    Triage,
+    Admin,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Read => "read",
+            Self::Search => "search",
+            Self::Export => "export",
+            Self::Verify => "verify",
+            Self::Proofs => "proofs",
+            Self::Triage => "triage",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Scopes {
+    /// Whether a key with these scopes has `permission`.
+    pub fn permits(&self, permission: Permission) -> bool {
+        match permission {
+            Permission::Ingest => self.allows(Scopes::INGEST),
+            Permission::Admin => self.admin,
+            Permission::Read
+            | Permission::Search
+            | Permission::Export
+            | Permission::Verify
+            | Permission::Proofs
+            | Permission::Triage => self.allows(Scopes::READ),
+        }
+    }
+}
+
+/// A dashboard user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including users, keys, channels, rules and jobs.
+    Admin,
+    /// Reads, searches, triages anomalies and exports.
+    Analyst,
+    /// Reads, verifies, checks proofs and exports: what an auditor needs, nothing that changes.
+    Auditor,
+    /// Reads.
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Analyst, Role::Auditor, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Analyst => "analyst",
+            Self::Auditor => "auditor",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    /// Whether a user with this role has `permission`.
+    pub fn permits(self, permission: Permission) -> bool {
+        use Permission as P;
+        match self {
+            Self::Admin => permission != P::Ingest,
+            Self::Analyst => matches!(permission, P::Read | P::Search | P::Triage | P::Export),
+            Self::Auditor => matches!(permission, P::Read | P::Verify | P::Proofs | P::Export),
+            Self::Viewer => permission == P::Read,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == raw)
+            .ok_or_else(|| format!("unknown role {raw:?}: use admin, analyst, auditor or viewer"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_map_onto_the_documented_permissions() {
+        use Permission as P;
+        let all = [P::Ingest, P::Read, P::Search, P::Export, P::Verify, P::Proofs, P::Triage, P::Admin];
+        let allowed = |role: Role| all.into_iter().filter(|p| role.permits(*p)).collect::<Vec<_>>();
+        assert_eq!(allowed(Role::Viewer), [P::Read]);
+        assert_eq!(allowed(Role::Analyst), [P::Read, P::Search, P::Export, P::Triage]);
+        assert_eq!(allowed(Role::Auditor), [P::Read, P::Export, P::Verify, P::Proofs]);
+        assert_eq!(allowed(Role::Admin), &all[1..]);
+        assert!(!Scopes::READ.permits(P::Admin) && !Scopes::READ.permits(P::Ingest));
+        assert!(Scopes::READ.permits(P::Search) && Scopes::INGEST.permits(P::Ingest));
+        assert!(all.into_iter().all(|p| Scopes::ADMIN.permits(p)));
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}
