@@ -2,595 +2,133 @@
 //! writes inside `BEGIN IMMEDIATE`: that takes SQLite's write lock up front, so claims by two
 //! workers (or two processes on one file) happen one after the other and never overlap.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqlitePool;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
-use veritrail_core::alerting::{
-    AlertError, AlertQuery, AlertSource, AlertStore, ChannelSummary, ClaimedDelivery, CreatedAlert, Delivery,
-    DeliveryAttempt, DeliveryQuery, DeliveryStatus, NewAlert, NewChannel, NewRule, RecordError, RuleKind, StoredAlert,
-    StoredChannel, StoredRule,
-};
-use veritrail_core::event::{TenantId, format_time, normalize_time};
+use veritrail_core::alerting::{Delivery, StoredAlert};
+use veritrail_core::event::TenantId;
 use veritrail_core::store::StoreError;
 
-use super::{
-    ALERT_COLUMNS, CHANNEL_COLUMNS, CHANNEL_DELETED, DELIVERY_COLUMNS, DELIVERY_FROM, FoundChannel, RULE_COLUMNS,
-    channels_by_rule, claimed_select, cooldown_allows, decode_alert, decode_attempt, decode_channel, decode_claimed,
-    decode_delivery, decode_rule, decode_stored_channel, distinct, in_order, rule_columns, seq_from, seq_value,
-};
-use crate::anomalies::columns::{Columns, new_id};
+use super::rows::claimed_select;
+use super::{AlertDialect, Alerts};
+use crate::anomalies::dialect::text_time;
 use crate::rows::db_error;
 
 /// Alerting in the same SQLite file as the log.
-pub struct SqliteAlerts {
-    read_pool: SqlitePool,
-    write_pool: SqlitePool,
-}
+pub type SqliteAlerts = Alerts<Sqlite>;
 
 impl SqliteAlerts {
     /// Uses the store's pools: `write_pool` must be the one-connection pool appends use.
     pub fn new(read_pool: SqlitePool, write_pool: SqlitePool) -> Self {
-        Self { read_pool, write_pool }
+        Self::with_pools(read_pool, write_pool)
     }
 }
 
-/// Times as stored: the fixed-width text that sorts as time.
-fn text_time(time: &DateTime<Utc>) -> String {
-    format_time(&normalize_time(*time))
-}
-
-/// Finds the tenant's undeleted channels among `ids`, in the order asked.
-async fn find_channels(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    ids: &[&str],
-) -> Result<Vec<(String, FoundChannel)>, AlertError> {
-    let mut found = HashMap::new();
-    if !ids.is_empty() {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT id, name, disabled FROM alert_channels WHERE deleted_at IS NULL AND tenant = ",
-        );
-        query.push_bind(tenant.as_str()).push(" AND id IN (");
-        let mut separated = query.separated(", ");
-        for id in ids {
-            separated.push_bind(*id);
-        }
-        query.push(")");
-        for row in query.build().fetch_all(&mut *conn).await.map_err(db_error)? {
-            found.insert(row.text("id")?, FoundChannel { name: row.text("name")?, disabled: row.flag("disabled")? });
-        }
+/// Appends `(?, ?, ...)` binding `ids`, for `IN`: SQLite has no arrays.
+fn push_list<'a>(query: &mut QueryBuilder<Sqlite>, ids: impl IntoIterator<Item = &'a str>) {
+    query.push("(");
+    let mut separated = query.separated(", ");
+    for id in ids {
+        separated.push_bind(id);
     }
-    in_order(ids, found)
-}
-
-/// Writes a rule's channel list (after checking every channel is the tenant's).
-async fn write_rule_channels(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    rule_id: &str,
-    channel_ids: &[&str],
-) -> Result<(), AlertError> {
-    find_channels(conn, tenant, channel_ids).await?;
-    for (position, channel_id) in channel_ids.iter().enumerate() {
-        sqlx::query("INSERT INTO alert_rule_channels (tenant, rule_id, channel_id, position) VALUES (?, ?, ?, ?)")
-            .bind(tenant.as_str())
-            .bind(rule_id)
-            .bind(*channel_id)
-            .bind(position as i64)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error)?;
-    }
-    Ok(())
-}
-
-/// Reads the tenant's rules (one by `id`, or those of `kind`, or all) with their channels.
-async fn read_rules(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    id: Option<&str>,
-    kind: Option<RuleKind>,
-) -> Result<Vec<StoredRule>, StoreError> {
-    let sql = format!(
-        "SELECT {RULE_COLUMNS} FROM alert_rules WHERE tenant = ?1 AND (?2 IS NULL OR id = ?2) \
-         AND (?3 IS NULL OR kind = ?3) ORDER BY created_at, id"
-    );
-    let rules = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .bind(id)
-        .bind(kind.map(RuleKind::as_str))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    let links: Vec<(String, String)> = sqlx::query_as(
-        "SELECT rule_id, channel_id FROM alert_rule_channels WHERE tenant = ?1 AND (?2 IS NULL OR rule_id = ?2) \
-         ORDER BY rule_id, position",
-    )
-    .bind(tenant.as_str())
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    let mut by_rule = channels_by_rule(links);
-    rules
-        .iter()
-        .map(|row| {
-            let channels = by_rule.remove(&row.text("id")?).unwrap_or_default();
-            decode_rule(row, channels)
-        })
-        .collect()
-}
-
-/// Checks an alert's cooldown against its throttle row and, when it may go, moves the row to
-/// `now`, all under the row's lock: `false` when an alert of the same rule and dedup key was
-/// recorded within the cooldown.
-async fn pass_cooldown(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    alert: &NewAlert,
-    cooldown: chrono::Duration,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let rule_key = alert.rule_id.as_deref().unwrap_or_default();
-    sqlx::query("INSERT INTO alert_throttle (tenant, rule_key, dedup_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-        .bind(tenant.as_str())
-        .bind(rule_key)
-        .bind(&alert.dedup_key)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    // SQLite's one write lock (BEGIN IMMEDIATE) already keeps other writers out until commit.
-    let last =
-        sqlx::query("SELECT last_alert_at FROM alert_throttle WHERE tenant = ? AND rule_key = ? AND dedup_key = ?")
-            .bind(tenant.as_str())
-            .bind(rule_key)
-            .bind(&alert.dedup_key)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db_error)?
-            .opt_time("last_alert_at")?;
-    if !cooldown_allows(last, cooldown, now) {
-        return Ok(false);
-    }
-    let latest = last.map_or(now, |last| last.max(now));
-    sqlx::query("UPDATE alert_throttle SET last_alert_at = ? WHERE tenant = ? AND rule_key = ? AND dedup_key = ?")
-        .bind(text_time(&latest))
-        .bind(tenant.as_str())
-        .bind(rule_key)
-        .bind(&alert.dedup_key)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    Ok(true)
-}
-
-/// Writes one alert and a pending delivery per enabled channel inside the caller's transaction;
-/// `None` when its cooldown holds it back (nothing written).
-async fn insert_alert(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    alert: &NewAlert,
-    now: DateTime<Utc>,
-) -> Result<Option<CreatedAlert>, AlertError> {
-    let created_at = normalize_time(now);
-    if let Some(cooldown) = alert.cooldown
-        && !pass_cooldown(conn, tenant, alert, cooldown, created_at).await?
-    {
-        return Ok(None);
-    }
-    let stored = StoredAlert {
-        id: alert.id.clone().unwrap_or_else(new_id),
-        tenant: tenant.clone(),
-        rule_id: alert.rule_id.clone(),
-        dedup_key: alert.dedup_key.clone(),
-        message: alert.message.clone(),
-        created_at,
-    };
-    // The alert row is written first and checked after: any refusal below rolls it back with
-    // the rest, which is what makes the outbox all or nothing.
-    sqlx::query("INSERT INTO alerts (id, tenant, rule_id, dedup_key, message, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(&stored.id)
-        .bind(tenant.as_str())
-        .bind(stored.rule_id.as_deref())
-        .bind(&stored.dedup_key)
-        .bind(stored.message.to_string())
-        .bind(text_time(&created_at))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    if let Some(rule_id) = &stored.rule_id {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM alert_rules WHERE tenant = ? AND id = ?")
-            .bind(tenant.as_str())
-            .bind(rule_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_error)?;
-        if exists.is_none() {
-            return Err(AlertError::UnknownRule(rule_id.clone()));
-        }
-    }
-    let channels = find_channels(conn, tenant, &distinct(&alert.channel_ids)).await?;
-    let mut deliveries = Vec::with_capacity(channels.len());
-    for (channel_id, channel) in channels.into_iter().filter(|(_, channel)| !channel.disabled) {
-        let delivery = Delivery {
-            id: new_id(),
-            tenant: tenant.clone(),
-            alert_id: stored.id.clone(),
-            channel_id,
-            channel_name: channel.name,
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            next_attempt_at: created_at,
-            last_error: None,
-            delivered_at: None,
-            lease_holder: None,
-            lease_until: None,
-            created_at,
-        };
-        sqlx::query(
-            "INSERT INTO alert_deliveries (id, tenant, alert_id, channel_id, status, attempts, next_attempt_at, \
-             created_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)",
-        )
-        .bind(&delivery.id)
-        .bind(tenant.as_str())
-        .bind(&delivery.alert_id)
-        .bind(&delivery.channel_id)
-        .bind(text_time(&created_at))
-        .bind(text_time(&created_at))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-        deliveries.push(delivery);
-    }
-    Ok(Some(CreatedAlert { alert: stored, deliveries }))
-}
-
-/// Marks what a batch of alerts was raised from, inside the caller's transaction. A source
-/// already marked (or unknown) refuses the batch, so a second worker raising the same anomalies
-/// records nothing.
-async fn mark_source(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    source: &AlertSource,
-    now: DateTime<Utc>,
-) -> Result<(), RecordError> {
-    match source {
-        AlertSource::Anomalies(ids) => {
-            let ids = distinct(ids);
-            if ids.is_empty() {
-                return Ok(());
-            }
-            let mut query = QueryBuilder::<Sqlite>::new("UPDATE anomalies SET alerted_at = ");
-            query.push_bind(text_time(&now)).push(" WHERE alerted_at IS NULL AND tenant = ");
-            query.push_bind(tenant.as_str()).push(" AND id IN (");
-            let mut separated = query.separated(", ");
-            for id in &ids {
-                separated.push_bind(*id);
-            }
-            query.push(")");
-            let done = query.build().execute(&mut *conn).await.map_err(db_error)?;
-            if done.rows_affected() != ids.len() as u64 {
-                return Err(RecordError::AlreadyRecorded);
-            }
-        }
-        AlertSource::Events { from_seq, to_seq } => {
-            if to_seq < from_seq {
-                return Err(RecordError::InvalidSource(format!("event cursor from {from_seq} back to {to_seq}")));
-            }
-            sqlx::query(
-                "INSERT INTO event_alert_progress (tenant, next_seq) VALUES (?, 0) ON CONFLICT (tenant) DO NOTHING",
-            )
-            .bind(tenant.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error)?;
-            let done = sqlx::query("UPDATE event_alert_progress SET next_seq = ? WHERE tenant = ? AND next_seq = ?")
-                .bind(seq_value(*to_seq)?)
-                .bind(tenant.as_str())
-                .bind(seq_value(*from_seq)?)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_error)?;
-            if done.rows_affected() != 1 {
-                return Err(RecordError::AlreadyRecorded);
-            }
-        }
-    }
-    Ok(())
+    query.push(")");
 }
 
 #[async_trait]
-impl AlertStore for SqliteAlerts {
-    async fn create_channel(
-        &self,
+impl AlertDialect for Sqlite {
+    async fn find_channels(
+        conn: &mut SqliteConnection,
         tenant: &TenantId,
-        channel: &NewChannel,
-        now: DateTime<Utc>,
-    ) -> Result<ChannelSummary, StoreError> {
-        let summary = ChannelSummary {
-            id: channel.id.clone().unwrap_or_else(new_id),
-            tenant: tenant.clone(),
-            kind: channel.kind,
-            name: channel.name.clone(),
-            config_public: channel.config_public.clone(),
-            has_secret: channel.secret.is_some(),
-            disabled: false,
-            created_at: normalize_time(now),
-        };
-        sqlx::query(
-            "INSERT INTO alert_channels (id, tenant, kind, name, config_public, secret, disabled, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-        )
-        .bind(&summary.id)
-        .bind(tenant.as_str())
-        .bind(channel.kind.as_str())
-        .bind(&channel.name)
-        .bind(channel.config_public.to_string())
-        .bind(channel.secret.as_deref())
-        .bind(text_time(&now))
-        .execute(&self.write_pool)
-        .await
-        .map_err(db_error)?;
-        Ok(summary)
+        ids: &[&str],
+    ) -> Result<Vec<SqliteRow>, StoreError> {
+        // The write lock of the caller's transaction keeps them from being deleted until it
+        // commits.
+        let mut query =
+            QueryBuilder::new("SELECT id, name, disabled FROM alert_channels WHERE deleted_at IS NULL AND tenant = ");
+        query.push_bind(tenant.as_str()).push(" AND id IN ");
+        push_list(&mut query, ids.iter().copied());
+        query.build().fetch_all(conn).await.map_err(db_error)
     }
 
-    async fn list_channels(&self, tenant: &TenantId) -> Result<Vec<ChannelSummary>, StoreError> {
-        let sql = format!(
-            "SELECT {CHANNEL_COLUMNS} FROM alert_channels c WHERE c.tenant = ? AND c.deleted_at IS NULL \
-             ORDER BY c.created_at, c.id"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.as_str())
-            .fetch_all(&self.read_pool)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(decode_channel)
-            .collect()
-    }
-
-    async fn get_channel(&self, tenant: &TenantId, id: &str) -> Result<Option<StoredChannel>, StoreError> {
-        let sql = format!(
-            "SELECT {CHANNEL_COLUMNS}, c.secret AS ch_secret FROM alert_channels c \
-             WHERE c.tenant = ? AND c.id = ? AND c.deleted_at IS NULL"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.as_str())
-            .bind(id)
-            .fetch_optional(&self.read_pool)
-            .await
-            .map_err(db_error)?
-            .as_ref()
-            .map(decode_stored_channel)
-            .transpose()
-    }
-
-    async fn set_channel_disabled(&self, tenant: &TenantId, id: &str, disabled: bool) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE alert_channels SET disabled = ? WHERE tenant = ? AND id = ? AND deleted_at IS NULL")
-                .bind(i64::from(disabled))
+    async fn insert_rule_channels(
+        conn: &mut SqliteConnection,
+        tenant: &TenantId,
+        rule_id: &str,
+        channel_ids: &[&str],
+    ) -> Result<(), StoreError> {
+        for (position, channel_id) in channel_ids.iter().enumerate() {
+            sqlx::query("INSERT INTO alert_rule_channels (tenant, rule_id, channel_id, position) VALUES (?, ?, ?, ?)")
                 .bind(tenant.as_str())
-                .bind(id)
-                .execute(&self.write_pool)
+                .bind(rule_id)
+                .bind(*channel_id)
+                .bind(position as i64)
+                .execute(&mut *conn)
                 .await
                 .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn delete_channel(&self, tenant: &TenantId, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-        let done =
-            sqlx::query("UPDATE alert_channels SET deleted_at = ? WHERE tenant = ? AND id = ? AND deleted_at IS NULL")
-                .bind(text_time(&now))
-                .bind(tenant.as_str())
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
         }
-        sqlx::query("DELETE FROM alert_rule_channels WHERE tenant = ? AND channel_id = ?")
-            .bind(tenant.as_str())
-            .bind(id)
-            .execute(&mut *tx)
+        Ok(())
+    }
+
+    async fn insert_deliveries(
+        conn: &mut SqliteConnection,
+        alert: &StoredAlert,
+        deliveries: &[Delivery],
+    ) -> Result<(), StoreError> {
+        for delivery in deliveries {
+            sqlx::query(
+                "INSERT INTO alert_deliveries (id, tenant, alert_id, channel_id, status, attempts, next_attempt_at, \
+                 created_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
+            )
+            .bind(&delivery.id)
+            .bind(alert.tenant.as_str())
+            .bind(&alert.id)
+            .bind(&delivery.channel_id)
+            .bind(text_time(&alert.created_at))
+            .execute(&mut *conn)
             .await
             .map_err(db_error)?;
-        sqlx::query(
-            "UPDATE alert_deliveries SET status = 'dead', last_error = ?, lease_holder = NULL, lease_until = NULL \
-             WHERE tenant = ? AND channel_id = ? AND status = 'pending'",
-        )
-        .bind(CHANNEL_DELETED)
-        .bind(tenant.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(true)
-    }
-
-    async fn create_rule(
-        &self,
-        tenant: &TenantId,
-        rule: &NewRule,
-        now: DateTime<Utc>,
-    ) -> Result<StoredRule, AlertError> {
-        let id = new_id();
-        let channel_ids = distinct(&rule.channel_ids);
-        let (match_spec, cooldown) = rule_columns(rule);
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO alert_rules (id, tenant, name, kind, min_severity, match_spec, cooldown_seconds, enabled, \
-             created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(tenant.as_str())
-        .bind(&rule.name)
-        .bind(rule.kind.as_str())
-        .bind(rule.min_severity.as_str())
-        .bind(match_spec)
-        .bind(cooldown)
-        .bind(i64::from(rule.enabled))
-        .bind(text_time(&now))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        write_rule_channels(&mut tx, tenant, &id, &channel_ids).await?;
-        let stored = read_rules(&mut tx, tenant, Some(&id), None).await?.pop();
-        tx.commit().await.map_err(db_error)?;
-        stored.ok_or_else(|| AlertError::Store(StoreError::Corrupt(format!("rule {id} vanished while created"))))
-    }
-
-    async fn list_rules(&self, tenant: &TenantId, kind: Option<RuleKind>) -> Result<Vec<StoredRule>, StoreError> {
-        let mut conn = self.read_pool.acquire().await.map_err(db_error)?;
-        read_rules(&mut conn, tenant, None, kind).await
-    }
-
-    async fn get_rule(&self, tenant: &TenantId, id: &str) -> Result<Option<StoredRule>, StoreError> {
-        let mut conn = self.read_pool.acquire().await.map_err(db_error)?;
-        Ok(read_rules(&mut conn, tenant, Some(id), None).await?.pop())
-    }
-
-    async fn update_rule(&self, tenant: &TenantId, id: &str, rule: &NewRule) -> Result<Option<StoredRule>, AlertError> {
-        let channel_ids = distinct(&rule.channel_ids);
-        let (match_spec, cooldown) = rule_columns(rule);
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-        let done = sqlx::query(
-            "UPDATE alert_rules SET name = ?, kind = ?, min_severity = ?, match_spec = ?, cooldown_seconds = ?, \
-             enabled = ? WHERE tenant = ? AND id = ?",
-        )
-        .bind(&rule.name)
-        .bind(rule.kind.as_str())
-        .bind(rule.min_severity.as_str())
-        .bind(match_spec)
-        .bind(cooldown)
-        .bind(i64::from(rule.enabled))
-        .bind(tenant.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
         }
-        sqlx::query("DELETE FROM alert_rule_channels WHERE tenant = ? AND rule_id = ?")
-            .bind(tenant.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        write_rule_channels(&mut tx, tenant, id, &channel_ids).await?;
-        let stored = read_rules(&mut tx, tenant, Some(id), None).await?.pop();
-        tx.commit().await.map_err(db_error)?;
-        Ok(stored)
+        Ok(())
     }
 
-    async fn delete_rule(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
-        // The rule's channel list goes with it (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM alert_rules WHERE tenant = ? AND id = ?")
-            .bind(tenant.as_str())
-            .bind(id)
-            .execute(&self.write_pool)
-            .await
-            .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn create_alert(
-        &self,
+    async fn mark_anomalies_alerted(
+        conn: &mut SqliteConnection,
         tenant: &TenantId,
-        alert: &NewAlert,
+        ids: &[&str],
         now: DateTime<Utc>,
-    ) -> Result<CreatedAlert, AlertError> {
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-        // Any refusal returns before the commit and rolls back what was written: all or nothing.
-        let created = insert_alert(&mut tx, tenant, alert, now)
-            .await?
-            .ok_or_else(|| AlertError::InCooldown(alert.dedup_key.clone()))?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(created)
-    }
-
-    async fn record_alerts(
-        &self,
-        tenant: &TenantId,
-        alerts: &[NewAlert],
-        source: &AlertSource,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<CreatedAlert>, RecordError> {
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-        mark_source(&mut tx, tenant, source, now).await?;
-        let mut created = Vec::with_capacity(alerts.len());
-        for alert in alerts {
-            created.extend(insert_alert(&mut tx, tenant, alert, now).await?);
-        }
-        tx.commit().await.map_err(db_error)?;
-        Ok(created)
-    }
-
-    async fn anomalies_to_alert(&self, tenant: &TenantId, limit: u32) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT id FROM anomalies WHERE tenant = ? AND alerted_at IS NULL ORDER BY created_at, id LIMIT ?",
-        )
-        .bind(tenant.as_str())
-        .bind(i64::from(limit))
-        .fetch_all(&self.read_pool)
-        .await
-        .map_err(db_error)
-    }
-
-    async fn event_alert_cursor(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        let next: Option<i64> = sqlx::query_scalar("SELECT next_seq FROM event_alert_progress WHERE tenant = ?")
-            .bind(tenant.as_str())
-            .fetch_optional(&self.read_pool)
-            .await
-            .map_err(db_error)?;
-        seq_from(next.unwrap_or(0))
+    ) -> Result<u64, StoreError> {
+        let mut query = QueryBuilder::new("UPDATE anomalies SET alerted_at = ");
+        query.push_bind(text_time(&now)).push(" WHERE alerted_at IS NULL AND tenant = ");
+        query.push_bind(tenant.as_str()).push(" AND id IN ");
+        push_list(&mut query, ids.iter().copied());
+        Ok(query.build().execute(conn).await.map_err(db_error)?.rows_affected())
     }
 
     async fn last_alert_at(
-        &self,
+        conn: &mut SqliteConnection,
         tenant: &TenantId,
         rule_id: Option<&str>,
         dedup_key: &str,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ) -> Result<SqliteRow, StoreError> {
         // `IS` matches NULL to NULL, and SQLite still uses the index for it.
         sqlx::query("SELECT MAX(created_at) AS last FROM alerts WHERE tenant = ? AND rule_id IS ? AND dedup_key = ?")
             .bind(tenant.as_str())
             .bind(rule_id)
             .bind(dedup_key)
-            .fetch_one(&self.read_pool)
+            .fetch_one(conn)
             .await
-            .map_err(db_error)?
-            .opt_time("last")
+            .map_err(db_error)
     }
 
-    async fn list_alerts(&self, tenant: &TenantId, query: &AlertQuery) -> Result<Vec<StoredAlert>, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {ALERT_COLUMNS} FROM alerts al WHERE al.tenant = "));
-        sql.push_bind(tenant.as_str());
-        if let Some(rule_id) = &query.rule_id {
-            sql.push(" AND al.rule_id = ").push_bind(rule_id.clone());
-        }
-        if let Some(since) = &query.since {
-            sql.push(" AND al.created_at >= ").push_bind(text_time(since));
-        }
-        sql.push(" ORDER BY al.created_at DESC, al.id DESC LIMIT ").push_bind(i64::from(query.limit));
-        sql.build().fetch_all(&self.read_pool).await.map_err(db_error)?.iter().map(decode_alert).collect()
-    }
-
-    async fn claim_due_deliveries(
-        &self,
+    async fn lease_due(
+        conn: &mut SqliteConnection,
         now: DateTime<Utc>,
         holder: &str,
         lease_until: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-        let claimed: Vec<String> = sqlx::query_scalar(
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
             "UPDATE alert_deliveries SET lease_holder = ?1, lease_until = ?2, attempts = attempts + 1 \
              WHERE id IN (SELECT d.id FROM alert_deliveries d JOIN alert_channels c ON c.id = d.channel_id \
              WHERE d.status = 'pending' AND d.next_attempt_at <= ?3 AND (d.lease_until IS NULL OR d.lease_until <= ?3) \
@@ -601,184 +139,15 @@ impl AlertStore for SqliteAlerts {
         .bind(text_time(&lease_until))
         .bind(text_time(&now))
         .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
+        .fetch_all(conn)
         .await
-        .map_err(db_error)?;
-        if claimed.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = QueryBuilder::<Sqlite>::new(format!("{} WHERE d.id IN (", claimed_select()));
-        let mut separated = query.separated(", ");
-        for id in &claimed {
-            separated.push_bind(id.as_str());
-        }
-        query.push(") ORDER BY d.next_attempt_at, d.id");
-        let rows = query.build().fetch_all(&mut *tx).await.map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        rows.iter().map(decode_claimed).collect()
+        .map_err(db_error)
     }
 
-    async fn claim_delivery(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        now: DateTime<Utc>,
-        holder: &str,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Option<ClaimedDelivery>, StoreError> {
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-        let claimed = sqlx::query(
-            "UPDATE alert_deliveries SET lease_holder = ?1, lease_until = ?2, attempts = attempts + 1 \
-             WHERE id = ?3 AND tenant = ?4 AND status = 'pending' AND (lease_until IS NULL OR lease_until <= ?5)",
-        )
-        .bind(holder)
-        .bind(text_time(&lease_until))
-        .bind(id)
-        .bind(tenant.as_str())
-        .bind(text_time(&now))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if claimed.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let sql = format!("{} WHERE d.id = ?", claimed_select());
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(&mut *tx).await.map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        decode_claimed(&row).map(Some)
+    async fn select_claimed(conn: &mut SqliteConnection, ids: &[String]) -> Result<Vec<SqliteRow>, StoreError> {
+        let mut query = QueryBuilder::new(format!("{} WHERE d.id IN ", claimed_select()));
+        push_list(&mut query, ids.iter().map(String::as_str));
+        query.push(" ORDER BY d.next_attempt_at, d.id");
+        query.build().fetch_all(conn).await.map_err(db_error)
     }
-
-    async fn mark_delivered(&self, id: &str, holder: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-        record_attempt(&mut tx, id, holder, at, "'delivered'", None).await?;
-        let done = sqlx::query(
-            "UPDATE alert_deliveries SET status = 'delivered', delivered_at = ?, lease_holder = NULL, \
-             lease_until = NULL WHERE id = ? AND lease_holder = ? AND status = 'pending'",
-        )
-        .bind(text_time(&at))
-        .bind(id)
-        .bind(holder)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn mark_failed(
-        &self,
-        id: &str,
-        holder: &str,
-        error: &str,
-        next_attempt_at: Option<DateTime<Utc>>,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-        let outcome = if next_attempt_at.is_some() { "'retry'" } else { "'dead'" };
-        record_attempt(&mut tx, id, holder, at, outcome, Some(error)).await?;
-        let done = sqlx::query(
-            "UPDATE alert_deliveries SET status = CASE WHEN ?1 IS NULL THEN 'dead' ELSE 'pending' END, \
-             next_attempt_at = COALESCE(?1, next_attempt_at), last_error = ?2, lease_holder = NULL, \
-             lease_until = NULL WHERE id = ?3 AND lease_holder = ?4 AND status = 'pending'",
-        )
-        .bind(next_attempt_at.as_ref().map(text_time))
-        .bind(error)
-        .bind(id)
-        .bind(holder)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn list_attempts(
-        &self,
-        tenant: &TenantId,
-        delivery_id: &str,
-    ) -> Result<Option<Vec<DeliveryAttempt>>, StoreError> {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM alert_deliveries WHERE tenant = ? AND id = ?")
-            .bind(tenant.as_str())
-            .bind(delivery_id)
-            .fetch_optional(&self.read_pool)
-            .await
-            .map_err(db_error)?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        let rows = sqlx::query(
-            "SELECT delivery_id, attempt, holder, finished_at, outcome, error FROM alert_delivery_attempts \
-             WHERE tenant = ? AND delivery_id = ? ORDER BY finished_at, id",
-        )
-        .bind(tenant.as_str())
-        .bind(delivery_id)
-        .fetch_all(&self.read_pool)
-        .await
-        .map_err(db_error)?;
-        rows.iter().map(decode_attempt).collect::<Result<Vec<_>, _>>().map(Some)
-    }
-
-    async fn requeue_delivery(&self, tenant: &TenantId, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE alert_deliveries SET status = 'pending', next_attempt_at = ?, attempts = 0 \
-             WHERE tenant = ? AND id = ? AND status = 'dead' \
-             AND channel_id IN (SELECT id FROM alert_channels WHERE deleted_at IS NULL)",
-        )
-        .bind(text_time(&now))
-        .bind(tenant.as_str())
-        .bind(id)
-        .execute(&self.write_pool)
-        .await
-        .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn list_deliveries(&self, tenant: &TenantId, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
-        let mut sql =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.tenant = "));
-        sql.push_bind(tenant.as_str());
-        if let Some(status) = query.status {
-            sql.push(" AND d.status = ").push_bind(status.as_str());
-        }
-        if let Some(alert_id) = &query.alert_id {
-            sql.push(" AND d.alert_id = ").push_bind(alert_id.clone());
-        }
-        if let Some(before) = &query.before {
-            sql.push(" AND (d.created_at, d.id) < (")
-                .push_bind(text_time(&before.created_at))
-                .push(", ")
-                .push_bind(before.id.clone())
-                .push(")");
-        }
-        sql.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ").push_bind(i64::from(query.limit));
-        sql.build().fetch_all(&self.read_pool).await.map_err(db_error)?.iter().map(decode_delivery).collect()
-    }
-}
-
-/// Writes the attempt row for the delivery `id` held by `holder`, inside the transaction that
-/// records its result; writes nothing when `holder` no longer holds it.
-async fn record_attempt(
-    tx: &mut SqliteConnection,
-    id: &str,
-    holder: &str,
-    at: DateTime<Utc>,
-    // A literal: `'delivered'`, `'retry'` or `'dead'`.
-    outcome_sql: &'static str,
-    error: Option<&str>,
-) -> Result<(), StoreError> {
-    let sql = format!(
-        "INSERT INTO alert_delivery_attempts (id, tenant, delivery_id, attempt, holder, finished_at, outcome, error) \
-         SELECT ?, tenant, id, attempts, lease_holder, ?, {outcome_sql}, ? FROM alert_deliveries \
-         WHERE id = ? AND lease_holder = ? AND status = 'pending'"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(new_id())
-        .bind(text_time(&at))
-        .bind(error)
-        .bind(id)
-        .bind(holder)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    Ok(())
 }
