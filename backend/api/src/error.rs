@@ -19,6 +19,8 @@ pub enum ErrorCode {
     MalformedJson,
     InvalidQuery,
     Unauthorized,
+    /// Sign-in refused: unknown user, wrong password or disabled user, told apart for nobody.
+    InvalidCredentials,
     Forbidden,
     NotFound,
     MethodNotAllowed,
@@ -31,17 +33,22 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     InvalidField,
     DuplicateId,
+    /// A user (or other named item) of that name exists already.
+    AlreadyExists,
     Overloaded,
+    /// Too many attempts (failed sign-ins) from this address or for this account.
+    RateLimited,
     Internal,
     Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 20] = [
         Self::MalformedJson,
         Self::InvalidQuery,
         Self::Unauthorized,
+        Self::InvalidCredentials,
         Self::Forbidden,
         Self::NotFound,
         Self::MethodNotAllowed,
@@ -53,7 +60,9 @@ impl ErrorCode {
         Self::UnsupportedMediaType,
         Self::InvalidField,
         Self::DuplicateId,
+        Self::AlreadyExists,
         Self::Overloaded,
+        Self::RateLimited,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -64,6 +73,7 @@ impl ErrorCode {
             Self::MalformedJson => "malformed_json",
             Self::InvalidQuery => "invalid_query",
             Self::Unauthorized => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -75,7 +85,9 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::InvalidField => "invalid_field",
             Self::DuplicateId => "duplicate_id",
+            Self::AlreadyExists => "already_exists",
             Self::Overloaded => "overloaded",
+            Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
@@ -85,15 +97,15 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::MalformedJson | Self::InvalidQuery => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::IdempotencyConflict | Self::DeliveryNotDead => StatusCode::CONFLICT,
+            Self::IdempotencyConflict | Self::DeliveryNotDead | Self::AlreadyExists => StatusCode::CONFLICT,
             Self::PayloadTooLarge | Self::DetailsTooLarge | Self::BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidField | Self::DuplicateId => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded | Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -109,12 +121,14 @@ pub struct ApiError {
     pub allow: Option<&'static str>,
     /// What went wrong inside, for the log only.
     pub internal: Option<String>,
+    /// Seconds to wait before trying again (`429 rate_limited`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// Builds an error with a message for the client.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), allow: None, internal: None }
+        Self { code, message: message.into(), allow: None, internal: None, retry_after: None }
     }
 
     /// Builds a 405 listing the methods the resource does support.
@@ -154,6 +168,12 @@ impl IntoResponse for ApiError {
             }
             ErrorCode::Overloaded => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ErrorCode::RateLimited => {
+                let seconds = self.retry_after.unwrap_or(60).to_string();
+                if let Ok(value) = HeaderValue::from_str(&seconds) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
             }
             _ => {}
         }

@@ -8,6 +8,8 @@ pub mod error;
 pub mod extract;
 mod routes;
 
+pub use routes::auth::LoginThrottle;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -78,6 +80,11 @@ pub struct AppState {
     pub false_positive_suppression: chrono::Duration,
     pub limits: ApiLimits,
     pub key_cache: KeyCache,
+    /// Dashboard users and their sessions.
+    pub users: Arc<dyn veritrail_core::users::UserStore>,
+    pub sessions: auth::SessionSettings,
+    /// Failed sign-ins per address and account.
+    pub login_throttle: Arc<routes::auth::LoginThrottle>,
 }
 
 /// Builds the whole HTTP app.
@@ -92,6 +99,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::anomalies::router())
         .merge(routes::alerts::router())
         .merge(routes::health::router())
+        .merge(routes::auth::router())
+        .merge(routes::accounts::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(error::log_server_errors))

@@ -79,3 +79,24 @@ pub fn hash_api_key(secret: &str) -> Hash {
 pub fn key_id_for(key_hash: &Hash) -> String {
     key_hash.to_hex()[..12].to_owned()
 }
+
+/// Generates a new key secret: `vt_` and 48 hex digits (192 random bits).
+pub fn generate_key_secret() -> Result<String, String> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|err| format!("no randomness available: {err}"))?;
+    Ok(format!("vt_{}", hex::encode(bytes)))
+}
+
+/// The record and stored hash of a new key with `secret`.
+pub fn new_api_key(tenant: TenantId, name: &str, scopes: Scopes, secret: &str) -> (ApiKey, Hash) {
+    let key_hash = hash_api_key(secret);
+    let key = ApiKey {
+        id: key_id_for(&key_hash),
+        tenant,
+        name: name.to_owned(),
+        scopes,
+        created_at: crate::event::normalize_time(chrono::Utc::now()),
+        revoked_at: None,
+    };
+    (key, key_hash)
+}

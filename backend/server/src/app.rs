@@ -71,6 +71,9 @@ impl Application {
             ),
             limits: config.limits.clone(),
             key_cache: KeyCache::default(),
+            users: store.users.clone(),
+            sessions: config.auth.sessions(),
+            login_throttle: Default::default(),
         });
         Ok(Self { listener, router, store, scheduler, alerting })
     }
@@ -91,7 +94,9 @@ impl Application {
         self.scheduler.start().await.context("start the job scheduler")?;
         tokio::spawn(deliver_on_wake(self.alerting.clone()));
         tokio::spawn(alert_events_on_wake(self.alerting.clone(), self.store.events.clone()));
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("serve")
+        // Connection info gives handlers the client's address (sign-in throttling).
+        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serve")
     }
 }
 

@@ -26,6 +26,7 @@ pub struct Config {
     pub search: SearchConfig,
     pub anomalies: AnomaliesConfig,
     pub alerts: AlertsConfig,
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -42,6 +43,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             anomalies: AnomaliesConfig::default(),
             alerts: AlertsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -194,6 +196,35 @@ impl AnomaliesConfig {
         detector.history = chrono::Duration::days(self.history_days.max(1));
         detector.min_score = self.min_score;
         detector
+    }
+}
+
+/// Dashboard sign-in and sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// A session unused this long is over, in minutes.
+    pub session_idle_minutes: i64,
+    /// A session is over this long after sign-in, however active, in hours.
+    pub session_max_hours: i64,
+    /// Mark the session cookie `Secure`: set it when the dashboard is reached over HTTPS
+    /// (directly or through a proxy).
+    pub secure_cookie: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { session_idle_minutes: 120, session_max_hours: 12, secure_cookie: false }
+    }
+}
+
+impl AuthConfig {
+    pub fn sessions(&self) -> veritrail_api::auth::SessionSettings {
+        veritrail_api::auth::SessionSettings {
+            idle: chrono::Duration::minutes(self.session_idle_minutes.max(1)),
+            absolute: chrono::Duration::hours(self.session_max_hours.max(1)),
+            secure_cookie: self.secure_cookie,
+        }
     }
 }
 

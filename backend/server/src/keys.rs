@@ -1,8 +1,7 @@
 //! API key commands and the first-start bootstrap key.
 
 use anyhow::Context;
-use chrono::Utc;
-use veritrail_core::auth::{ApiKey, Scopes, hash_api_key, key_id_for};
+use veritrail_core::auth::{ApiKey, Scopes, generate_key_secret, new_api_key};
 use veritrail_core::event::TenantId;
 use veritrail_store::Store;
 
@@ -11,9 +10,7 @@ pub const DEFAULT_TENANT: &str = "default";
 
 /// Generates a new secret: `vt_` and 48 hex digits (192 random bits).
 pub fn generate_secret() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|err| anyhow::anyhow!("no randomness available: {err}"))?;
-    Ok(format!("vt_{}", hex::encode(bytes)))
+    generate_key_secret().map_err(anyhow::Error::msg)
 }
 
 /// Stores a key with `secret` and returns its record.
@@ -24,15 +21,7 @@ pub async fn create(
     name: &str,
     secret: &str,
 ) -> anyhow::Result<ApiKey> {
-    let key_hash = hash_api_key(secret);
-    let key = ApiKey {
-        id: key_id_for(&key_hash),
-        tenant,
-        name: name.to_owned(),
-        scopes,
-        created_at: veritrail_core::event::normalize_time(Utc::now()),
-        revoked_at: None,
-    };
+    let (key, key_hash) = new_api_key(tenant, name, scopes, secret);
     store.keys.create_key(&key, &key_hash).await.context("store API key")?;
     Ok(key)
 }
@@ -49,15 +38,8 @@ pub async fn bootstrap(store: &Store, configured_secret: Option<String>) -> anyh
         Some(secret) => secret.clone(),
         None => generate_secret()?,
     };
-    let key_hash = hash_api_key(&secret);
-    let key = ApiKey {
-        id: key_id_for(&key_hash),
-        tenant: TenantId::parse(DEFAULT_TENANT).map_err(anyhow::Error::msg)?,
-        name: "bootstrap".to_owned(),
-        scopes: Scopes::ADMIN,
-        created_at: veritrail_core::event::normalize_time(Utc::now()),
-        revoked_at: None,
-    };
+    let tenant = TenantId::parse(DEFAULT_TENANT).map_err(anyhow::Error::msg)?;
+    let (key, key_hash) = new_api_key(tenant, "bootstrap", Scopes::ADMIN, &secret);
     if !store.keys.create_first_key(&key, &key_hash).await.context("store bootstrap API key")? {
         return Ok(());
     }

@@ -14,11 +14,11 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use veritrail_alerts::{ChannelError, DeliveryRetry};
+use veritrail_core::access::Permission;
 use veritrail_core::alerting::{
     AlertError, AlertQuery, ChannelSummary, DeliveryCursor, DeliveryQuery, DeliveryStatus, NewRule, RuleKind,
     StoredRule,
 };
-use veritrail_core::auth::Scopes;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -75,7 +75,7 @@ async fn create_channel(
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    caller.require(Scopes::ADMIN)?;
+    caller.require(Permission::Admin)?;
     let channel =
         state.alerting.create_channel(caller.tenant(), body, Utc::now()).await.map_err(|error| match error {
             ChannelError::Invalid(message) | ChannelError::Target(message) => {
@@ -87,7 +87,7 @@ async fn create_channel(
 }
 
 async fn list_channels(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     let channels = state.alerting.store().list_channels(caller.tenant()).await?;
     Ok(Json(json!({"channels": channels.into_iter().map(channel_view).collect::<Vec<_>>()})))
 }
@@ -97,7 +97,7 @@ async fn get_channel(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     let channel = state
         .alerting
         .store()
@@ -112,7 +112,7 @@ async fn delete_channel(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Scopes::ADMIN)?;
+    caller.require(Permission::Admin)?;
     if state.alerting.store().delete_channel(caller.tenant(), &id, Utc::now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -127,7 +127,7 @@ async fn test_channel(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::ADMIN)?;
+    caller.require(Permission::Admin)?;
     let delivery = state.alerting.test_channel(caller.tenant(), &id, Utc::now()).await?.ok_or_else(|| {
         ApiError::new(ErrorCode::NotFound, format!("no enabled alert channel with id {id:?} in this tenant"))
     })?;
@@ -148,7 +148,7 @@ async fn create_rule(
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    caller.require(Scopes::ADMIN)?;
+    caller.require(Permission::Admin)?;
     let rule = parse_rule(&body)?;
     let stored = state.alerting.store().create_rule(caller.tenant(), &rule, Utc::now()).await?;
     state.alerting.rules_changed(caller.tenant());
@@ -160,7 +160,7 @@ async fn list_rules(
     caller: Caller,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     reject_unknown(&params, &["kind"])?;
     let kind = params
         .get("kind")
@@ -176,7 +176,7 @@ async fn get_rule(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     let rule =
         state.alerting.store().get_rule(caller.tenant(), &id).await?.ok_or_else(|| not_found("alert rule", &id))?;
     Ok(Json(rule_view(rule)))
@@ -188,7 +188,7 @@ async fn update_rule(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::ADMIN)?;
+    caller.require(Permission::Admin)?;
     let rule = parse_rule(&body)?;
     let stored = state
         .alerting
@@ -205,7 +205,7 @@ async fn delete_rule(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Scopes::ADMIN)?;
+    caller.require(Permission::Admin)?;
     let deleted = state.alerting.store().delete_rule(caller.tenant(), &id).await?;
     state.alerting.rules_changed(caller.tenant());
     if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(not_found("alert rule", &id)) }
@@ -228,7 +228,7 @@ async fn list_deliveries(
     caller: Caller,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     reject_unknown(&params, &["status", "alert_id", "limit", "cursor"])?;
     let status = params
         .get("status")
@@ -260,7 +260,7 @@ async fn list_attempts(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     let attempts =
         state.alerting.store().list_attempts(caller.tenant(), &id).await?.ok_or_else(|| not_found("delivery", &id))?;
     Ok(Json(json!({"delivery_id": id, "attempts": attempts})))
@@ -273,7 +273,7 @@ async fn retry_delivery(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::ADMIN)?;
+    caller.require(Permission::Admin)?;
     match state.alerting.retry_delivery(caller.tenant(), &id, Utc::now()).await? {
         DeliveryRetry::Requeued => Ok(Json(json!({"delivery_id": id, "status": DeliveryStatus::Pending}))),
         DeliveryRetry::NotDead => Err(ApiError::new(
@@ -292,7 +292,7 @@ async fn list_alerts(
     caller: Caller,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     reject_unknown(&params, &["rule_id", "since", "limit"])?;
     let since = params
         .get("since")

@@ -8,8 +8,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use veritrail_core::access::Permission;
 use veritrail_core::anomalies::{AnomalyCursor, AnomalyQuery, AnomalyStatus, NewFeedback, Verdict};
-use veritrail_core::auth::Scopes;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -32,7 +32,7 @@ async fn list(
     caller: Caller,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     reject_unknown(&params, &["since", "until", "min_score", "status", "limit", "cursor"])?;
     let invalid = |message: String| ApiError::new(ErrorCode::InvalidQuery, message);
     let time = |name: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -79,7 +79,7 @@ async fn list(
 }
 
 async fn one(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     let anomaly = state
         .anomalies
         .get_anomaly(caller.tenant(), &id)
@@ -97,7 +97,7 @@ async fn feedback(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Triage)?;
     let invalid = |message: String| ApiError::new(ErrorCode::InvalidField, message);
     let object = body.as_object().ok_or_else(|| invalid("the body must be an object {\"verdict\": ...}".into()))?;
     if let Some(unknown) = object.keys().find(|key| !["verdict", "note"].contains(&key.as_str())) {
@@ -118,7 +118,7 @@ async fn feedback(
     };
     let now = Utc::now();
     let suppress_until = (verdict == Verdict::FalsePositive).then(|| now + state.false_positive_suppression);
-    let feedback = NewFeedback { verdict, note, key_id: Some(caller.key.id.clone()), suppress_until };
+    let feedback = NewFeedback { verdict, note, key_id: Some(caller.label()), suppress_until };
     let saved = state
         .anomalies
         .add_feedback(caller.tenant(), &id, &feedback, now)

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use veritrail_core::auth::Scopes;
+use veritrail_core::access::Permission;
 use veritrail_core::event::{NewEvent, Outcome, Receipt, StoredEvent};
 use veritrail_core::store::{Appended, EventQuery};
 use veritrail_core::validate::validate_event;
@@ -60,7 +60,7 @@ async fn create_event(
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    caller.require(Scopes::INGEST)?;
+    caller.require(Permission::Ingest)?;
     let event = validate_event(&body, &state.limits.event, new_id).map_err(|err| validation_error(err, ""))?;
     let mut appended = state.events.append(caller.tenant(), vec![event]).await?;
     state.alerting.events_appended(caller.tenant());
@@ -79,7 +79,7 @@ async fn create_batch(
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    caller.require(Scopes::INGEST)?;
+    caller.require(Permission::Ingest)?;
     let items = match &body {
         Value::Object(object) => {
             if let Some(unknown) = object.keys().find(|key| key.as_str() != "events") {
@@ -119,7 +119,7 @@ async fn ingest_cloudtrail(
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    caller.require(Scopes::INGEST)?;
+    caller.require(Permission::Ingest)?;
     let items = veritrail_core::cloudtrail::events_from_document(&body)
         .map_err(|err| ApiError::new(ErrorCode::InvalidField, err.to_string()))?;
     if items.len() > state.limits.max_batch_events {
@@ -158,9 +158,12 @@ async fn get_event(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     reject_unknown(&params, &["proof"])?;
     let with_proof = flag(&params, "proof")?;
+    if with_proof {
+        caller.require(Permission::Proofs)?;
+    }
     let event = state
         .events
         .get(caller.tenant(), &id)
@@ -220,7 +223,7 @@ async fn list_events(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<EventPage>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     let query = parse_list_query(&params, &state)?;
     let events = state.events.list(caller.tenant(), &query).await?;
     let next_cursor =

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use veritrail_core::auth::Scopes;
+use veritrail_core::access::Permission;
 use veritrail_core::event::TenantId;
 use veritrail_core::jobs::{JobError, JobRun};
 
@@ -42,7 +42,7 @@ fn for_tenant(run: JobRun, tenant: &TenantId) -> Value {
 }
 
 async fn list_jobs(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::ADMIN)?;
+    caller.require(Permission::Admin)?;
     let jobs: Vec<Value> = state
         .jobs
         .status()
@@ -68,7 +68,7 @@ async fn run_job(
     Path(name): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::ADMIN)?;
+    caller.require(Permission::Admin)?;
     reject_unknown(&params, &["full"])?;
     if flag(&params, "full")? {
         if name != "integrity-check" {

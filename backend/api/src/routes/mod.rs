@@ -1,7 +1,9 @@
 //! Route groups, merged in [`crate::router`].
 
+pub(crate) mod accounts;
 pub(crate) mod alerts;
 pub(crate) mod anomalies;
+pub(crate) mod auth;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod jobs;

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use veritrail_core::auth::Scopes;
+use veritrail_core::access::Permission;
 use veritrail_search::{SearchError, SearchRequest};
 
 use crate::AppState;
@@ -41,7 +41,7 @@ async fn search(
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Search)?;
     let request = parse_request(&body)?;
     let response = state.search.search(caller.tenant(), &request).await?;
 
@@ -123,7 +123,7 @@ fn reject_unknown_fields(object: &Map<String, Value>) -> Result<(), ApiError> {
 }
 
 async fn status(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     let progress = state.search.progress(caller.tenant()).await?;
     Ok(Json(json!({
         "semantic": if state.search.semantic_enabled() { "on" } else { "off" },

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use serde_json::{Value, json};
-use veritrail_core::auth::Scopes;
+use veritrail_core::access::Permission;
 use veritrail_core::chain::Hash;
 use veritrail_core::event::TenantId;
 use veritrail_core::merkle::NodeId;
@@ -70,7 +70,7 @@ impl From<ProofError> for ApiError {
 }
 
 async fn log_key(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     let signer = &state.log.signer;
     Ok(Json(json!({
         "origin": state.log.origin(caller.tenant()),
@@ -81,7 +81,7 @@ async fn log_key(State(state): State<AppState>, caller: Caller) -> Result<Json<V
 }
 
 async fn latest_checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Json<CheckpointBody>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     state
         .checkpoints
         .latest_checkpoint(caller.tenant())
@@ -95,7 +95,7 @@ async fn checkpoint_at(
     caller: Caller,
     Query(params): Query<Params>,
 ) -> Result<Json<CheckpointBody>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Read)?;
     reject_unknown(&params, &["tree_size"])?;
     let tree_size = number(&params, "tree_size")?
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "tree_size is required (or use /checkpoints/latest)"))?;
@@ -137,7 +137,7 @@ async fn inclusion_proof(
     caller: Caller,
     Query(params): Query<Params>,
 ) -> Result<Json<InclusionBody>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Proofs)?;
     reject_unknown(&params, &["seq", "id", "tree_size"])?;
     let seq = match (number(&params, "seq")?, params.get("id").filter(|id| !id.is_empty())) {
         (Some(seq), None) => seq,
@@ -163,7 +163,7 @@ async fn consistency_proof(
     caller: Caller,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Proofs)?;
     reject_unknown(&params, &["first", "second"])?;
     let first = number(&params, "first")?.ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "first is required"))?;
     let second = match number(&params, "second")? {
@@ -191,7 +191,7 @@ async fn export_bundle(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::header;
     use axum::response::IntoResponse;
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Export)?;
     let Value::Object(members) = &body else {
         return Err(ApiError::new(ErrorCode::InvalidField, "the body is {\"since\"?: time, \"until\"?: time}"));
     };

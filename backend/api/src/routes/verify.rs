@@ -3,7 +3,7 @@
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use veritrail_core::auth::Scopes;
+use veritrail_core::access::Permission;
 use veritrail_core::store::SeqRange;
 use veritrail_core::verify::VerifyReport;
 
@@ -21,7 +21,7 @@ async fn verify(
     caller: Caller,
     Query(params): Query<Params>,
 ) -> Result<Json<VerifyReport>, ApiError> {
-    caller.require(Scopes::READ)?;
+    caller.require(Permission::Verify)?;
     reject_unknown(&params, &["from_seq", "to_seq"])?;
     let range = SeqRange { from_seq: number(&params, "from_seq")?, to_seq: number(&params, "to_seq")? };
     let report = state.events.verify(caller.tenant(), range).await?;
