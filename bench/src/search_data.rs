@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, Outcome, StoredEvent, TenantId, format_time, normalize_time};
+use veritrail_core::hash::Hash;
 use veritrail_core::render::render;
 use veritrail_core::validate::{Limits, validate_event};
 

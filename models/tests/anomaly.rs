@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 use serde_json::Map;
-use veritrail_core::chain::Hash;
 use veritrail_core::event::{Actor, Outcome, Resource, Severity, StoredEvent, TenantId};
+use veritrail_core::hash::Hash;
 use veritrail_models::anomaly::{self, Anomaly, AnomalyConfig, Subject, SubjectKind, Suppression};
 
 /// A small deterministic generator (64-bit LCG), so the logs are the same on every run.

@@ -12,8 +12,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use veritrail_core::auth::{ApiKey, Scopes, hash_api_key};
-use veritrail_core::chain::Hash;
 use veritrail_core::event::TenantId;
+use veritrail_core::hash::Hash;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};

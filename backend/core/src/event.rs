@@ -8,7 +8,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::chain::Hash;
+use crate::hash::Hash;
 
 /// A tenant name: `[a-z0-9_-]{1,64}`. Each tenant owns one hash chain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

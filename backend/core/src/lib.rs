@@ -3,6 +3,7 @@
 //! - [`event`]: what clients submit and what the log stores;
 //! - [`validate`]: untrusted JSON to a [`event::NewEvent`], with precise errors;
 //! - [`canonical`]: RFC 8785 canonical JSON, the bytes every hash covers;
+//! - [`hash`]: SHA-256 digests;
 //! - [`chain`]: leaf and chain hashes, format version 1;
 //! - [`verify`]: finding the first bad seq of a chain;
 //! - [`store`]: the storage traits the backends implement;
@@ -21,6 +22,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod cloudtrail;
 pub mod event;
+pub mod hash;
 pub mod integrity;
 pub mod jobs;
 pub mod merkle;

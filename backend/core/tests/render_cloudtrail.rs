@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use serde_json::Value;
-use veritrail_core::chain::Hash;
 use veritrail_core::cloudtrail::events_from_document;
 use veritrail_core::event::{StoredEvent, TenantId};
+use veritrail_core::hash::Hash;
 use veritrail_core::render::render;
 use veritrail_core::validate::{Limits, validate_event};
 

@@ -24,8 +24,8 @@ use std::time::Instant;
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
-use veritrail_core::chain::Hash;
 use veritrail_core::event::{StoredEvent, TenantId};
+use veritrail_core::hash::Hash;
 use veritrail_core::validate::{Limits, validate_event};
 use veritrail_models::anomaly::{self, AnomalyConfig, SubjectKind};
 

@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use veritrail_core::chain::{Hash, canonical_event_bytes, chain_hash, leaf_hash};
+use veritrail_core::chain::{canonical_event_bytes, chain_hash, leaf_hash};
 use veritrail_core::event::{NewEvent, Receipt, StoredEvent, TenantId};
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::{Frontier, NodeId};
 use veritrail_core::store::{AppendError, Appended, ChainHead, StoreError, TreeHead};
 

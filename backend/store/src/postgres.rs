@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 use veritrail_core::auth::ApiKey;
-use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, Receipt, StoredEvent, TenantId, normalize_time};
+use veritrail_core::hash::Hash;
 use veritrail_core::jobs::{JobRun, JobStore};
 use veritrail_core::merkle::NodeId;
 use veritrail_core::store::{

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
-use veritrail_core::chain::Hash;
 use veritrail_core::event::{Actor, Outcome, Resource, Severity, StoredEvent, TenantId};
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::NodeId;
 use veritrail_core::store::StoreError;
 

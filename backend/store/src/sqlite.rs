@@ -17,8 +17,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 use veritrail_core::auth::ApiKey;
-use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, StoredEvent, TenantId, format_time, normalize_time};
+use veritrail_core::hash::Hash;
 use veritrail_core::jobs::{JobRun, JobStore};
 use veritrail_core::merkle::NodeId;
 use veritrail_core::store::{
