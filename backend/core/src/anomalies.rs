@@ -21,51 +21,7 @@ use serde::Serialize;
 
 use crate::event::{Severity, TenantId, format_time};
 use crate::store::StoreError;
-
-/// Declares a closed set of wire names: the enum, `ALL`, `as_str`, `FromStr`, `Display` and serde
-/// with exactly those names. Shared with [`crate::alerting`].
-macro_rules! wire_enum {
-    (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident ($what:literal) {
-            $($(#[$variant_meta:meta])* $variant:ident => $wire:literal),+ $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-        $vis enum $name {
-            $($(#[$variant_meta])* #[serde(rename = $wire)] $variant),+
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The wire (and stored) name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $wire),+
-                }
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(raw: &str) -> Result<Self, Self::Err> {
-                Self::ALL.iter().copied().find(|value| value.as_str() == raw).ok_or_else(|| {
-                    format!(concat!($what, " {:?} is not one of {}"), raw, [$($wire),+].join(", "))
-                })
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use wire_enum;
+use crate::wire_enum;
 
 wire_enum! {
     /// What an anomaly is about.

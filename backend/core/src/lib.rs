@@ -33,3 +33,4 @@ pub mod store;
 pub mod transparency;
 pub mod validate;
 pub mod verify;
+mod wire_enum;
