@@ -138,6 +138,31 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
+    /// `event` as `tenant`'s log keeps it at `seq`, chained after `prev_hash` and received at
+    /// `received_at`, which is also when it occurred if the client did not say.
+    ///
+    /// `hash` is left at [`Hash::GENESIS`]: it covers the canonical form of the returned value, so
+    /// the caller computes it from that (`chain::expected_hash`, or `chain::leaf_hash` and
+    /// `chain::chain_hash` when it needs the leaf as well).
+    pub fn from_new(tenant: TenantId, seq: u64, event: NewEvent, received_at: DateTime<Utc>, prev_hash: Hash) -> Self {
+        Self {
+            tenant,
+            seq,
+            id: event.id,
+            occurred_at: event.occurred_at.unwrap_or(received_at),
+            received_at,
+            actor: event.actor,
+            action: event.action,
+            resource: event.resource,
+            outcome: event.outcome,
+            severity: event.severity,
+            details: event.details,
+            tags: event.tags,
+            prev_hash,
+            hash: Hash::GENESIS,
+        }
+    }
+
     /// Returns the receipt a client got (or gets again) for this event.
     pub fn receipt(&self) -> Receipt {
         Receipt {

@@ -328,22 +328,8 @@ pub fn load_events(dataset: &Path) -> anyhow::Result<Vec<StoredEvent>> {
             let new = validate_event(&item, &limits, String::new)
                 .map_err(|err| anyhow::anyhow!("{}: {}: {}", path.display(), err.field, err.message))?;
             let occurred_at = new.occurred_at.context("CloudTrail events carry their time")?;
-            events.push(StoredEvent {
-                tenant: tenant.clone(),
-                seq: 0,
-                id: new.id,
-                occurred_at,
-                received_at: occurred_at,
-                actor: new.actor,
-                action: new.action,
-                resource: new.resource,
-                outcome: new.outcome,
-                severity: new.severity,
-                details: new.details,
-                tags: new.tags,
-                prev_hash: Hash::GENESIS,
-                hash: Hash::GENESIS,
-            });
+            // Seqs are given below, once the events are in time order.
+            events.push(StoredEvent::from_new(tenant.clone(), 0, new, occurred_at, Hash::GENESIS));
         }
     }
     events.sort_by(|left, right| (left.occurred_at, &left.id).cmp(&(right.occurred_at, &right.id)));
