@@ -24,7 +24,8 @@ use crate::store::StoreError;
 use crate::wire_enum;
 
 wire_enum! {
-    /// What an anomaly is about.
+    /// What an anomaly is about. Ordered: actors before tenants.
+    #[derive(PartialOrd, Ord)]
     pub enum SubjectKind ("subject kind") {
         Actor => "actor",
         Tenant => "tenant",
@@ -84,8 +85,8 @@ impl Verdict {
     }
 }
 
-/// An actor (by `actor.id`) or the whole tenant (id = the tenant name).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+/// An actor (by `actor.id`) or the whole tenant (id = the tenant name). Ordered by kind, then id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct Subject {
     pub kind: SubjectKind,
     pub id: String,
@@ -105,8 +106,11 @@ impl Subject {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Feature {
     pub name: String,
+    /// The value in the window, in the feature's natural unit (a count, a ratio, ...).
     pub observed: f64,
+    /// The median of the reference windows, in the same unit.
     pub expected: f64,
+    /// Share of the window's raw score that this feature accounts for (0..1).
     pub contribution: f64,
 }
 

@@ -24,10 +24,11 @@ use std::time::Instant;
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
+use veritrail_core::anomalies::SubjectKind;
 use veritrail_core::event::{StoredEvent, TenantId};
 use veritrail_core::hash::Hash;
 use veritrail_core::validate::{Limits, validate_event};
-use veritrail_models::anomaly::{self, AnomalyConfig, SubjectKind};
+use veritrail_models::anomaly::{self, AnomalyConfig, KnownFeedback};
 
 /// The baseline script, embedded so the binary does not depend on where the repository is.
 const ISOLATION_FOREST_PY: &str = include_str!("../../../scripts/eval/isolation_forest.py");
@@ -170,7 +171,7 @@ fn evaluate_window(
 ) -> anyhow::Result<WindowOutcome> {
     let config = AnomalyConfig::with_window(Duration::minutes(minutes));
     let started = Instant::now();
-    let analysis = anomaly::analyse(events, &config, None, &[]);
+    let analysis = anomaly::analyse(events, &config, None, KnownFeedback::default());
     let detect_time = started.elapsed();
 
     // Label actors are CloudTrail's `userIdentity.arn`-style names; join them to the mapped
