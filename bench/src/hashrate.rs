@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use veritrail_core::chain::{Hash, canonical_event_bytes, chain_hash, leaf_hash};
+use veritrail_core::chain::{canonical_event_bytes, chain_hash, leaf_hash};
 use veritrail_core::event::StoredEvent;
+use veritrail_core::hash::Hash;
 use veritrail_core::verify::ChainVerifier;
 
 /// Nanoseconds the calling thread has spent on a CPU (`/proc/thread-self/schedstat`), when the

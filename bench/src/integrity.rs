@@ -21,8 +21,9 @@ use clap::Args;
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
 use sqlx::{ConnectOptions, Connection, Row};
-use veritrail_core::chain::{Hash, canonical_event_bytes, chain_hash, expected_hash, leaf_hash};
+use veritrail_core::chain::{canonical_event_bytes, chain_hash, expected_hash, leaf_hash};
 use veritrail_core::event::{NewEvent, StoredEvent, TenantId, normalize_time};
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::Frontier;
 use veritrail_core::store::{EventLog, SeqRange};
 use veritrail_core::validate::{Limits, validate_event};
@@ -124,22 +125,7 @@ fn stored_chain(workload: &Workload, count: usize) -> anyhow::Result<Vec<StoredE
     let mut chain = Vec::with_capacity(count);
     for seq in 0..count as u64 {
         let event = new_event(workload, seq)?;
-        let mut stored = StoredEvent {
-            tenant: tenant.clone(),
-            seq,
-            id: event.id,
-            occurred_at: event.occurred_at.unwrap_or(received_at),
-            received_at,
-            actor: event.actor,
-            action: event.action,
-            resource: event.resource,
-            outcome: event.outcome,
-            severity: event.severity,
-            details: event.details,
-            tags: event.tags,
-            prev_hash,
-            hash: Hash::GENESIS,
-        };
+        let mut stored = StoredEvent::from_new(tenant.clone(), seq, event, received_at, prev_hash);
         stored.hash = expected_hash(&stored);
         prev_hash = stored.hash;
         chain.push(stored);

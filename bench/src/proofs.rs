@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::{Deserialize, Serialize};
-use veritrail_core::chain::Hash;
 use veritrail_core::event::TenantId;
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::{verify_consistency, verify_inclusion};
 use veritrail_core::store::EventLog;
 

@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, Outcome, StoredEvent, TenantId, format_time, normalize_time};
+use veritrail_core::hash::Hash;
 use veritrail_core::render::render;
 use veritrail_core::validate::{Limits, validate_event};
 
@@ -656,23 +656,7 @@ impl World {
 
 /// The text search indexes for `event` (as the indexer renders a stored event).
 pub fn rendered(tenant: &TenantId, seq: u64, event: NewEvent, received_at: DateTime<Utc>) -> String {
-    let stored = StoredEvent {
-        tenant: tenant.clone(),
-        seq,
-        id: event.id,
-        occurred_at: event.occurred_at.unwrap_or(received_at),
-        received_at,
-        actor: event.actor,
-        action: event.action,
-        resource: event.resource,
-        outcome: event.outcome,
-        severity: event.severity,
-        details: event.details,
-        tags: event.tags,
-        prev_hash: Hash::GENESIS,
-        hash: Hash::GENESIS,
-    };
-    render(&stored)
+    render(&StoredEvent::from_new(tenant.clone(), seq, event, received_at, Hash::GENESIS))
 }
 
 /// How much a generated log repeats.

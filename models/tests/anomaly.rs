@@ -4,9 +4,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 use serde_json::Map;
-use veritrail_core::chain::Hash;
+use veritrail_core::anomalies::{AnomalySeverity, FalsePositiveWindow, NewAnomaly, Subject, SubjectKind, Suppression};
 use veritrail_core::event::{Actor, Outcome, Resource, Severity, StoredEvent, TenantId};
-use veritrail_models::anomaly::{self, Anomaly, AnomalyConfig, Subject, SubjectKind, Suppression};
+use veritrail_core::hash::Hash;
+use veritrail_models::anomaly::{self, AnomalyConfig, KnownFeedback};
 
 /// A small deterministic generator (64-bit LCG), so the logs are the same on every run.
 struct Lcg(u64);
@@ -214,7 +215,18 @@ fn quiet_log() -> Vec<StoredEvent> {
     log.finish()
 }
 
-fn actor_anomaly<'a>(anomalies: &'a [Anomaly], name: &str, hour: u32) -> &'a Anomaly {
+/// The anomalies [`anomaly::detect`] reports; every log here has one tenant.
+fn detect(
+    events: &[StoredEvent],
+    range: (DateTime<Utc>, DateTime<Utc>),
+    config: &AnomalyConfig,
+    embeddings: Option<&HashMap<u64, Vec<f32>>>,
+    feedback: KnownFeedback<'_>,
+) -> Vec<NewAnomaly> {
+    anomaly::detect(events, range, config, embeddings, feedback).into_iter().map(|found| found.anomaly).collect()
+}
+
+fn actor_anomaly<'a>(anomalies: &'a [NewAnomaly], name: &str, hour: u32) -> &'a NewAnomaly {
     anomalies
         .iter()
         .find(|anomaly| {
@@ -229,7 +241,7 @@ fn day_hour(hour: u32) -> DateTime<Utc> {
     scored_day().0 + Duration::hours(i64::from(hour))
 }
 
-fn summary(anomalies: &[Anomaly]) -> Vec<String> {
+fn summary(anomalies: &[NewAnomaly]) -> Vec<String> {
     anomalies
         .iter()
         .map(|anomaly| {
@@ -238,7 +250,7 @@ fn summary(anomalies: &[Anomaly]) -> Vec<String> {
         .collect()
 }
 
-fn is_injected(anomaly: &Anomaly) -> bool {
+fn is_injected(anomaly: &NewAnomaly) -> bool {
     let hours = [("bob", 10), ("mallory", 11), ("carol", 13), ("dave", 15)];
     hours
         .iter()
@@ -248,8 +260,9 @@ fn is_injected(anomaly: &Anomaly) -> bool {
 #[test]
 fn injected_incidents_score_highest_with_the_right_facts_and_events() {
     let (events, injected) = incident_log();
-    let anomalies = anomaly::detect(&events, scored_day(), &AnomalyConfig::default(), None, &[]);
-    let actors: Vec<&Anomaly> = anomalies.iter().filter(|anomaly| anomaly.subject.kind == SubjectKind::Actor).collect();
+    let anomalies = detect(&events, scored_day(), &AnomalyConfig::default(), None, KnownFeedback::default());
+    let actors: Vec<&NewAnomaly> =
+        anomalies.iter().filter(|anomaly| anomaly.subject.kind == SubjectKind::Actor).collect();
     assert!(actors.len() >= 4, "expected the four incidents, got {:#?}", summary(&anomalies));
     for anomaly in &actors[..4] {
         assert!(is_injected(anomaly), "an ordinary window outranks an incident: {:#?}", summary(&anomalies));
@@ -266,10 +279,10 @@ fn injected_incidents_score_highest_with_the_right_facts_and_events() {
     assert!(burst.narrative.contains("denied"), "{}", burst.narrative);
     assert!(burst.event_ids.iter().all(|id| injected.denied_burst.contains(id)), "{:?}", burst.event_ids);
     assert_eq!(burst.event_ids.len(), 20, "evidence is capped at max_evidence");
-    let denied = burst.top_features.iter().find(|part| part.name == "denied_events").expect("denied_events in the top");
+    let denied = burst.features.iter().find(|part| part.name == "denied_events").expect("denied_events in the top");
     assert_eq!(denied.observed, 29.0);
     assert_eq!(denied.expected, 0.0);
-    assert!(burst.severity >= Severity::High, "{:?}", burst.severity);
+    assert!(burst.severity >= AnomalySeverity::High, "{:?}", burst.severity);
 
     let intruder = actor_anomaly(&anomalies, "mallory", 11);
     assert!(intruder.narrative.starts_with("mallory made 3 calls"), "{}", intruder.narrative);
@@ -302,8 +315,9 @@ fn five_minute_windows_put_the_incidents_on_top() {
     let (events, injected) = incident_log();
     // Two days of history are plenty of 5-minute windows for a baseline.
     let config = AnomalyConfig { history: Duration::days(2), ..AnomalyConfig::with_window(Duration::minutes(5)) };
-    let anomalies = anomaly::detect(&events, scored_day(), &config, None, &[]);
-    let actors: Vec<&Anomaly> = anomalies.iter().filter(|anomaly| anomaly.subject.kind == SubjectKind::Actor).collect();
+    let anomalies = detect(&events, scored_day(), &config, None, KnownFeedback::default());
+    let actors: Vec<&NewAnomaly> =
+        anomalies.iter().filter(|anomaly| anomaly.subject.kind == SubjectKind::Actor).collect();
     let all_injected: Vec<&String> =
         [&injected.denied_burst, &injected.new_principal, &injected.new_ip, &injected.logging_off]
             .into_iter()
@@ -323,7 +337,7 @@ fn five_minute_windows_put_the_incidents_on_top() {
 #[test]
 fn a_quiet_log_raises_nothing() {
     let events = quiet_log();
-    let anomalies = anomaly::detect(&events, scored_day(), &AnomalyConfig::default(), None, &[]);
+    let anomalies = detect(&events, scored_day(), &AnomalyConfig::default(), None, KnownFeedback::default());
     assert!(anomalies.is_empty(), "a quiet day raised {:#?}", summary(&anomalies));
 }
 
@@ -343,7 +357,7 @@ fn a_cold_start_tenant_raises_no_storm() {
     let events = log.finish();
     let range = (day_start(0), day_start(1));
     for window in [Duration::minutes(60), Duration::minutes(5)] {
-        let anomalies = anomaly::detect(&events, range, &AnomalyConfig::with_window(window), None, &[]);
+        let anomalies = detect(&events, range, &AnomalyConfig::with_window(window), None, KnownFeedback::default());
         assert!(anomalies.is_empty(), "a new tenant raised {:#?}", summary(&anomalies));
     }
 }
@@ -352,38 +366,43 @@ fn a_cold_start_tenant_raises_no_storm() {
 fn the_same_input_gives_the_same_output() {
     let (events, _) = incident_log();
     let config = AnomalyConfig::default();
-    let first = serde_json::to_string(&anomaly::detect(&events, scored_day(), &config, None, &[])).expect("json");
-    let second = serde_json::to_string(&anomaly::detect(&events, scored_day(), &config, None, &[])).expect("json");
+    let first = format!("{:?}", anomaly::detect(&events, scored_day(), &config, None, KnownFeedback::default()));
+    let second = format!("{:?}", anomaly::detect(&events, scored_day(), &config, None, KnownFeedback::default()));
     assert_eq!(first, second);
-    let analysis = anomaly::analyse(&events, &config, None, &[]);
-    assert_eq!(analysis, anomaly::analyse(&events, &config, None, &[]));
+    let analysis = anomaly::analyse(&events, &config, None, KnownFeedback::default());
+    assert_eq!(analysis, anomaly::analyse(&events, &config, None, KnownFeedback::default()));
+}
+
+fn suppressing(suppression: &Suppression) -> KnownFeedback<'_> {
+    KnownFeedback { suppressions: std::slice::from_ref(suppression), ..KnownFeedback::default() }
 }
 
 #[test]
 fn a_suppression_removes_only_its_reason() {
     let (events, _) = incident_log();
     let config = AnomalyConfig::default();
-    let before = anomaly::detect(&events, scored_day(), &config, None, &[]);
+    let before = detect(&events, scored_day(), &config, None, KnownFeedback::default());
     let burst = actor_anomaly(&before, "bob", 10).clone();
     let suppression = Suppression {
+        anomaly_id: "a1".into(),
         subject: burst.subject.clone(),
         reason: burst.reason.clone(),
+        created_at: scored_day().1,
         until: scored_day().1,
-        window_start: None,
     };
-    let after = anomaly::detect(&events, scored_day(), &config, None, std::slice::from_ref(&suppression));
+    let after = detect(&events, scored_day(), &config, None, suppressing(&suppression));
     assert!(!after.iter().any(|anomaly| anomaly.reason == burst.reason), "{:#?}", summary(&after));
-    let others = |list: &[Anomaly]| -> Vec<String> {
+    let others = |list: &[NewAnomaly]| -> Vec<String> {
         list.iter().filter(|anomaly| anomaly.reason != burst.reason).map(|anomaly| anomaly.reason.clone()).collect()
     };
     assert_eq!(others(&before), others(&after));
 
     // Expired suppressions suppress nothing; another reason of the same subject is untouched.
     let expired = Suppression { until: scored_day().0, ..suppression.clone() };
-    let again = anomaly::detect(&events, scored_day(), &config, None, &[expired]);
+    let again = detect(&events, scored_day(), &config, None, suppressing(&expired));
     assert!(again.iter().any(|anomaly| anomaly.reason == burst.reason));
     let other_reason = Suppression { reason: format!("actor:{}:volume", arn("bob")), ..suppression };
-    let kept = anomaly::detect(&events, scored_day(), &config, None, &[other_reason]);
+    let kept = detect(&events, scored_day(), &config, None, suppressing(&other_reason));
     assert!(kept.iter().any(|anomaly| anomaly.reason == burst.reason));
 }
 
@@ -391,17 +410,19 @@ fn a_suppression_removes_only_its_reason() {
 fn a_known_false_positive_down_weights_similar_windows() {
     let (events, _) = incident_log();
     let config = AnomalyConfig::default();
-    let before = anomaly::detect(&events, scored_day(), &config, None, &[]);
+    let before = detect(&events, scored_day(), &config, None, KnownFeedback::default());
     let flagged = actor_anomaly(&before, "dave", 15).clone();
-    // Marked as a false positive; the suppression itself has already expired.
-    let feedback = Suppression {
+    // Marked as a false positive (its suppression, if any, has expired).
+    let marked = FalsePositiveWindow {
+        anomaly_id: "a1".into(),
         subject: flagged.subject.clone(),
         reason: flagged.reason.clone(),
-        until: scored_day().0,
-        window_start: Some(flagged.window_start),
+        window_start: flagged.window_start,
+        window_end: flagged.window_end,
     };
-    let analysis = anomaly::analyse(&events, &config, None, std::slice::from_ref(&feedback));
-    let plain = anomaly::analyse(&events, &config, None, &[]);
+    let feedback = KnownFeedback { false_positives: std::slice::from_ref(&marked), ..KnownFeedback::default() };
+    let analysis = anomaly::analyse(&events, &config, None, feedback);
+    let plain = anomaly::analyse(&events, &config, None, KnownFeedback::default());
     let score_of = |analysis: &anomaly::Analysis, subject: &Subject, start: DateTime<Utc>| {
         analysis
             .windows
@@ -454,7 +475,7 @@ fn embeddings_are_optional() {
     assert_eq!(with.rows, without.rows);
     assert!(with.values.iter().all(|row| row.len() == with.names.len()));
 
-    let anomalies = anomaly::detect(&events, scored_day(), &config, Some(&vectors), &[]);
+    let anomalies = detect(&events, scored_day(), &config, Some(&vectors), KnownFeedback::default());
     let burst = actor_anomaly(&anomalies, "bob", 10);
     assert!(burst.reason.ends_with(":denials"));
     let column = with.names.len() - 1;

@@ -21,8 +21,8 @@ use axum::http::{HeaderMap, Method, header};
 use chrono::Utc;
 use veritrail_core::access::{Permission, Role};
 use veritrail_core::auth::{ApiKey, hash_api_key};
-use veritrail_core::chain::Hash;
 use veritrail_core::event::TenantId;
+use veritrail_core::hash::Hash;
 use veritrail_core::users::{Session, User, session_token_hash};
 
 use crate::AppState;

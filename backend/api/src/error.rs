@@ -13,86 +13,37 @@ use serde_json::json;
 use veritrail_core::store::{AppendError, StoreError};
 use veritrail_core::validate::ValidationError;
 
-/// Every error code the API can answer with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    MalformedJson,
-    InvalidQuery,
-    Unauthorized,
-    /// Sign-in refused: unknown user, wrong password or disabled user, told apart for nobody.
-    InvalidCredentials,
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    IdempotencyConflict,
-    /// Only a dead-lettered delivery can be retried.
-    DeliveryNotDead,
-    PayloadTooLarge,
-    DetailsTooLarge,
-    BatchTooLarge,
-    UnsupportedMediaType,
-    InvalidField,
-    DuplicateId,
-    /// A user (or other named item) of that name exists already.
-    AlreadyExists,
-    Overloaded,
-    /// Too many attempts (failed sign-ins) from this address or for this account.
-    RateLimited,
-    Internal,
-    Unavailable,
+veritrail_core::wire_enum! {
+    /// Every error code the API can answer with.
+    pub enum ErrorCode ("error code") {
+        MalformedJson => "malformed_json",
+        InvalidQuery => "invalid_query",
+        Unauthorized => "unauthorized",
+        /// Sign-in refused: unknown user, wrong password or disabled user, told apart for nobody.
+        InvalidCredentials => "invalid_credentials",
+        Forbidden => "forbidden",
+        NotFound => "not_found",
+        MethodNotAllowed => "method_not_allowed",
+        IdempotencyConflict => "idempotency_conflict",
+        /// Only a dead-lettered delivery can be retried.
+        DeliveryNotDead => "delivery_not_dead",
+        PayloadTooLarge => "payload_too_large",
+        DetailsTooLarge => "details_too_large",
+        BatchTooLarge => "batch_too_large",
+        UnsupportedMediaType => "unsupported_media_type",
+        InvalidField => "invalid_field",
+        DuplicateId => "duplicate_id",
+        /// A user (or other named item) of that name exists already.
+        AlreadyExists => "already_exists",
+        Overloaded => "overloaded",
+        /// Too many attempts (failed sign-ins) from this address or for this account.
+        RateLimited => "rate_limited",
+        Internal => "internal",
+        Unavailable => "unavailable",
+    }
 }
 
 impl ErrorCode {
-    /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 20] = [
-        Self::MalformedJson,
-        Self::InvalidQuery,
-        Self::Unauthorized,
-        Self::InvalidCredentials,
-        Self::Forbidden,
-        Self::NotFound,
-        Self::MethodNotAllowed,
-        Self::IdempotencyConflict,
-        Self::DeliveryNotDead,
-        Self::PayloadTooLarge,
-        Self::DetailsTooLarge,
-        Self::BatchTooLarge,
-        Self::UnsupportedMediaType,
-        Self::InvalidField,
-        Self::DuplicateId,
-        Self::AlreadyExists,
-        Self::Overloaded,
-        Self::RateLimited,
-        Self::Internal,
-        Self::Unavailable,
-    ];
-
-    /// Returns the stable wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MalformedJson => "malformed_json",
-            Self::InvalidQuery => "invalid_query",
-            Self::Unauthorized => "unauthorized",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::Forbidden => "forbidden",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::IdempotencyConflict => "idempotency_conflict",
-            Self::DeliveryNotDead => "delivery_not_dead",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::DetailsTooLarge => "details_too_large",
-            Self::BatchTooLarge => "batch_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::InvalidField => "invalid_field",
-            Self::DuplicateId => "duplicate_id",
-            Self::AlreadyExists => "already_exists",
-            Self::Overloaded => "overloaded",
-            Self::RateLimited => "rate_limited",
-            Self::Internal => "internal",
-            Self::Unavailable => "unavailable",
-        }
-    }
-
     /// Returns the HTTP status of the code.
     pub fn status(self) -> StatusCode {
         match self {

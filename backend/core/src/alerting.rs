@@ -24,9 +24,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::anomalies::wire_enum;
 use crate::event::{Severity, TenantId};
 use crate::store::StoreError;
+use crate::wire_enum;
 
 wire_enum! {
     /// Where a channel delivers.

@@ -21,54 +21,11 @@ use serde::Serialize;
 
 use crate::event::{Severity, TenantId, format_time};
 use crate::store::StoreError;
-
-/// Declares a closed set of wire names: the enum, `ALL`, `as_str`, `FromStr`, `Display` and serde
-/// with exactly those names. Shared with [`crate::alerting`].
-macro_rules! wire_enum {
-    (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident ($what:literal) {
-            $($(#[$variant_meta:meta])* $variant:ident => $wire:literal),+ $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-        $vis enum $name {
-            $($(#[$variant_meta])* #[serde(rename = $wire)] $variant),+
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The wire (and stored) name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $wire),+
-                }
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(raw: &str) -> Result<Self, Self::Err> {
-                Self::ALL.iter().copied().find(|value| value.as_str() == raw).ok_or_else(|| {
-                    format!(concat!($what, " {:?} is not one of {}"), raw, [$($wire),+].join(", "))
-                })
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use wire_enum;
+use crate::wire_enum;
 
 wire_enum! {
-    /// What an anomaly is about.
+    /// What an anomaly is about. Ordered: actors before tenants.
+    #[derive(PartialOrd, Ord)]
     pub enum SubjectKind ("subject kind") {
         Actor => "actor",
         Tenant => "tenant",
@@ -128,8 +85,8 @@ impl Verdict {
     }
 }
 
-/// An actor (by `actor.id`) or the whole tenant (id = the tenant name).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+/// An actor (by `actor.id`) or the whole tenant (id = the tenant name). Ordered by kind, then id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct Subject {
     pub kind: SubjectKind,
     pub id: String,
@@ -149,8 +106,11 @@ impl Subject {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Feature {
     pub name: String,
+    /// The value in the window, in the feature's natural unit (a count, a ratio, ...).
     pub observed: f64,
+    /// The median of the reference windows, in the same unit.
     pub expected: f64,
+    /// Share of the window's raw score that this feature accounts for (0..1).
     pub contribution: f64,
 }
 

@@ -6,8 +6,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::chain::{Hash, sha256};
 use crate::event::TenantId;
+use crate::hash::{Hash, sha256};
 
 /// What a key may do. `admin` implies the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]

@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::canonical::to_canonical_bytes;
-use crate::chain::{FORMAT_VERSION, Hash, chain_hash, leaf_hash};
+use crate::chain::{FORMAT_VERSION, chain_hash, leaf_hash};
 use crate::checkpoint::{Checkpoint, NoteVerifier};
+use crate::hash::Hash;
 use crate::merkle::verify_inclusion;
 
 /// What the bundle says about itself.

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use crate::chain::Hash;
+use crate::hash::Hash;
 
 /// What a checkpoint commits to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,13 +2,13 @@
 //! ([`StoredEvent`]) and what a client gets back ([`Receipt`]).
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::chain::Hash;
+use crate::hash::Hash;
+use crate::wire_enum;
 
 /// A tenant name: `[a-z0-9_-]{1,64}`. Each tenant owns one hash chain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -51,75 +51,26 @@ impl fmt::Display for TenantId {
     }
 }
 
-/// What happened to the attempted action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Success,
-    Failure,
-    Denied,
-    Unknown,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 4] = [Self::Success, Self::Failure, Self::Denied, Self::Unknown];
-
-    /// Returns the wire name of the outcome.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Failure => "failure",
-            Self::Denied => "denied",
-            Self::Unknown => "unknown",
-        }
+wire_enum! {
+    /// What happened to the attempted action.
+    pub enum Outcome ("outcome") {
+        Success => "success",
+        Failure => "failure",
+        Denied => "denied",
+        Unknown => "unknown",
     }
 }
 
-impl FromStr for Outcome {
-    type Err = String;
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|outcome| outcome.as_str() == raw)
-            .ok_or_else(|| format!("outcome {raw:?} is not one of success, failure, denied, unknown"))
-    }
-}
-
-/// How much the event matters, from `debug` (least) to `critical` (most). Ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Debug,
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 6] = [Self::Debug, Self::Info, Self::Low, Self::Medium, Self::High, Self::Critical];
-
-    /// Returns the wire name of the severity.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Debug => "debug",
-            Self::Info => "info",
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
-    }
-}
-
-impl FromStr for Severity {
-    type Err = String;
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|severity| severity.as_str() == raw)
-            .ok_or_else(|| format!("severity {raw:?} is not one of debug, info, low, medium, high, critical"))
+wire_enum! {
+    /// How much the event matters, from `debug` (least) to `critical` (most). Ordered.
+    #[derive(PartialOrd, Ord)]
+    pub enum Severity ("severity") {
+        Debug => "debug",
+        Info => "info",
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+        Critical => "critical",
     }
 }
 
@@ -187,6 +138,31 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
+    /// `event` as `tenant`'s log keeps it at `seq`, chained after `prev_hash` and received at
+    /// `received_at`, which is also when it occurred if the client did not say.
+    ///
+    /// `hash` is left at [`Hash::GENESIS`]: it covers the canonical form of the returned value, so
+    /// the caller computes it from that (`chain::expected_hash`, or `chain::leaf_hash` and
+    /// `chain::chain_hash` when it needs the leaf as well).
+    pub fn from_new(tenant: TenantId, seq: u64, event: NewEvent, received_at: DateTime<Utc>, prev_hash: Hash) -> Self {
+        Self {
+            tenant,
+            seq,
+            id: event.id,
+            occurred_at: event.occurred_at.unwrap_or(received_at),
+            received_at,
+            actor: event.actor,
+            action: event.action,
+            resource: event.resource,
+            outcome: event.outcome,
+            severity: event.severity,
+            details: event.details,
+            tags: event.tags,
+            prev_hash,
+            hash: Hash::GENESIS,
+        }
+    }
+
     /// Returns the receipt a client got (or gets again) for this event.
     pub fn receipt(&self) -> Receipt {
         Receipt {

@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::chain::Hash;
 use crate::checkpoint::NoteVerifier;
 use crate::event::TenantId;
+use crate::hash::Hash;
 use crate::merkle::verify_consistency;
 use crate::store::{CheckpointStore, EventLog, ProofError, SeqRange, StoreError};
 use crate::validate::{Limits, validate_event};

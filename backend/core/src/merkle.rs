@@ -13,7 +13,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::chain::{Hash, sha256};
+use crate::hash::{Hash, sha256};
 
 /// Address of a stored node: the root of leaves `index * 2^level .. (index + 1) * 2^level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::auth::ApiKey;
-use crate::chain::Hash;
 use crate::event::{NewEvent, Outcome, Receipt, StoredEvent, TenantId};
+use crate::hash::Hash;
 use crate::merkle::{Frontier, NodeId, consistency_ranges, fold_subtrees, inclusion_ranges, perfect_subtrees};
 use crate::verify::{ChainBreak, ChainVerifier, VerifyReport, explain_displaced};
 

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::access::Role;
-use crate::chain::{Hash, sha256};
 use crate::event::TenantId;
+use crate::hash::{Hash, sha256};
 use crate::store::StoreError;
 
 /// Shortest password accepted.

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::canonical::is_exact_number;
-use crate::chain::sha256;
 use crate::event::{Actor, NewEvent, Outcome, Resource, Severity, format_time, normalize_time};
+use crate::hash::sha256;
 
 /// Size and shape limits applied to every submitted event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

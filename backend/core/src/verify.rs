@@ -6,8 +6,9 @@
 
 use serde::Serialize;
 
-use crate::chain::{Hash, canonical_event_bytes, chain_hash, expected_hash, leaf_hash};
+use crate::chain::{canonical_event_bytes, chain_hash, expected_hash, leaf_hash};
 use crate::event::StoredEvent;
+use crate::hash::Hash;
 use crate::merkle::Frontier;
 
 /// What kind of damage a verification found.

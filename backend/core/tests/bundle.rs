@@ -3,9 +3,10 @@
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 use veritrail_core::bundle::{Bundle, BundleError, EventProof, Manifest};
-use veritrail_core::chain::{FORMAT_VERSION, Hash, canonical_event_bytes, chain_hash, leaf_hash};
+use veritrail_core::chain::{FORMAT_VERSION, canonical_event_bytes, chain_hash, leaf_hash};
 use veritrail_core::checkpoint::{Checkpoint, LogSigner, NoteVerifier};
 use veritrail_core::event::{Actor, Outcome, Severity, StoredEvent, TenantId};
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::{inclusion_ranges, root_of};
 
 fn signer() -> LogSigner {

@@ -5,8 +5,9 @@ use chrono::{Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use veritrail_core::canonical::to_canonical_bytes;
-use veritrail_core::chain::{Hash, canonical_event, canonical_event_bytes};
+use veritrail_core::chain::{canonical_event, canonical_event_bytes};
 use veritrail_core::event::{Actor, Outcome, Resource, Severity, StoredEvent, TenantId};
+use veritrail_core::hash::Hash;
 
 fn any_text() -> impl Strategy<Value = String> {
     // Quotes, backslashes, control characters, non-ASCII and astral characters included.

@@ -7,8 +7,9 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use veritrail_core::chain::{FORMAT_VERSION, Hash, canonical_event_bytes, chain_hash, expected_hash, leaf_hash};
+use veritrail_core::chain::{FORMAT_VERSION, canonical_event_bytes, chain_hash, expected_hash, leaf_hash};
 use veritrail_core::event::{Actor, Outcome, Resource, Severity, StoredEvent, TenantId};
+use veritrail_core::hash::Hash;
 
 fn time(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).expect("time").with_timezone(&Utc)

@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use veritrail_core::chain::{Hash, leaf_hash};
+use veritrail_core::chain::leaf_hash;
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::{
     Frontier, NodeId, consistency_ranges, empty_root, fold_subtrees, inclusion_ranges, perfect_subtrees, root_of,
     verify_consistency, verify_inclusion,

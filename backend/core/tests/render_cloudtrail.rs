@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use serde_json::Value;
-use veritrail_core::chain::Hash;
 use veritrail_core::cloudtrail::events_from_document;
 use veritrail_core::event::{StoredEvent, TenantId};
+use veritrail_core::hash::Hash;
 use veritrail_core::render::render;
 use veritrail_core::validate::{Limits, validate_event};
 
@@ -24,22 +24,8 @@ fn capture() -> Vec<StoredEvent> {
         let document: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
         for raw in events_from_document(&document).expect("records") {
             let event = validate_event(&raw, &Limits::default(), || "unused".to_owned()).expect("valid");
-            events.push(StoredEvent {
-                tenant: TenantId::parse("t").expect("tenant"),
-                seq: events.len() as u64,
-                id: event.id,
-                occurred_at: event.occurred_at.unwrap_or_else(Utc::now),
-                received_at: Utc::now(),
-                actor: event.actor,
-                action: event.action,
-                resource: event.resource,
-                outcome: event.outcome,
-                severity: event.severity,
-                details: event.details,
-                tags: event.tags,
-                prev_hash: Hash::GENESIS,
-                hash: Hash::GENESIS,
-            });
+            let tenant = TenantId::parse("t").expect("tenant");
+            events.push(StoredEvent::from_new(tenant, events.len() as u64, event, Utc::now(), Hash::GENESIS));
         }
     }
     events

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use veritrail_core::chain::{Hash, expected_hash};
+use veritrail_core::chain::expected_hash;
 use veritrail_core::event::{Actor, Outcome, Resource, Severity, StoredEvent, TenantId};
+use veritrail_core::hash::Hash;
 use veritrail_core::verify::ChainVerifier;
 
 fn text() -> impl Strategy<Value = String> {

@@ -14,10 +14,10 @@
 
 use chrono::{DateTime, DurationRound, Utc};
 use serde::Serialize;
-use veritrail_core::anomalies::{AnomalySeverity, Feature, NewAnomaly, Subject, SubjectKind};
-use veritrail_core::event::{Severity, StoredEvent, TenantId};
+use veritrail_core::anomalies::NewAnomaly;
+use veritrail_core::event::{StoredEvent, TenantId};
 use veritrail_core::store::EventQuery;
-use veritrail_models::anomaly::{self, AnomalyConfig};
+use veritrail_models::anomaly::{self, AnomalyConfig, KnownFeedback};
 use veritrail_store::Store;
 
 /// Most windows scored per tenant in one run.
@@ -61,9 +61,13 @@ pub async fn detect_tenant(
     }
 
     let events = load_events(store, tenant, start - config.history, end).await?;
-    let suppressions = feedback(store, tenant, now, start - config.history).await?;
-    let found = anomaly::detect(&events, (start, end), config, None, &suppressions);
-    let new: Vec<NewAnomaly> = found.iter().map(to_new_anomaly).collect();
+    let suppressions = store.anomalies.active_suppressions(tenant, now).await?;
+    // A known false positive whose suppression has ended still teaches the detector what
+    // harmless looks like.
+    let false_positives = store.anomalies.false_positive_windows(tenant, start - config.history).await?;
+    let feedback = KnownFeedback { suppressions: &suppressions, false_positives: &false_positives };
+    let found = anomaly::detect(&events, (start, end), config, None, feedback);
+    let new: Vec<NewAnomaly> = found.into_iter().map(|detected| detected.anomaly).collect();
     let saved = store.anomalies.save_anomalies(tenant, &new, now).await?;
     store.anomalies.set_detection_cursor(tenant, end).await?;
 
@@ -106,76 +110,4 @@ async fn load_events(
     }
     events.reverse();
     Ok(events)
-}
-
-/// Suppressions in force and known false-positive windows, as the detector takes them.
-async fn feedback(
-    store: &Store,
-    tenant: &TenantId,
-    now: DateTime<Utc>,
-    since: DateTime<Utc>,
-) -> anyhow::Result<Vec<anomaly::Suppression>> {
-    let mut suppressions: Vec<anomaly::Suppression> = store
-        .anomalies
-        .active_suppressions(tenant, now)
-        .await?
-        .into_iter()
-        .map(|suppression| anomaly::Suppression {
-            subject: model_subject(&suppression.subject),
-            reason: suppression.reason,
-            until: suppression.until,
-            window_start: None,
-        })
-        .collect();
-    // A known false positive whose suppression has ended still teaches the detector what
-    // harmless looks like; `until` in the past means it suppresses nothing itself.
-    for window in store.anomalies.false_positive_windows(tenant, since).await? {
-        suppressions.push(anomaly::Suppression {
-            subject: model_subject(&window.subject),
-            reason: window.reason,
-            until: window.window_start,
-            window_start: Some(window.window_start),
-        });
-    }
-    Ok(suppressions)
-}
-
-fn model_subject(subject: &Subject) -> anomaly::Subject {
-    match subject.kind {
-        SubjectKind::Actor => anomaly::Subject::actor(subject.id.clone()),
-        SubjectKind::Tenant => anomaly::Subject::tenant(subject.id.clone()),
-    }
-}
-
-fn to_new_anomaly(found: &anomaly::Anomaly) -> NewAnomaly {
-    let subject = match found.subject.kind {
-        anomaly::SubjectKind::Actor => Subject::actor(found.subject.id.clone()),
-        anomaly::SubjectKind::Tenant => Subject { kind: SubjectKind::Tenant, id: found.subject.id.clone() },
-    };
-    NewAnomaly {
-        subject,
-        window_start: found.window_start,
-        window_end: found.window_end,
-        reason: found.reason.clone(),
-        score: found.score.clamp(0.0, 1.0),
-        severity: match found.severity {
-            Severity::Critical => AnomalySeverity::Critical,
-            Severity::High => AnomalySeverity::High,
-            Severity::Medium => AnomalySeverity::Medium,
-            _ => AnomalySeverity::Low,
-        },
-        detectors: found.detectors.clone(),
-        features: found
-            .top_features
-            .iter()
-            .map(|feature| Feature {
-                name: feature.name.clone(),
-                observed: feature.observed,
-                expected: feature.expected,
-                contribution: feature.contribution,
-            })
-            .collect(),
-        narrative: found.narrative.clone(),
-        event_ids: found.event_ids.clone(),
-    }
 }

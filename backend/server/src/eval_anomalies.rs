@@ -24,10 +24,11 @@ use std::time::Instant;
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
-use veritrail_core::chain::Hash;
+use veritrail_core::anomalies::SubjectKind;
 use veritrail_core::event::{StoredEvent, TenantId};
+use veritrail_core::hash::Hash;
 use veritrail_core::validate::{Limits, validate_event};
-use veritrail_models::anomaly::{self, AnomalyConfig, SubjectKind};
+use veritrail_models::anomaly::{self, AnomalyConfig, KnownFeedback};
 
 /// The baseline script, embedded so the binary does not depend on where the repository is.
 const ISOLATION_FOREST_PY: &str = include_str!("../../../scripts/eval/isolation_forest.py");
@@ -170,7 +171,7 @@ fn evaluate_window(
 ) -> anyhow::Result<WindowOutcome> {
     let config = AnomalyConfig::with_window(Duration::minutes(minutes));
     let started = Instant::now();
-    let analysis = anomaly::analyse(events, &config, None, &[]);
+    let analysis = anomaly::analyse(events, &config, None, KnownFeedback::default());
     let detect_time = started.elapsed();
 
     // Label actors are CloudTrail's `userIdentity.arn`-style names; join them to the mapped
@@ -328,22 +329,8 @@ pub fn load_events(dataset: &Path) -> anyhow::Result<Vec<StoredEvent>> {
             let new = validate_event(&item, &limits, String::new)
                 .map_err(|err| anyhow::anyhow!("{}: {}: {}", path.display(), err.field, err.message))?;
             let occurred_at = new.occurred_at.context("CloudTrail events carry their time")?;
-            events.push(StoredEvent {
-                tenant: tenant.clone(),
-                seq: 0,
-                id: new.id,
-                occurred_at,
-                received_at: occurred_at,
-                actor: new.actor,
-                action: new.action,
-                resource: new.resource,
-                outcome: new.outcome,
-                severity: new.severity,
-                details: new.details,
-                tags: new.tags,
-                prev_hash: Hash::GENESIS,
-                hash: Hash::GENESIS,
-            });
+            // Seqs are given below, once the events are in time order.
+            events.push(StoredEvent::from_new(tenant.clone(), 0, new, occurred_at, Hash::GENESIS));
         }
     }
     events.sort_by(|left, right| (left.occurred_at, &left.id).cmp(&(right.occurred_at, &right.id)));

@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use veritrail_core::chain::Hash;
 use veritrail_core::checkpoint::{Checkpoint, NoteVerifier};
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::verify_consistency;
 
 /// What the witness remembers between runs.

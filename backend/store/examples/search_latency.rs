@@ -91,7 +91,7 @@ fn templates(random: &mut Random, count: usize) -> Vec<Template> {
 }
 
 fn hash_of(text: &str) -> TextHash {
-    *veritrail_core::chain::sha256(text.as_bytes()).as_bytes()
+    *veritrail_core::hash::sha256(text.as_bytes()).as_bytes()
 }
 
 fn normalized(mut vector: Vec<f32>) -> Vec<f32> {

@@ -5,7 +5,7 @@
 //! only, when the other already has what it adds). An applied migration is never
 //! edited: its SHA-256 is recorded and checked at every start, and a mismatch stops the server.
 
-use veritrail_core::chain::sha256;
+use veritrail_core::hash::sha256;
 
 /// One embedded migration file.
 #[derive(Debug, Clone, Copy)]

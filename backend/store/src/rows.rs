@@ -1,7 +1,7 @@
 //! Conversions between stored column values and domain types, shared by both backends.
 
 use serde_json::{Map, Value};
-use veritrail_core::chain::Hash;
+use veritrail_core::hash::Hash;
 use veritrail_core::store::StoreError;
 
 use crate::anomalies::columns::Columns;

@@ -17,7 +17,7 @@ fn tenant(name: &str) -> TenantId {
 }
 
 fn hash_of(text: &str) -> TextHash {
-    *veritrail_core::chain::sha256(text.as_bytes()).as_bytes()
+    *veritrail_core::hash::sha256(text.as_bytes()).as_bytes()
 }
 
 fn at(minute: i64) -> DateTime<Utc> {

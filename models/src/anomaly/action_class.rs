@@ -6,29 +6,16 @@
 //! other words are the objects it acts on. The vocabulary is generic (verbs of CRUD APIs and
 //! security nouns), not taken from any one product.
 
-use serde::{Deserialize, Serialize};
-
-/// The class of an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ActionClass {
-    /// Looks something up: get, list, describe, ...
-    Read,
-    /// Changes something: create, put, update, delete, run, ...
-    Write,
-    /// Touches security itself: changes to logging, identities, permissions or keys; reading
-    /// secrets or credentials; signing in or taking on a role.
-    Sensitive,
-}
-
-impl ActionClass {
-    /// Returns the wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::Sensitive => "sensitive",
-        }
+veritrail_core::wire_enum! {
+    /// The class of an action.
+    pub enum ActionClass ("action class") {
+        /// Looks something up: get, list, describe, ...
+        Read => "read",
+        /// Changes something: create, put, update, delete, run, ...
+        Write => "write",
+        /// Touches security itself: changes to logging, identities, permissions or keys; reading
+        /// secrets or credentials; signing in or taking on a role.
+        Sensitive => "sensitive",
     }
 }
 

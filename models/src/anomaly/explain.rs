@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use chrono::Duration;
+use veritrail_core::anomalies::SubjectKind;
 use veritrail_core::event::StoredEvent;
 
 use super::action_class::ActionClass;
 use super::facts::EventFacts;
 use super::features::{FeatureSpec, Row, col};
 use super::scoring::{Part, RowScore, reason_family};
-use super::types::SubjectKind;
 
 /// Support at or above which an event counts as being behind a feature.
 const STRONG_SUPPORT: f64 = 0.5;

@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use veritrail_core::anomalies::{Subject, SubjectKind};
 use veritrail_core::event::{StoredEvent, TenantId};
 
 use super::action_class::ActionClass;
 use super::facts::{EventFacts, event_facts};
 use super::robust::median;
-use super::types::{AnomalyConfig, Subject, SubjectKind, WindowKey};
+use super::types::{AnomalyConfig, WindowKey};
 
 /// How a feature is compared: counts on a log scale (doubling matters, not +1), the rest as is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +189,7 @@ fn build_tenant<'a>(
     // Rows ordered by window, then subject: the tenant row first, then actors by id.
     let mut grouped: BTreeMap<(DateTime<Utc>, Subject), Vec<usize>> = BTreeMap::new();
     for (index, (event, fact)) in events.iter().zip(&facts).enumerate() {
-        grouped.entry((fact.window_start, Subject::tenant(tenant.as_str()))).or_default().push(index);
+        grouped.entry((fact.window_start, Subject::tenant(&tenant))).or_default().push(index);
         grouped.entry((fact.window_start, Subject::actor(event.actor.id.clone()))).or_default().push(index);
     }
     let mut specs = FEATURES.to_vec();
@@ -201,7 +202,7 @@ fn build_tenant<'a>(
     let mut current_window = None;
     let mut pending: Vec<(Subject, Vec<usize>)> = Vec::new();
     let content = embeddings.map(|map| ContentIndex::new(&events, map));
-    let tenant_subject = Subject::tenant(tenant.as_str());
+    let tenant_subject = Subject::tenant(&tenant);
     for ((window_start, subject), members) in grouped {
         // Profiles learn a window only after every row of that window was built, so a row never
         // sees its own window as history.

@@ -36,10 +36,10 @@
 //!    While the tenant's log is younger than `min_history_span`, the bar for reporting rises
 //!    towards [`AnomalyConfig::cold_start_min_score`], so a new tenant is told about strong
 //!    incidents only.
-//! 7. **Feedback** ([`Suppression`]): a window whose subject and `reason` match a suppression
-//!    that has not expired is never reported. A suppression that names the flagged window
-//!    (`window_start`) also marks it as a known false positive: every actor window of that tenant is
-//!    multiplied by `1 − w · similarity`, where the similarity to the false positive is
+//! 7. **Feedback** ([`KnownFeedback`]): a window whose subject and `reason` match a suppression
+//!    that has not expired is never reported. A window marked false positive makes the actor
+//!    windows of that tenant that look like it score lower: each is multiplied by
+//!    `1 − w · similarity`, where the similarity to the false positive is
 //!    `exp(−mean squared difference)` in the clustering space and `w` is
 //!    [`AnomalyConfig::false_positive_weight`]. The flagged window must be among the input
 //!    events (callers load it with the history).
@@ -61,13 +61,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use veritrail_core::anomalies::{NewAnomaly, SubjectKind};
 use veritrail_core::event::{StoredEvent, TenantId};
 
 pub use features::{FeatureTable, feature_table};
-pub use types::{
-    Anomaly, AnomalyConfig, FeatureContribution, Subject, SubjectKind, Suppression, WindowKey, WindowScore,
-    severity_for,
-};
+pub use types::{AnomalyConfig, Detected, KnownFeedback, WindowKey, WindowScore, severity_for};
 
 /// An event's own score: its window's score, weighted by how much the event stands behind the
 /// window's top features (denied, first-seen, rare, ...).
@@ -97,7 +95,7 @@ pub fn analyse(
     events: &[StoredEvent],
     config: &AnomalyConfig,
     embeddings: Option<&HashMap<u64, Vec<f32>>>,
-    feedback: &[Suppression],
+    feedback: KnownFeedback<'_>,
 ) -> Analysis {
     let tenants = features::tenant_windows(events, config, embeddings);
     let mut names: Vec<String> = features::FEATURES.iter().map(|spec| spec.name.to_owned()).collect();
@@ -146,8 +144,8 @@ pub fn detect(
     window_range: (DateTime<Utc>, DateTime<Utc>),
     config: &AnomalyConfig,
     embeddings: Option<&HashMap<u64, Vec<f32>>>,
-    feedback: &[Suppression],
-) -> Vec<Anomaly> {
+    feedback: KnownFeedback<'_>,
+) -> Vec<Detected> {
     let (start, end) = window_range;
     let oldest = start - config.history;
     let kept: Vec<StoredEvent> =
@@ -168,8 +166,13 @@ pub fn detect(
         }
     }
     anomalies.sort_by(|left, right| {
-        right.score.total_cmp(&left.score).then_with(|| {
-            (&left.tenant, left.window_start, &left.subject).cmp(&(&right.tenant, right.window_start, &right.subject))
+        let (found_left, found_right) = (&left.anomaly, &right.anomaly);
+        found_right.score.total_cmp(&found_left.score).then_with(|| {
+            (&left.tenant, found_left.window_start, &found_left.subject).cmp(&(
+                &right.tenant,
+                found_right.window_start,
+                &found_right.subject,
+            ))
         })
     });
     anomalies
@@ -191,23 +194,24 @@ fn anomaly(
     score: &scoring::RowScore,
     config: &AnomalyConfig,
     window_end: DateTime<Utc>,
-) -> Anomaly {
+) -> Detected {
     let top = config.top_features.max(1);
     let evidence = explain::evidence(row, &tenant.facts, score, top, config.max_evidence);
     let top_parts = &score.parts[..score.parts.len().min(top)];
     let narrative =
         explain::narrative(row, &tenant.events, &tenant.facts, top_parts, &tenant.specs, &evidence, config.window);
-    Anomaly {
-        tenant: tenant.tenant.clone(),
+    let anomaly = NewAnomaly {
         subject: row.key.subject.clone(),
         window_start: row.key.window_start,
         window_end,
-        score: score.score,
+        reason: score.reason.clone(),
+        // Stores refuse scores outside 0..1 (`NewAnomaly::check`).
+        score: score.score.clamp(0.0, 1.0),
         severity: severity_for(score.score),
         detectors: scoring::detectors(score),
-        top_features: scoring::contributions(score, &tenant.specs, top),
+        features: scoring::contributions(score, &tenant.specs, top),
         narrative,
         event_ids: evidence.iter().map(|&position| tenant.events[row.events[position]].id.clone()).collect(),
-        reason: score.reason.clone(),
-    }
+    };
+    Detected { tenant: tenant.tenant.clone(), anomaly }
 }

@@ -2,11 +2,12 @@
 //! the clustering detectors, feedback, and the combination into one number in 0..1.
 
 use chrono::{DateTime, Utc};
+use veritrail_core::anomalies::{Feature, Subject, SubjectKind, Suppression};
 
 use super::clustering::{ClusterScores, cluster_scores};
 use super::features::{FeatureSpec, Row, Scale, TenantWindows};
 use super::robust::Location;
-use super::types::{AnomalyConfig, FeatureContribution, Subject, SubjectKind, Suppression, WindowKey, WindowScore};
+use super::types::{AnomalyConfig, KnownFeedback, WindowKey, WindowScore};
 
 /// Raw points at which the score reaches 1 − 1/e ≈ 0.63.
 const SCORE_SCALE: f64 = 4.0;
@@ -49,7 +50,7 @@ pub struct RowScore {
 }
 
 /// Scores every row of a tenant.
-pub fn score_tenant(tenant: &TenantWindows<'_>, config: &AnomalyConfig, feedback: &[Suppression]) -> Vec<RowScore> {
+pub fn score_tenant(tenant: &TenantWindows<'_>, config: &AnomalyConfig, feedback: KnownFeedback<'_>) -> Vec<RowScore> {
     let specs = &tenant.specs;
     let transformed: Vec<Vec<f64>> = tenant.rows.iter().map(|row| transform_row(&row.values, specs)).collect();
     let actor_rows: Vec<usize> =
@@ -198,22 +199,23 @@ fn apply_feedback(
     points: &[Vec<f64>],
     cluster_of_row: &[Option<usize>],
     scores: &mut [RowScore],
-    feedback: &[Suppression],
+    feedback: KnownFeedback<'_>,
     config: &AnomalyConfig,
 ) {
     let known_false: Vec<&Vec<f64>> = feedback
+        .false_positives
         .iter()
-        .filter_map(|suppression| {
-            let window_start = suppression.window_start?;
+        .filter_map(|window| {
             let index = tenant
                 .rows
                 .iter()
-                .position(|row| row.key.subject == suppression.subject && row.key.window_start == window_start)?;
+                .position(|row| row.key.subject == window.subject && row.key.window_start == window.window_start)?;
             cluster_of_row[index].map(|position| &points[position])
         })
         .collect();
     for (index, (row, score)) in tenant.rows.iter().zip(scores.iter_mut()).enumerate() {
-        score.suppressed = feedback.iter().any(|suppression| suppresses(suppression, &row.key, &score.reason));
+        score.suppressed =
+            feedback.suppressions.iter().any(|suppression| suppresses(suppression, &row.key, &score.reason));
         let Some(position) = cluster_of_row[index] else { continue };
         let similarity = known_false.iter().map(|known| similarity(&points[position], known)).fold(0.0, f64::max);
         score.feedback_factor = 1.0 - config.false_positive_weight.clamp(0.0, 1.0) * similarity;
@@ -298,13 +300,13 @@ pub fn window_score(
 }
 
 /// The top `limit` features as shares of the raw score.
-pub fn contributions(score: &RowScore, specs: &[FeatureSpec], limit: usize) -> Vec<FeatureContribution> {
+pub fn contributions(score: &RowScore, specs: &[FeatureSpec], limit: usize) -> Vec<Feature> {
     let total = score.raw.max(f64::MIN_POSITIVE);
     score
         .parts
         .iter()
         .take(limit)
-        .map(|part| FeatureContribution {
+        .map(|part| Feature {
             name: specs[part.feature].name.to_owned(),
             observed: part.observed,
             expected: part.expected,

@@ -1,45 +1,11 @@
-//! The serde-serialisable values the detector takes and returns.
+//! The detector's own values: its configuration, the windows and scores it computes, and what
+//! [`super::detect`] reports. What it shares with the rest of Veritrail (subjects, features,
+//! anomalies, suppressions, false-positive windows) comes from `veritrail_core::anomalies`.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use veritrail_core::event::{Severity, TenantId};
-
-/// Whether a window describes one actor or a whole tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SubjectKind {
-    Actor,
-    Tenant,
-}
-
-impl SubjectKind {
-    /// Returns the wire name, `actor` or `tenant`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Actor => "actor",
-            Self::Tenant => "tenant",
-        }
-    }
-}
-
-/// Who a window is about: an actor id (as in `actor.id`) or a tenant name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Subject {
-    pub kind: SubjectKind,
-    pub id: String,
-}
-
-impl Subject {
-    /// An actor subject.
-    pub fn actor(id: impl Into<String>) -> Self {
-        Self { kind: SubjectKind::Actor, id: id.into() }
-    }
-
-    /// A tenant subject.
-    pub fn tenant(id: impl Into<String>) -> Self {
-        Self { kind: SubjectKind::Tenant, id: id.into() }
-    }
-}
+use veritrail_core::anomalies::{AnomalySeverity, FalsePositiveWindow, Feature, NewAnomaly, Subject, Suppression};
+use veritrail_core::event::TenantId;
 
 /// One row of the feature table: a subject during one window of one tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -119,32 +85,16 @@ impl AnomalyConfig {
     }
 }
 
-/// Feedback that an anomaly was a false positive: stops the same subject and reason from being
-/// reported until `until`, and, when `window_start` names the window that was flagged, makes
-/// windows that look like it score lower from then on (see the module documentation).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Suppression {
-    pub subject: Subject,
-    /// The anomaly's `reason` key.
-    pub reason: String,
-    /// Windows starting before this time are not reported for `subject` + `reason`.
-    #[serde(with = "veritrail_core::event::timestamp")]
-    pub until: DateTime<Utc>,
-    /// Start of the window that was marked as a false positive, when known.
-    #[serde(default, with = "optional_time", skip_serializing_if = "Option::is_none")]
-    pub window_start: Option<DateTime<Utc>>,
-}
-
-/// One feature's part in a score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FeatureContribution {
-    pub name: String,
-    /// The value in this window, in the feature's natural unit (a count, a ratio, ...).
-    pub observed: f64,
-    /// The median of the reference windows, in the same unit.
-    pub expected: f64,
-    /// Share of the window's raw score that this feature accounts for (0..1).
-    pub contribution: f64,
+/// What people said about earlier anomalies, as the detector uses it (see the module
+/// documentation of [`super`], step 7).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KnownFeedback<'a> {
+    /// A window whose subject and reason match one of these, and that starts before its `until`,
+    /// is never reported.
+    pub suppressions: &'a [Suppression],
+    /// Windows marked false positive: every actor window of the tenant that looks like one scores
+    /// lower. Each must be among the input events.
+    pub false_positives: &'a [FalsePositiveWindow],
 }
 
 /// The score of one window, whether reported or not.
@@ -158,7 +108,7 @@ pub struct WindowScore {
     /// Names of the detectors that fired.
     pub detectors: Vec<String>,
     /// Features by decreasing contribution (only those that contributed).
-    pub contributions: Vec<FeatureContribution>,
+    pub contributions: Vec<Feature>,
     /// Stable key: subject plus main reason, used for suppression.
     pub reason: String,
     /// `true` when the score was compared with the subject's own history, `false` when with the
@@ -168,36 +118,24 @@ pub struct WindowScore {
     pub suppressed: bool,
 }
 
-/// A reported anomaly.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Anomaly {
+/// An anomaly [`super::detect`] reports, with the tenant whose events raised it (the detector
+/// takes several tenants' events at once).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detected {
     pub tenant: TenantId,
-    pub subject: Subject,
-    #[serde(with = "veritrail_core::event::timestamp")]
-    pub window_start: DateTime<Utc>,
-    #[serde(with = "veritrail_core::event::timestamp")]
-    pub window_end: DateTime<Utc>,
-    pub score: f64,
-    pub severity: Severity,
-    pub detectors: Vec<String>,
-    pub top_features: Vec<FeatureContribution>,
-    /// Plain-language account built only from `top_features` and the events behind them.
-    pub narrative: String,
-    /// Ids of the events behind the top features, most telling first, capped.
-    pub event_ids: Vec<String>,
-    pub reason: String,
+    pub anomaly: NewAnomaly,
 }
 
 /// Maps a score to a severity: `critical` from 0.9, `high` from 0.75, `medium` from 0.6.
-pub fn severity_for(score: f64) -> Severity {
+pub fn severity_for(score: f64) -> AnomalySeverity {
     if score >= 0.9 {
-        Severity::Critical
+        AnomalySeverity::Critical
     } else if score >= 0.75 {
-        Severity::High
+        AnomalySeverity::High
     } else if score >= 0.6 {
-        Severity::Medium
+        AnomalySeverity::Medium
     } else {
-        Severity::Low
+        AnomalySeverity::Low
     }
 }
 
@@ -213,25 +151,5 @@ mod seconds {
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let secs = i64::deserialize(deserializer)?;
         Duration::try_seconds(secs).ok_or_else(|| serde::de::Error::custom("duration out of range"))
-    }
-}
-
-/// Optional times written like every Veritrail time, read from any RFC 3339 string.
-mod optional_time {
-    use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(time: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
-        veritrail_core::event::timestamp::option::serialize(time, serializer)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-        Option::<String>::deserialize(deserializer)?
-            .map(|raw| {
-                DateTime::parse_from_rfc3339(&raw)
-                    .map(|time| time.with_timezone(&Utc))
-                    .map_err(serde::de::Error::custom)
-            })
-            .transpose()
     }
 }

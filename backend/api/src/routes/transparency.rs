@@ -9,8 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use serde_json::{Value, json};
 use veritrail_core::access::Permission;
-use veritrail_core::chain::Hash;
 use veritrail_core::event::TenantId;
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::NodeId;
 use veritrail_core::store::{ProofError, StoredCheckpoint};
 

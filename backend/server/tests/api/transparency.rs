@@ -4,9 +4,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use veritrail_core::chain::{Hash, canonical_event_bytes, leaf_hash};
+use veritrail_core::chain::{canonical_event_bytes, leaf_hash};
 use veritrail_core::checkpoint::NoteVerifier;
 use veritrail_core::event::StoredEvent;
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::{verify_consistency, verify_inclusion};
 
 use crate::helpers::{ADMIN_KEY, TestApp, assert_error, event, spawn_app, spawn_apps};

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::QueryBuilder;
-use veritrail_core::chain::Hash;
 use veritrail_core::event::{Actor, Outcome, Receipt, Resource, Severity, StoredEvent};
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::NodeId;
 use veritrail_core::store::{ChainHead, EventQuery, StoreError, TreeHead};
 

@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use veritrail_core::chain::{Hash, canonical_event_bytes, chain_hash, leaf_hash};
+use veritrail_core::chain::{canonical_event_bytes, chain_hash, leaf_hash};
 use veritrail_core::event::{NewEvent, Receipt, StoredEvent, TenantId};
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::{Frontier, NodeId};
 use veritrail_core::store::{AppendError, Appended, ChainHead, StoreError, TreeHead};
 
@@ -158,22 +159,13 @@ fn plan_request(
             appended.push(Appended { receipt: found.receipt.clone(), created: false });
             continue;
         }
-        let mut stored = StoredEvent {
-            tenant: request.tenant.clone(),
-            seq: state.head.next_seq,
-            id: event.id.clone(),
-            occurred_at: event.occurred_at.unwrap_or(received_at),
+        let mut stored = StoredEvent::from_new(
+            request.tenant.clone(),
+            state.head.next_seq,
+            event.clone(),
             received_at,
-            actor: event.actor.clone(),
-            action: event.action.clone(),
-            resource: event.resource.clone(),
-            outcome: event.outcome,
-            severity: event.severity,
-            details: event.details.clone(),
-            tags: event.tags.clone(),
-            prev_hash: state.head.head_hash,
-            hash: Hash::GENESIS,
-        };
+            state.head.head_hash,
+        );
         let leaf = leaf_hash(&canonical_event_bytes(&stored));
         stored.hash = chain_hash(&stored.prev_hash, &leaf);
         state.head = ChainHead { next_seq: state.head.next_seq + 1, head_hash: stored.hash };

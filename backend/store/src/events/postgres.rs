@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgRow};
-use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, StoredEvent, TenantId, normalize_time};
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::NodeId;
 use veritrail_core::store::{AppendError, Appended, ChainHead, EventLog, EventQuery, StoreError, TreeHead};
 

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::{QueryBuilder, Sqlite};
-use veritrail_core::chain::Hash;
 use veritrail_core::event::{NewEvent, StoredEvent, TenantId, format_time, normalize_time};
+use veritrail_core::hash::Hash;
 use veritrail_core::merkle::NodeId;
 use veritrail_core::store::{AppendError, Appended, ChainHead, EventLog, EventQuery, StoreError, TreeHead};
 

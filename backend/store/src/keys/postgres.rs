@@ -1,8 +1,8 @@
 use async_trait::async_trait;
 use sqlx::postgres::PgPool;
 use veritrail_core::auth::ApiKey;
-use veritrail_core::chain::Hash;
 use veritrail_core::event::TenantId;
+use veritrail_core::hash::Hash;
 use veritrail_core::store::{ApiKeyStore, StoreError};
 
 use super::{KEY_COLUMNS, decode_key};

@@ -1,8 +1,8 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use veritrail_core::auth::ApiKey;
-use veritrail_core::chain::Hash;
 use veritrail_core::event::{TenantId, format_time};
+use veritrail_core::hash::Hash;
 use veritrail_core::store::{ApiKeyStore, StoreError};
 
 use super::{KEY_COLUMNS, decode_key};

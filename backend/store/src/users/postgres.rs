@@ -1,8 +1,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPool;
-use veritrail_core::chain::Hash;
 use veritrail_core::event::TenantId;
+use veritrail_core::hash::Hash;
 use veritrail_core::store::StoreError;
 use veritrail_core::users::{Session, User, UserError, UserStore};
 

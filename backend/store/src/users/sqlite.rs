@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use veritrail_core::chain::Hash;
 use veritrail_core::event::{TenantId, format_time};
+use veritrail_core::hash::Hash;
 use veritrail_core::store::StoreError;
 use veritrail_core::users::{Session, User, UserError, UserStore};
 
