@@ -31,10 +31,12 @@ pub struct Application {
 
 impl Application {
     /// Connects and migrates the database, creates the first admin key if there is none (from
-    /// `bootstrap_secret` when given), and binds the listen address.
+    /// `bootstrap_secret` when given) and the first admin user if there is none
+    /// (`auth.bootstrap_password`), and binds the listen address.
     pub async fn build(config: &Config, bootstrap_secret: Option<String>) -> anyhow::Result<Self> {
         let store = open_store(config).await?;
         keys::bootstrap(&store, bootstrap_secret).await?;
+        crate::users::bootstrap(&store, config.auth.bootstrap_password.exposed()).await?;
         let log = Arc::new(crate::log_key::load_identity(config)?);
         let integrity = Arc::new(IntegrityMonitor::default());
         let models = SearchModels::from_config(config)?;

@@ -210,11 +210,19 @@ pub struct AuthConfig {
     /// Mark the session cookie `Secure`: set it when the dashboard is reached over HTTPS
     /// (directly or through a proxy).
     pub secure_cookie: bool,
+    /// Password of the first admin user, created on a database without users; empty: one is
+    /// generated and printed once. `VERITRAIL_BOOTSTRAP_PASSWORD` sets it too.
+    pub bootstrap_password: Secret,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { session_idle_minutes: 120, session_max_hours: 12, secure_cookie: false }
+        Self {
+            session_idle_minutes: 120,
+            session_max_hours: 12,
+            secure_cookie: false,
+            bootstrap_password: Secret::default(),
+        }
     }
 }
 

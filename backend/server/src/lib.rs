@@ -16,5 +16,6 @@ pub mod search_cmd;
 pub mod search_setup;
 pub mod secret;
 pub mod telemetry;
+pub mod users;
 pub mod verify_cmd;
 pub mod witness;

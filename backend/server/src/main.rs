@@ -5,12 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use veritrail_core::access::Role;
 use veritrail_core::auth::Scopes;
 use veritrail_core::event::TenantId;
 use veritrail_core::store::SeqRange;
 use veritrail_server::app::{Application, open_store};
 use veritrail_server::config::Config;
-use veritrail_server::{bundle_cmd, ingest_cmd, keys, search_cmd, telemetry, verify_cmd};
+use veritrail_server::{bundle_cmd, ingest_cmd, keys, search_cmd, telemetry, users, verify_cmd};
 
 /// Ingest allocates many small, short-lived values per event (JSON trees, strings); glibc's
 /// allocator showed up as a large share of server CPU in profiles, mimalloc handles this pattern
@@ -75,6 +76,13 @@ enum Command {
         data: DataArgs,
         #[command(subcommand)]
         action: KeysAction,
+    },
+    /// Manage dashboard users (passwords are read from standard input, or asked for).
+    Users {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(subcommand)]
+        action: UsersAction,
     },
     /// Import logs in a native format (`--format cloudtrail`: CloudTrail delivery files).
     Import {
@@ -241,6 +249,39 @@ enum KeysAction {
     Revoke { id: String },
 }
 
+#[derive(Debug, Subcommand)]
+enum UsersAction {
+    /// Create a user; the password comes from standard input, or is asked for on a terminal.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        username: String,
+        /// admin, analyst, auditor or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// List users (never their passwords).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Disable a user and end its sessions.
+    Disable {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        username: String,
+    },
+    /// Set a new password (read like `create`'s) and end the user's sessions.
+    SetPassword {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        username: String,
+    },
+}
+
 fn main() -> ExitCode {
     // One TLS crypto provider for the whole process (see STACK notes on rustls).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -284,7 +325,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config_file = cli.config.as_ref();
     match cli.command {
         Command::Serve { data, addr } => {
-            let config = load_config(config_file, &data, addr.as_ref())?;
+            let mut config = load_config(config_file, &data, addr.as_ref())?;
+            if let Ok(password) = std::env::var("VERITRAIL_BOOTSTRAP_PASSWORD") {
+                config.auth.bootstrap_password = password.into();
+            }
             let app = Application::build(&config, std::env::var("VERITRAIL_BOOTSTRAP_KEY").ok()).await?;
             let addr = app.local_addr()?;
             tracing::info!(%addr, "veritrail listening");
@@ -316,6 +360,46 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("no events stored yet");
             }
             return Ok(if intact { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        Command::Users { data, action } => {
+            let config = load_config(config_file, &data, None)?;
+            let store = open_store(&config).await?;
+            match action {
+                UsersAction::Create { tenant, username, role } => {
+                    let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+                    let password = users::read_password()?;
+                    let user = users::create(&store, parse_tenant(&tenant)?, &username, role, &password).await?;
+                    println!("created user {} of tenant {} with role {}", user.username, user.tenant, user.role);
+                }
+                UsersAction::List { tenant } => {
+                    let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
+                    println!("{:<20} {:<24} {:<8} {:<9} created", "tenant", "username", "role", "disabled");
+                    for user in store.users.list_users(tenant.as_ref()).await? {
+                        println!(
+                            "{:<20} {:<24} {:<8} {:<9} {}",
+                            user.tenant,
+                            user.username,
+                            user.role,
+                            user.disabled,
+                            user.created_at.to_rfc3339()
+                        );
+                    }
+                }
+                UsersAction::Disable { tenant, username } => {
+                    let tenant = parse_tenant(&tenant)?;
+                    let user = users::find(&store, &tenant, &username).await?;
+                    store.users.set_disabled(&tenant, &user.id, true).await?;
+                    println!("disabled user {username} of tenant {tenant}; its sessions have ended");
+                }
+                UsersAction::SetPassword { tenant, username } => {
+                    let tenant = parse_tenant(&tenant)?;
+                    let user = users::find(&store, &tenant, &username).await?;
+                    let password = users::read_password()?;
+                    let hash = veritrail_core::users::hash_password(&password).map_err(anyhow::Error::msg)?;
+                    store.users.set_password(&tenant, &user.id, &hash).await?;
+                    println!("set a new password for {username} of tenant {tenant}; its sessions have ended");
+                }
+            }
         }
         Command::Keys { data, action } => {
             let config = load_config(config_file, &data, None)?;

@@ -7,6 +7,8 @@ use veritrail_server::config::Config;
 use veritrail_store::testing::TestDatabase;
 
 pub const ADMIN_KEY: &str = "vt_test_admin_key_0123456789abcdef";
+/// The password of the first dashboard user, `admin` of tenant `default`.
+pub const ADMIN_PASSWORD: &str = "test-admin-password-0123";
 
 /// A running app and its database.
 pub struct TestApp {
@@ -51,6 +53,7 @@ pub async fn start_app(url: &str, tweak: impl FnOnce(&mut Config)) -> (String, t
     config.anomalies.schedule = String::new();
     config.alerts.delivery_schedule = String::new();
     config.alerts.event_schedule = String::new();
+    config.auth.bootstrap_password = ADMIN_PASSWORD.into();
     tweak(&mut config);
     let app = Application::build(&config, Some(ADMIN_KEY.to_owned())).await.expect("build app");
     let base = format!("http://{}", app.local_addr().expect("addr"));

@@ -2,6 +2,7 @@
 
 mod alerts;
 mod anomalies;
+mod auth;
 mod bad_input;
 mod cloudtrail;
 mod events;
