@@ -31,8 +31,15 @@ export default defineConfig({
     strictPort: true,
     proxy: { '/api': api },
   },
+  // `vite preview` serves the build with the CSP the server is expected to
+  // send, so a violation shows up in the browser console before it ships.
   preview: {
+    port: 4173,
     proxy: { '/api': api },
+    headers: {
+      'Content-Security-Policy':
+        "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    },
   },
   build: {
     outDir: 'dist',

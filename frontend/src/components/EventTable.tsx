@@ -9,11 +9,11 @@ export function EventTable({ events, onOpen, caption }: { events: AuditEvent[]; 
         <caption className="visually-hidden">{caption}</caption>
         <thead>
           <tr>
-            <th scope="col">Time</th>
+            <th scope="col" className="col-time">Time</th>
             <th scope="col">Actor</th>
             <th scope="col">Action</th>
             <th scope="col" className="hide-sm">Resource</th>
-            <th scope="col">Outcome</th>
+            <th scope="col" className="col-outcome">Outcome</th>
           </tr>
         </thead>
         <tbody>

@@ -30,7 +30,7 @@ export function Notice({ tone = 'info', title, children }: { tone?: Tone; title?
 export function ErrorNotice({ error, what }: { error: unknown; what?: string }) {
   if (error instanceof ApiError && error.endpointMissing) {
     return (
-      <Notice tone="pending" title={`${what ?? 'This'} is not available on this server yet`}>
+      <Notice tone="pending" title={`${what ?? 'This feature'}: not available on this server yet`}>
         The dashboard needs <code>{error.path}</code>, which this server does not offer. It appears once the server is
         upgraded.
       </Notice>

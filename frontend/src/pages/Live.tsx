@@ -4,7 +4,7 @@ import { api, describeError } from '../api/client';
 import { OUTCOMES, SEVERITIES, type AuditEvent, type EventPage } from '../api/types';
 import { EventDrawer } from '../components/EventDrawer';
 import { Notice, OutcomeBadge, PageHeader, SeverityBadge } from '../components/ui';
-import { formatNumber, formatTime } from '../lib/format';
+import { formatCompact, formatNumber } from '../lib/format';
 import { useStream } from '../stream/StreamProvider';
 
 interface Filters {
@@ -343,7 +343,7 @@ export default function Live() {
                 >
                   <span role="cell" className="c-seq num muted">{event.seq}</span>
                   <span role="cell" className="c-time nowrap" title={event.occurred_at}>
-                    {formatTime(event.occurred_at)}
+                    {formatCompact(event.occurred_at)}
                   </span>
                   <span role="cell" className="c-actor truncate mono" title={event.actor.id}>
                     {event.actor.name ?? event.actor.id}

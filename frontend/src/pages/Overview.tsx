@@ -166,7 +166,7 @@ export default function Overview() {
             </ul>
           )}
         </Card>
-        <Card title="Latest events" actions={<Link to="/live" className="button small">Open Live</Link>}>
+        <Card className="overview-events" title="Latest events" actions={<Link to="/live" className="button small">Open Live</Link>}>
           {recent.isPending ? (
             <Spinner />
           ) : recent.isError ? (
