@@ -145,7 +145,7 @@ export default function Overview() {
             <TopList title="Top actions" rows={stats.data.top_actions.map((a) => ({ name: a.action, count: a.count }))} />
           </>
         ) : null}
-        <Card title="Open anomalies" actions={<Link to="/anomalies" className="button small">Open inbox</Link>}>
+        <Card className={stats.data ? undefined : 'overview-events'} title="Open anomalies" actions={<Link to="/anomalies" className="button small">Open inbox</Link>}>
           {anomalies.isPending ? (
             <Spinner />
           ) : anomalies.isError ? (
