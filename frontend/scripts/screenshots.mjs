@@ -38,7 +38,7 @@ const pages = [
     name: 'search',
     path: '/search',
     act: async (page) => {
-      await page.getByLabel('Ask a question').fill('denied attempts to assume a role by bert-jan between 2023-07-10 and 2023-07-11');
+      await page.getByLabel('Ask a question').fill(process.env.QUESTION ?? 'denied attempts to assume a role by bert-jan between 2023-07-10 and 2023-07-11');
       await page.getByRole('button', { name: 'Search', exact: true }).click();
       await page.waitForSelector('.answer-text', { timeout: 60000 });
     },
