@@ -8,6 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The dashboard: its lint, type check and unit tests, then the build the server serves.
+scripts/build-frontend.sh --force
+(cd frontend && npm run lint && npm run typecheck && npm test)
+
 # The search tests run the real embedding model: install it (once, into the user cache outside
 # the clone; checksums are verified on every run) before any test starts.
 cargo run --quiet --locked -p veritrail-server -- models fetch

@@ -4,6 +4,7 @@
 //! [`AppState`] holding the storage ports.
 
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 mod routes;
@@ -26,7 +27,6 @@ use veritrail_core::transparency::LogIdentity;
 use veritrail_core::validate::Limits;
 
 use crate::auth::KeyCache;
-use crate::error::{ApiError, ErrorCode};
 
 /// Request limits of the API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,10 +87,11 @@ pub struct AppState {
     pub login_throttle: Arc<routes::auth::LoginThrottle>,
 }
 
-/// Builds the whole HTTP app.
-pub fn router(state: AppState) -> Router {
+/// Builds the whole HTTP app: the API, and the dashboard from `dashboard_dir` when it holds a
+/// build.
+pub fn router(state: AppState, dashboard_dir: Option<&std::path::Path>) -> Router {
     let body_limit = state.limits.max_body_bytes;
-    Router::new()
+    let api = Router::new()
         .merge(routes::events::router())
         .merge(routes::verify::router())
         .merge(routes::transparency::router())
@@ -100,8 +101,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::alerts::router())
         .merge(routes::health::router())
         .merge(routes::auth::router())
-        .merge(routes::accounts::router())
-        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
+        .merge(routes::accounts::router());
+    dashboard::security_headers(dashboard::with_dashboard(api, dashboard_dir))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(error::log_server_errors))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

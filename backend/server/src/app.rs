@@ -57,26 +57,29 @@ impl Application {
             SearchEngine::new(store.events.clone(), store.search.clone(), models.embedder.clone(), models.chat.clone());
         let listener =
             TcpListener::bind(&config.server.addr).await.with_context(|| format!("bind {}", config.server.addr))?;
-        let router = veritrail_api::router(AppState {
-            events: store.events.clone(),
-            keys: store.keys.clone(),
-            checkpoints: store.checkpoints.clone(),
-            readiness: store.readiness.clone(),
-            log: log.clone(),
-            integrity: integrity.clone(),
-            jobs: scheduler.clone(),
-            search,
-            anomalies: store.anomalies.clone(),
-            alerting: alerting.clone(),
-            false_positive_suppression: chrono::Duration::hours(
-                config.anomalies.false_positive_suppression_hours.max(1),
-            ),
-            limits: config.limits.clone(),
-            key_cache: KeyCache::default(),
-            users: store.users.clone(),
-            sessions: config.auth.sessions(),
-            login_throttle: Default::default(),
-        });
+        let router = veritrail_api::router(
+            AppState {
+                events: store.events.clone(),
+                keys: store.keys.clone(),
+                checkpoints: store.checkpoints.clone(),
+                readiness: store.readiness.clone(),
+                log: log.clone(),
+                integrity: integrity.clone(),
+                jobs: scheduler.clone(),
+                search,
+                anomalies: store.anomalies.clone(),
+                alerting: alerting.clone(),
+                false_positive_suppression: chrono::Duration::hours(
+                    config.anomalies.false_positive_suppression_hours.max(1),
+                ),
+                limits: config.limits.clone(),
+                key_cache: KeyCache::default(),
+                users: store.users.clone(),
+                sessions: config.auth.sessions(),
+                login_throttle: Default::default(),
+            },
+            Some(config.server.dashboard_dir.as_path()).filter(|dir| !dir.as_os_str().is_empty()),
+        );
         Ok(Self { listener, router, store, scheduler, alerting })
     }
 

@@ -53,11 +53,14 @@ impl Default for Config {
 pub struct ServerConfig {
     /// Listen address, `HOST:PORT`.
     pub addr: String,
+    /// The built dashboard (`npm run build` in `frontend/`), served at `/`; empty or missing:
+    /// the API only.
+    pub dashboard_dir: PathBuf,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { addr: "127.0.0.1:8080".to_owned() }
+        Self { addr: "127.0.0.1:8080".to_owned(), dashboard_dir: PathBuf::from("frontend/dist") }
     }
 }
 

@@ -57,3 +57,35 @@ async fn revoked_keys_stop_working() {
     assert_error(app.get("/api/v1/events", &key).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(app.get("/api/v1/events", ADMIN_KEY).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_dashboard_is_served_beside_the_api_with_strict_security_headers() {
+    let dist = tempfile::tempdir().expect("dist");
+    std::fs::create_dir(dist.path().join("assets")).expect("assets");
+    std::fs::write(dist.path().join("index.html"), "<!doctype html><title>Veritrail</title>").expect("index");
+    std::fs::write(dist.path().join("assets/app.js"), "console.log(1)").expect("script");
+    let dir = dist.path().to_owned();
+    let app = crate::helpers::spawn_app_with(veritrail_store::testing::TestDatabase::sqlite(), |config| {
+        config.server.dashboard_dir = dir;
+    })
+    .await;
+    for path in ["/", "/live", "/settings/keys"] {
+        let response = app.client.get(format!("{}{path}", app.base)).send().await.expect("get");
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{path}");
+        let headers = response.headers().clone();
+        let csp = headers["content-security-policy"].to_str().expect("text");
+        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert!(response.text().await.expect("body").contains("<title>Veritrail</title>"), "{path}: the app");
+    }
+    let script = app.client.get(format!("{}/assets/app.js", app.base)).send().await.expect("get");
+    assert!(script.headers()["content-type"].to_str().expect("text").contains("javascript"));
+    // Unknown API paths stay JSON errors, never the app.
+    let missing = app.client.get(format!("{}/api/v1/no-such-thing", app.base)).send().await.expect("get");
+    crate::helpers::assert_error(missing, reqwest::StatusCode::NOT_FOUND, "not_found").await;
+    // The dashboard gives no way around authentication.
+    let events = app.client.get(format!("{}/api/v1/events", app.base)).send().await.expect("get");
+    crate::helpers::assert_error(events, reqwest::StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
