@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod error;
 pub mod extract;
 mod routes;
+pub mod stream;
 
 pub use routes::auth::LoginThrottle;
 
@@ -85,6 +86,8 @@ pub struct AppState {
     pub sessions: auth::SessionSettings,
     /// Failed sign-ins per address and account.
     pub login_throttle: Arc<routes::auth::LoginThrottle>,
+    /// Wakes the live streams after appends and counts open streams.
+    pub stream_hub: Arc<stream::StreamHub>,
 }
 
 /// Builds the whole HTTP app: the API, and the dashboard from `dashboard_dir` when it holds a
@@ -101,7 +104,8 @@ pub fn router(state: AppState, dashboard_dir: Option<&std::path::Path>) -> Route
         .merge(routes::alerts::router())
         .merge(routes::health::router())
         .merge(routes::auth::router())
-        .merge(routes::accounts::router());
+        .merge(routes::accounts::router())
+        .merge(routes::stream::router());
     dashboard::security_headers(dashboard::with_dashboard(api, dashboard_dir))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(error::log_server_errors))

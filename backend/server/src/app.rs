@@ -77,6 +77,7 @@ impl Application {
                 users: store.users.clone(),
                 sessions: config.auth.sessions(),
                 login_throttle: Default::default(),
+                stream_hub: Default::default(),
             },
             Some(config.server.dashboard_dir.as_path()).filter(|dir| !dir.as_os_str().is_empty()),
         );

@@ -64,6 +64,7 @@ async fn create_event(
     let event = validate_event(&body, &state.limits.event, new_id).map_err(|err| validation_error(err, ""))?;
     let mut appended = state.events.append(caller.tenant(), vec![event]).await?;
     state.alerting.events_appended(caller.tenant());
+    state.stream_hub.appended();
     let Appended { receipt, created } =
         appended.pop().ok_or_else(|| ApiError::internal("append returned no receipt"))?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
@@ -144,6 +145,7 @@ async fn append_all(state: &AppState, caller: &Caller, items: &[Value], what: &s
         .collect::<Result<_, _>>()?;
     let appended = state.events.append(caller.tenant(), events).await?;
     state.alerting.events_appended(caller.tenant());
+    state.stream_hub.appended();
     let status = if appended.iter().any(|appended| appended.created) { StatusCode::CREATED } else { StatusCode::OK };
     let receipts: Vec<BatchReceipt> = appended
         .into_iter()

@@ -11,4 +11,5 @@ mod integrity;
 mod receivers;
 mod search;
 mod security;
+mod stream;
 mod transparency;
