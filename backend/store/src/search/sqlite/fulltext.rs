@@ -1,0 +1,142 @@
+//! Full-text ranking on SQLite: FTS5's bm25 over `search_text_fts`, one row per distinct text.
+
+use sqlx::{QueryBuilder, Row, Sqlite};
+use veritrail_core::event::TenantId;
+use veritrail_core::search::{SearchFilter, SearchHit, TextHash};
+use veritrail_core::store::StoreError;
+
+use super::matching::push_documents_at;
+use super::{SqliteSearch, sqlite_time};
+use crate::rows::db_error;
+use crate::search::filter::FilterPlan;
+use crate::search::vectors::{FILTERED_FIRST_ROUND, FIRST_ROUND, Widening};
+use crate::search::{MAX_SCORED, Scope, seq_from_db, text_hash_from_db, usable_terms};
+
+impl SqliteSearch {
+    /// The best `size` texts for the FTS5 `expression`, among those a document passing `plan` may
+    /// have, scored with the negated bm25 (higher is better).
+    pub(super) async fn ranked_texts(
+        &self,
+        tenant: &TenantId,
+        expression: &str,
+        plan: &FilterPlan,
+        size: usize,
+    ) -> Result<Vec<(TextHash, f64)>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            // CROSS JOIN keeps the full-text index as the outer loop.
+            "SELECT t.text_hash, bm25(search_text_fts) AS relevance FROM search_text_fts \
+             CROSS JOIN search_texts t ON t.id = search_text_fts.rowid WHERE search_text_fts MATCH ",
+        );
+        query.push_bind(expression.to_owned()).push(" AND t.tenant = ").push_bind(tenant.as_str());
+        if !plan.is_empty() {
+            query.push(" AND t.text_hash IN (SELECT f.text_hash FROM search_text_facets f WHERE f.tenant = ");
+            query.push_bind(tenant.as_str());
+            plan.push_facet_conditions(&mut query, "f", sqlite_time);
+            query.push(")");
+        }
+        query.push(" ORDER BY relevance, t.id LIMIT ").push_bind(i64::try_from(size).unwrap_or(i64::MAX));
+        let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let hash: Vec<u8> = row.try_get(0).map_err(db_error)?;
+                // bm25() is lower for better matches.
+                let relevance: f64 = row.try_get(1).map_err(db_error)?;
+                Ok((text_hash_from_db(&hash)?, -relevance))
+            })
+            .collect()
+    }
+
+    /// Ranks the few documents passing `plan` by their texts' full-text relevance.
+    pub(super) async fn fulltext_among_matching(
+        &self,
+        tenant: &TenantId,
+        expression: &str,
+        plan: &FilterPlan,
+        texts: Option<&[TextHash]>,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new("WITH m AS MATERIALIZED (");
+        Self::push_matching(&mut query, tenant, plan, texts);
+        push_relevance_of_m(&mut query, tenant, expression);
+        query.push(" ORDER BY r.relevance, m.seq DESC LIMIT ").push_bind(i64::from(limit));
+        self.relevance_hits(query).await
+    }
+
+    /// Runs a query ending in [`push_relevance_of_m`]: its `(seq, bm25)` rows as hits (negated
+    /// bm25, higher is better).
+    pub(super) async fn relevance_hits(&self, mut query: QueryBuilder<Sqlite>) -> Result<Vec<SearchHit>, StoreError> {
+        let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let relevance: f64 = row.try_get(1).map_err(db_error)?;
+                Ok(SearchHit { seq: seq_from_db(row.try_get(0).map_err(db_error)?)?, score: -relevance })
+            })
+            .collect()
+    }
+}
+
+/// The FTS5 query for any of `terms`. Each term becomes an FTS5 string (double quotes, inner
+/// quotes doubled): inside one, no character is an operator, so a term can only ever match words.
+fn fts_expression(terms: &[&str]) -> String {
+    terms.iter().map(|term| format!("\"{}\"", term.replace('"', "\"\""))).collect::<Vec<_>>().join(" OR ")
+}
+
+/// Continues `WITH m AS MATERIALIZED (<documents: seq, text_hash>` with the bm25 of each of their
+/// texts matching `expression` and selects `m.seq, r.relevance` (documents matching nothing are
+/// left out).
+fn push_relevance_of_m(query: &mut QueryBuilder<Sqlite>, tenant: &TenantId, expression: &str) {
+    query.push(
+        "), r AS MATERIALIZED (SELECT t.text_hash, bm25(search_text_fts) AS relevance FROM search_text_fts \
+         CROSS JOIN search_texts t ON t.id = search_text_fts.rowid WHERE search_text_fts MATCH ",
+    );
+    query.push_bind(expression.to_owned()).push(" AND t.tenant = ").push_bind(tenant.as_str().to_owned());
+    query.push(" AND t.text_hash IN (SELECT text_hash FROM m)) SELECT m.seq, r.relevance FROM m JOIN r");
+    query.push(" ON r.text_hash = m.text_hash");
+}
+
+pub(super) async fn search(
+    index: &SqliteSearch,
+    tenant: &TenantId,
+    terms: &[String],
+    filter: &SearchFilter,
+    limit: u32,
+) -> Result<Vec<SearchHit>, StoreError> {
+    let terms = usable_terms(terms);
+    if terms.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let expression = fts_expression(&terms);
+    let plan = FilterPlan::new(filter);
+    let first_round = match index.scope(tenant, &plan).await? {
+        Scope::Few(texts) => {
+            return index.fulltext_among_matching(tenant, &expression, &plan, texts.as_deref(), limit).await;
+        }
+        Scope::Texts(_) => FILTERED_FIRST_ROUND,
+        Scope::All => FIRST_ROUND,
+    };
+    let mut widening = Widening::with_first_round(limit as usize, first_round);
+    while let Some(size) = widening.next_size() {
+        widening.offer(index.ranked_texts(tenant, &expression, &plan, size).await?, size);
+        while let Some(texts) = widening.next_chunk() {
+            widening.add(index.newest_documents(tenant, &texts, &plan, limit).await?);
+        }
+    }
+    Ok(widening.finish())
+}
+
+pub(super) async fn scores(
+    index: &SqliteSearch,
+    tenant: &TenantId,
+    terms: &[String],
+    seqs: &[u64],
+) -> Result<Vec<SearchHit>, StoreError> {
+    let terms = usable_terms(terms);
+    let seqs = &seqs[..seqs.len().min(MAX_SCORED)];
+    if terms.is_empty() || seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = QueryBuilder::<Sqlite>::new("WITH m AS MATERIALIZED (");
+    push_documents_at(&mut query, tenant, seqs);
+    push_relevance_of_m(&mut query, tenant, &fts_expression(&terms));
+    index.relevance_hits(query).await
+}
