@@ -6,13 +6,15 @@
 //! never in an append's transaction, and never touches the `events` rows.
 //!
 //! What the backends share lives here and in the submodules: how filters become SQL (`filter`),
-//! vector arithmetic and the widening nearest-neighbour search (`vectors`), and the checks and
-//! bookkeeping of writes (below).
+//! the widening search from ranked texts to documents (`widening`), reading index rows
+//! (`decode`), vector arithmetic (`vectors`), and the checks and bookkeeping of writes (below).
+//! The backends (`postgres`, `sqlite`) keep only their SQL and what their databases do
+//! differently.
 //!
 //! - Ranking works on distinct texts, not documents: audit events repeat, so a million events
 //!   are tens of thousands of texts. Full text (FTS5 / `tsvector` on `search_texts`) and vectors
 //!   rank texts; the best texts are then turned into their newest documents that pass the filter
-//!   (`vectors::Widening`), widening the candidate texts until no further text can do better.
+//!   (`widening::Widening`), widening the candidate texts until no further text can do better.
 //! - A filter is first checked against the text facets (`search_text_facets`: the filter values
 //!   and time span of each text's documents), which count how many documents can pass. When
 //!   that is at most `PREFILTER_MAX` (or a time range holds that few), exactly those documents
@@ -27,10 +29,12 @@
 //!   pending texts are the texts after the watermark without a vector, in order of first use, so
 //!   finding them walks distinct texts, never documents.
 
+mod decode;
 mod filter;
 mod postgres;
 mod sqlite;
 mod vectors;
+mod widening;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;

@@ -6,11 +6,12 @@ use veritrail_core::event::TenantId;
 use veritrail_core::search::{SearchFilter, SearchHit, TextHash};
 use veritrail_core::store::StoreError;
 
+use super::PostgresSearch;
 use super::matching::{newest_documents, push_documents_at, push_matching};
-use super::{PostgresSearch, hit, text_score};
 use crate::rows::db_error;
+use crate::search::decode::IndexColumns;
 use crate::search::filter::FilterPlan;
-use crate::search::vectors::{FILTERED_FIRST_ROUND, FIRST_ROUND, Widening};
+use crate::search::widening::{FILTERED_FIRST_ROUND, FIRST_ROUND, ScoredText, TextRounds, Widening};
 use crate::search::{MAX_SCORED, Scope, usable_terms};
 
 /// BM25's term-frequency saturation and length normalisation, at their usual values.
@@ -135,7 +136,7 @@ async fn ranked_texts(
     weighed: &WeighedTerms<'_>,
     plan: &FilterPlan,
     size: usize,
-) -> Result<Vec<(TextHash, f64)>, StoreError> {
+) -> Result<Vec<ScoredText>, StoreError> {
     let mut query = QueryBuilder::<Postgres>::new("SELECT t.text_hash, ");
     push_bm25(&mut query, weighed);
     query.push(" AS score FROM search_texts t WHERE t.tenant = ").push_bind(tenant.as_str());
@@ -148,7 +149,7 @@ async fn ranked_texts(
     }
     query.push(" ORDER BY score DESC, t.first_seq LIMIT ").push_bind(i64::try_from(size).unwrap_or(i64::MAX));
     let rows = query.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
-    rows.iter().map(text_score).collect()
+    rows.iter().map(IndexColumns::scored_text).collect()
 }
 
 /// Ranks the few documents passing `plan` by their texts' full-text relevance.
@@ -165,7 +166,7 @@ async fn fulltext_among_matching(
     push_score_of_m(&mut query, tenant, weighed, Matching::FindingTerms);
     query.push(" ORDER BY r.score DESC, m.seq DESC LIMIT ").push_bind(i64::from(limit));
     let rows = query.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
-    rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
+    rows.iter().map(IndexColumns::scored_hit).collect()
 }
 
 /// Which of the weighed terms a text must hold to be scored.
@@ -219,14 +220,27 @@ pub(super) async fn search(
         Scope::Texts(_) => FILTERED_FIRST_ROUND,
         Scope::All => FIRST_ROUND,
     };
-    let mut widening = Widening::with_first_round(limit as usize, first_round);
-    while let Some(size) = widening.next_size() {
-        widening.offer(ranked_texts(&mut conn, tenant, &weighed, &plan, size).await?, size);
-        while let Some(texts) = widening.next_chunk() {
-            widening.add(newest_documents(&mut conn, tenant, &texts, &plan, limit).await?);
-        }
+    let mut rounds = FulltextRounds { conn: &mut conn, tenant, weighed: &weighed, plan: &plan, limit };
+    Widening::with_first_round(limit as usize, first_round).run(&mut rounds).await
+}
+
+/// A full-text search's rounds: texts by BM25, then their newest matching documents.
+struct FulltextRounds<'a> {
+    conn: &'a mut PgConnection,
+    tenant: &'a TenantId,
+    weighed: &'a WeighedTerms<'a>,
+    plan: &'a FilterPlan,
+    limit: u32,
+}
+
+impl TextRounds for FulltextRounds<'_> {
+    async fn texts(&mut self, size: usize) -> Result<Vec<ScoredText>, StoreError> {
+        ranked_texts(self.conn, self.tenant, self.weighed, self.plan, size).await
     }
-    Ok(widening.finish())
+
+    async fn documents(&mut self, texts: &[ScoredText]) -> Result<Vec<SearchHit>, StoreError> {
+        newest_documents(self.conn, self.tenant, texts, self.plan, self.limit).await
+    }
 }
 
 pub(super) async fn scores(
@@ -249,5 +263,5 @@ pub(super) async fn scores(
     push_documents_at(&mut query, tenant, seqs);
     push_score_of_m(&mut query, tenant, &weighed, Matching::AnyTerm);
     let rows = query.build().persistent(false).fetch_all(&mut *conn).await.map_err(db_error)?;
-    rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
+    rows.iter().map(IndexColumns::scored_hit).collect()
 }

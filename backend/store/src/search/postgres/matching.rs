@@ -7,22 +7,24 @@ use veritrail_core::event::TenantId;
 use veritrail_core::search::{SearchFilter, SearchHit, TextHash};
 use veritrail_core::store::StoreError;
 
-use super::{PostgresSearch, hit};
+use super::PostgresSearch;
 use crate::rows::{db_error, seq_to_db};
+use crate::search::decode::IndexColumns;
 use crate::search::filter::FilterPlan;
-use crate::search::{PREFILTER_MAX, Scope, text_hash_from_db};
+use crate::search::widening::ScoredText;
+use crate::search::{PREFILTER_MAX, Scope};
 
 /// Returns up to `per_text` newest documents passing `plan` of each candidate text, scored with the
 /// text's score.
 pub(super) async fn newest_documents(
     conn: &mut PgConnection,
     tenant: &TenantId,
-    candidates: &[(TextHash, f64)],
+    candidates: &[ScoredText],
     plan: &FilterPlan,
     per_text: u32,
 ) -> Result<Vec<SearchHit>, StoreError> {
-    let hashes: Vec<Vec<u8>> = candidates.iter().map(|(hash, _)| hash.to_vec()).collect();
-    let scores: Vec<f64> = candidates.iter().map(|(_, score)| *score).collect();
+    let hashes: Vec<Vec<u8>> = candidates.iter().map(|text| text.hash.to_vec()).collect();
+    let scores: Vec<f64> = candidates.iter().map(|text| text.score).collect();
     let mut query = QueryBuilder::<Postgres>::new("SELECT d.seq, c.score FROM UNNEST(");
     query.push_bind(hashes).push("::bytea[], ").push_bind(scores).push("::float8[]) AS c (hash, score)");
     // Per text, walk its documents newest first (inside the time range when there is one) and
@@ -32,7 +34,7 @@ pub(super) async fn newest_documents(
     plan.push_row_conditions(&mut query, "x", |time| *time);
     query.push(" ORDER BY x.occurred_at DESC LIMIT ").push_bind(i64::from(per_text)).push(") d");
     let rows = query.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
-    rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
+    rows.iter().map(IndexColumns::scored_hit).collect()
 }
 
 /// How many texts have facets passing the filter (PostgreSQL's [`Scope::Texts`]: the texts
@@ -67,10 +69,7 @@ pub(super) async fn scope(
         query.push_bind(tenant.as_str());
         plan.push_facet_conditions(&mut query, "f", |time| *time);
         let rows = query.build().persistent(false).fetch_all(&mut *conn).await.map_err(db_error)?;
-        let texts = rows
-            .iter()
-            .map(|row| text_hash_from_db(&row.try_get::<Vec<u8>, _>(0).map_err(db_error)?))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let texts = rows.iter().map(|row| row.text_hash(0)).collect::<Result<Vec<_>, StoreError>>()?;
         return Ok(Scope::Few(Some(texts)));
     }
     if plan.has_time() && count_matching(conn, tenant, &plan.time_only()).await? <= PREFILTER_MAX {
@@ -149,5 +148,5 @@ pub(super) async fn filtered(
     }
     query.push(") SELECT m.seq FROM m ORDER BY m.seq DESC LIMIT ").push_bind(i64::from(limit));
     let rows = query.build().persistent(false).fetch_all(&mut *conn).await.map_err(db_error)?;
-    rows.iter().map(|row| hit(row, 1.0)).collect()
+    rows.iter().map(|row| Ok(SearchHit { seq: row.seq(0)?, score: 1.0 })).collect()
 }

@@ -20,8 +20,8 @@ mod vectors;
 mod writes;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
+use sqlx::postgres::PgPool;
 use veritrail_core::event::TenantId;
 use veritrail_core::query::Vocabulary;
 use veritrail_core::search::{
@@ -32,8 +32,7 @@ use veritrail_core::store::StoreError;
 use self::matching::{FacetTexts, scope};
 use self::progress::indexed_until_in;
 use super::filter::FilterPlan;
-use super::{Scope, ScopeCache, seq_from_db, text_hash_from_db};
-use crate::rows::db_error;
+use super::{Scope, ScopeCache};
 
 /// Search index over the store's PostgreSQL database.
 pub struct PostgresSearch {
@@ -65,16 +64,6 @@ impl PostgresSearch {
         self.scopes.put(tenant, plan, indexed_until, &fresh);
         Ok(fresh)
     }
-}
-
-fn hit(row: &PgRow, score: f64) -> Result<SearchHit, StoreError> {
-    Ok(SearchHit { seq: seq_from_db(row.try_get(0).map_err(db_error)?)?, score })
-}
-
-/// Reads a `(text_hash, score)` row.
-fn text_score(row: &PgRow) -> Result<(TextHash, f64), StoreError> {
-    let hash: Vec<u8> = row.try_get(0).map_err(db_error)?;
-    Ok((text_hash_from_db(&hash)?, row.try_get::<f64, _>(1).map_err(db_error)?))
 }
 
 #[async_trait]

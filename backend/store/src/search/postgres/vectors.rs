@@ -2,16 +2,17 @@
 //! large candidate sets and for filters that let few texts through.
 
 use pgvector::Vector;
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use veritrail_core::event::TenantId;
 use veritrail_core::search::{SearchFilter, SearchHit, TextHash};
 use veritrail_core::store::StoreError;
 
+use super::PostgresSearch;
 use super::matching::{newest_documents, push_documents_at, push_matching};
-use super::{PostgresSearch, hit, text_score};
 use crate::rows::db_error;
+use crate::search::decode::IndexColumns;
 use crate::search::filter::FilterPlan;
-use crate::search::vectors::Widening;
+use crate::search::widening::{ScoredText, TextRounds, Widening};
 use crate::search::{MAX_SCORED, Scope, check_vector};
 
 /// Larger candidate sets are read by an exact scan: the HNSW graph is for the top of the list.
@@ -33,7 +34,7 @@ async fn nearest_texts(
     facets: Option<&FilterPlan>,
     size: usize,
     exact: bool,
-) -> Result<Vec<(TextHash, f64)>, StoreError> {
+) -> Result<Vec<ScoredText>, StoreError> {
     let mut select = QueryBuilder::<Postgres>::new("SELECT v.text_hash, 1 - (v.vector <=> ");
     select.push_bind(query.clone()).push(") FROM search_vectors v WHERE v.tenant = ").push_bind(tenant.as_str());
     select.push(" AND v.model = ").push_bind(model.to_owned());
@@ -49,9 +50,9 @@ async fn nearest_texts(
     select.push(" ORDER BY (v.vector <=> ").push_bind(query.clone()).push(if exact { ") + 0" } else { ")" });
     select.push(" LIMIT ").push_bind(i64::try_from(size).unwrap_or(i64::MAX));
     let rows = select.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
-    let mut texts = rows.iter().map(text_score).collect::<Result<Vec<_>, StoreError>>()?;
+    let mut texts = rows.iter().map(IndexColumns::scored_text).collect::<Result<Vec<_>, StoreError>>()?;
     // Iterative index scans in relaxed order may return rows slightly out of order.
-    texts.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    texts.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.hash.cmp(&b.hash)));
     Ok(texts)
 }
 
@@ -76,7 +77,7 @@ async fn nearest_among_matching(
     select.push(" ON s.text_hash = m.text_hash ORDER BY s.similarity DESC, m.seq DESC LIMIT ");
     select.push_bind(i64::from(limit));
     let rows = select.build().persistent(false).fetch_all(conn).await.map_err(db_error)?;
-    rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
+    rows.iter().map(IndexColumns::scored_hit).collect()
 }
 
 pub(super) async fn nearest(
@@ -115,32 +116,52 @@ pub(super) async fn nearest(
     .await
     .map_err(db_error)?;
     let mut widening = Widening::new(limit as usize);
+    let mut rounds =
+        NearestRounds { conn: &mut tx, tenant, model, query: &query, facets, plan: &plan, limit, exact: false };
     if let Some(count) = allowed_texts.filter(|count| *count <= EXACT_MAX_TEXTS) {
         // Every passing text ranked at once; asking for one more than there are ends the
         // widening after this round.
         let size = usize::try_from(count).unwrap_or(usize::MAX).saturating_add(1);
-        widening.offer(nearest_texts(&mut tx, tenant, model, &query, facets, size, true).await?, size);
-        while let Some(texts) = widening.next_chunk() {
-            widening.add(newest_documents(&mut tx, tenant, &texts, &plan, limit).await?);
-        }
+        let texts = nearest_texts(rounds.conn, tenant, model, &query, facets, size, true).await?;
+        widening.take(texts, size, &mut rounds).await?;
     }
-    let mut exact = false;
-    while let Some(size) = widening.next_size() {
-        exact |= size > HNSW_MAX_CANDIDATES;
-        let mut texts = nearest_texts(&mut tx, tenant, model, &query, facets, size, exact).await?;
-        if texts.len() < size && !exact {
+    let hits = widening.run(&mut rounds).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(hits)
+}
+
+/// A nearest search's rounds: texts by the HNSW index (or an exact scan once it cannot answer),
+/// then their newest matching documents.
+struct NearestRounds<'a> {
+    conn: &'a mut PgConnection,
+    tenant: &'a TenantId,
+    model: &'a str,
+    query: &'a Vector,
+    facets: Option<&'a FilterPlan>,
+    plan: &'a FilterPlan,
+    limit: u32,
+    /// Whether rounds scan exactly; once set it stays set.
+    exact: bool,
+}
+
+impl TextRounds for NearestRounds<'_> {
+    async fn texts(&mut self, size: usize) -> Result<Vec<ScoredText>, StoreError> {
+        self.exact |= size > HNSW_MAX_CANDIDATES;
+        let mut texts =
+            nearest_texts(self.conn, self.tenant, self.model, self.query, self.facets, size, self.exact).await?;
+        if texts.len() < size && !self.exact {
             // Fewer than asked: the tenant has no more texts, or the index scan gave up (it
             // visits at most hnsw.max_scan_tuples). Only an exact scan can tell.
-            exact = true;
-            texts = nearest_texts(&mut tx, tenant, model, &query, facets, size, exact).await?;
+            self.exact = true;
+            texts =
+                nearest_texts(self.conn, self.tenant, self.model, self.query, self.facets, size, self.exact).await?;
         }
-        widening.offer(texts, size);
-        while let Some(texts) = widening.next_chunk() {
-            widening.add(newest_documents(&mut tx, tenant, &texts, &plan, limit).await?);
-        }
+        Ok(texts)
     }
-    tx.commit().await.map_err(db_error)?;
-    Ok(widening.finish())
+
+    async fn documents(&mut self, texts: &[ScoredText]) -> Result<Vec<SearchHit>, StoreError> {
+        newest_documents(self.conn, self.tenant, texts, self.plan, self.limit).await
+    }
 }
 
 pub(super) async fn similarities(
@@ -161,5 +182,5 @@ pub(super) async fn similarities(
     query.push(") FROM m JOIN search_vectors v ON v.tenant = ").push_bind(tenant.as_str());
     query.push(" AND v.model = ").push_bind(model.to_owned()).push(" AND v.text_hash = m.text_hash");
     let rows = query.build().persistent(false).fetch_all(&index.pool).await.map_err(db_error)?;
-    rows.iter().map(|row| hit(row, row.try_get(1).map_err(db_error)?)).collect()
+    rows.iter().map(IndexColumns::scored_hit).collect()
 }

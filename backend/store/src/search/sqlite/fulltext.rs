@@ -1,6 +1,6 @@
 //! Full-text ranking on SQLite: FTS5's bm25 over `search_text_fts`, one row per distinct text.
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 use veritrail_core::event::TenantId;
 use veritrail_core::search::{SearchFilter, SearchHit, TextHash};
 use veritrail_core::store::StoreError;
@@ -8,9 +8,10 @@ use veritrail_core::store::StoreError;
 use super::matching::push_documents_at;
 use super::{SqliteSearch, sqlite_time};
 use crate::rows::db_error;
+use crate::search::decode::IndexColumns;
 use crate::search::filter::FilterPlan;
-use crate::search::vectors::{FILTERED_FIRST_ROUND, FIRST_ROUND, Widening};
-use crate::search::{MAX_SCORED, Scope, seq_from_db, text_hash_from_db, usable_terms};
+use crate::search::widening::{FILTERED_FIRST_ROUND, FIRST_ROUND, ScoredText, TextRounds, Widening};
+use crate::search::{MAX_SCORED, Scope, usable_terms};
 
 impl SqliteSearch {
     /// The best `size` texts for the FTS5 `expression`, among those a document passing `plan` may
@@ -21,7 +22,7 @@ impl SqliteSearch {
         expression: &str,
         plan: &FilterPlan,
         size: usize,
-    ) -> Result<Vec<(TextHash, f64)>, StoreError> {
+    ) -> Result<Vec<ScoredText>, StoreError> {
         let mut query = QueryBuilder::<Sqlite>::new(
             // CROSS JOIN keeps the full-text index as the outer loop.
             "SELECT t.text_hash, bm25(search_text_fts) AS relevance FROM search_text_fts \
@@ -38,10 +39,8 @@ impl SqliteSearch {
         let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
         rows.iter()
             .map(|row| {
-                let hash: Vec<u8> = row.try_get(0).map_err(db_error)?;
                 // bm25() is lower for better matches.
-                let relevance: f64 = row.try_get(1).map_err(db_error)?;
-                Ok((text_hash_from_db(&hash)?, -relevance))
+                Ok(ScoredText { hash: row.text_hash(0)?, score: -row.score(1)? })
             })
             .collect()
     }
@@ -66,12 +65,7 @@ impl SqliteSearch {
     /// bm25, higher is better).
     pub(super) async fn relevance_hits(&self, mut query: QueryBuilder<Sqlite>) -> Result<Vec<SearchHit>, StoreError> {
         let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                let relevance: f64 = row.try_get(1).map_err(db_error)?;
-                Ok(SearchHit { seq: seq_from_db(row.try_get(0).map_err(db_error)?)?, score: -relevance })
-            })
-            .collect()
+        rows.iter().map(|row| Ok(SearchHit { seq: row.seq(0)?, score: -row.score(1)? })).collect()
     }
 }
 
@@ -114,14 +108,27 @@ pub(super) async fn search(
         Scope::Texts(_) => FILTERED_FIRST_ROUND,
         Scope::All => FIRST_ROUND,
     };
-    let mut widening = Widening::with_first_round(limit as usize, first_round);
-    while let Some(size) = widening.next_size() {
-        widening.offer(index.ranked_texts(tenant, &expression, &plan, size).await?, size);
-        while let Some(texts) = widening.next_chunk() {
-            widening.add(index.newest_documents(tenant, &texts, &plan, limit).await?);
-        }
+    let mut rounds = FulltextRounds { index, tenant, expression: &expression, plan: &plan, limit };
+    Widening::with_first_round(limit as usize, first_round).run(&mut rounds).await
+}
+
+/// A full-text search's rounds: texts by bm25, then their newest matching documents.
+struct FulltextRounds<'a> {
+    index: &'a SqliteSearch,
+    tenant: &'a TenantId,
+    expression: &'a str,
+    plan: &'a FilterPlan,
+    limit: u32,
+}
+
+impl TextRounds for FulltextRounds<'_> {
+    async fn texts(&mut self, size: usize) -> Result<Vec<ScoredText>, StoreError> {
+        self.index.ranked_texts(self.tenant, self.expression, self.plan, size).await
     }
-    Ok(widening.finish())
+
+    async fn documents(&mut self, texts: &[ScoredText]) -> Result<Vec<SearchHit>, StoreError> {
+        self.index.newest_documents(self.tenant, texts, self.plan, self.limit).await
+    }
 }
 
 pub(super) async fn scores(

@@ -10,8 +10,10 @@ use veritrail_core::store::StoreError;
 use super::progress::indexed_until_in;
 use super::{SqliteSearch, sqlite_time};
 use crate::rows::{db_error, seq_to_db};
+use crate::search::decode::IndexColumns;
 use crate::search::filter::FilterPlan;
-use crate::search::{PREFILTER_MAX, Scope, seq_from_db, text_hash_from_db, uses_per_text};
+use crate::search::widening::ScoredText;
+use crate::search::{PREFILTER_MAX, Scope, uses_per_text};
 
 impl SqliteSearch {
     /// Returns up to `per_text` newest documents passing `plan` of each candidate text, scored
@@ -19,15 +21,15 @@ impl SqliteSearch {
     pub(super) async fn newest_documents(
         &self,
         tenant: &TenantId,
-        candidates: &[(TextHash, f64)],
+        candidates: &[ScoredText],
         plan: &FilterPlan,
         per_text: u32,
     ) -> Result<Vec<SearchHit>, StoreError> {
         let mut query = QueryBuilder::<Sqlite>::new("WITH candidates (hash, score) AS (VALUES ");
         let mut separated = query.separated(", ");
-        for (hash, score) in candidates {
-            separated.push("(").push_bind_unseparated(hash.to_vec()).push_unseparated(", ");
-            separated.push_bind_unseparated(*score).push_unseparated(")");
+        for text in candidates {
+            separated.push("(").push_bind_unseparated(text.hash.to_vec()).push_unseparated(", ");
+            separated.push_bind_unseparated(text.score).push_unseparated(")");
         }
         // A correlated subquery per text walks the text's documents newest first (inside the
         // time range when there is one) and stops at `per_text` matches, so a text with many
@@ -41,14 +43,7 @@ impl SqliteSearch {
         plan.push_row_conditions(&mut query, "x", sqlite_time);
         query.push(" ORDER BY x.occurred_at DESC LIMIT ").push_bind(i64::from(per_text)).push(")");
         let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok(SearchHit {
-                    seq: seq_from_db(row.try_get(0).map_err(db_error)?)?,
-                    score: row.try_get(1).map_err(db_error)?,
-                })
-            })
-            .collect()
+        rows.iter().map(IndexColumns::scored_hit).collect()
     }
 
     /// How a search filtered by `plan` finds its documents (see [`Scope`]), reused while the
@@ -77,10 +72,7 @@ impl SqliteSearch {
         let rows = query.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
         let facets = rows
             .iter()
-            .map(|row| {
-                let hash: Vec<u8> = row.try_get(0).map_err(db_error)?;
-                Ok((text_hash_from_db(&hash)?, row.try_get::<i64, _>(1).map_err(db_error)?))
-            })
+            .map(|row| Ok((row.text_hash(0)?, row.try_get::<i64, _>(1).map_err(db_error)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let in_time_range = async {
             if plan.has_time() { self.count_matching(tenant, &plan.time_only()).await.map(Some) } else { Ok(None) }
@@ -170,5 +162,5 @@ pub(super) async fn filtered(
     let order = if few.is_some() { "m.seq" } else { "d.seq" };
     query.push(format_args!(" ORDER BY {order} DESC LIMIT ")).push_bind(i64::from(limit));
     let rows = query.build().fetch_all(&index.read_pool).await.map_err(db_error)?;
-    rows.iter().map(|row| Ok(SearchHit { seq: seq_from_db(row.try_get(0).map_err(db_error)?)?, score: 1.0 })).collect()
+    rows.iter().map(|row| Ok(SearchHit { seq: row.seq(0)?, score: 1.0 })).collect()
 }

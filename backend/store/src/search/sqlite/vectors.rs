@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Sqlite};
 use veritrail_core::event::TenantId;
 use veritrail_core::search::{SearchFilter, SearchHit, TextHash};
 use veritrail_core::store::StoreError;
@@ -11,9 +12,11 @@ use veritrail_core::store::StoreError;
 use super::SqliteSearch;
 use super::matching::push_documents_at;
 use crate::rows::db_error;
+use crate::search::decode::IndexColumns;
 use crate::search::filter::FilterPlan;
-use crate::search::vectors::{NearestHits, Ranking, VectorSet, Widening, normalize};
-use crate::search::{MAX_SCORED, Scope, check_vector, seq_from_db, text_hash_from_db};
+use crate::search::vectors::{Ranking, VectorSet, normalize};
+use crate::search::widening::{NearestHits, ScoredText, TextRounds, Widening};
+use crate::search::{MAX_SCORED, Scope, check_vector};
 
 impl SqliteSearch {
     /// Ranks every document passing `plan` by its text's similarity: for filters that let few
@@ -31,18 +34,7 @@ impl SqliteSearch {
         Self::push_matching(&mut select, tenant, plan, texts);
         let rows = select.build().fetch_all(&self.read_pool).await.map_err(db_error)?;
         let mut hits = NearestHits::new(limit as usize);
-        let mut found = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let hash: Vec<u8> = row.try_get(1).map_err(db_error)?;
-            // Documents whose text has no vector yet cannot be ranked.
-            if let Some(similarity) = set.similarity_of(&text_hash_from_db(&hash)?, query) {
-                found.push(SearchHit {
-                    seq: seq_from_db(row.try_get(0).map_err(db_error)?)?,
-                    score: f64::from(similarity),
-                });
-            }
-        }
-        hits.add(found);
+        hits.add(similar_documents(&rows, set, query)?);
         Ok(hits.finish())
     }
 }
@@ -74,7 +66,7 @@ pub(super) async fn nearest(
     // Comparing with every text is CPU work proportional to the tenant's texts: keep it off the
     // async workers.
     let scored = set.clone();
-    let mut ranking = tokio::task::spawn_blocking(move || {
+    let ranking = tokio::task::spawn_blocking(move || {
         let similarities = scored.similarities(&query);
         match allowed {
             Some(allowed) => Ranking::among(similarities, |idx| allowed.contains(&scored.hash(idx))),
@@ -83,16 +75,31 @@ pub(super) async fn nearest(
     })
     .await
     .map_err(|err| StoreError::database(None, err))?;
-    let mut widening = Widening::new(limit as usize);
-    while let Some(size) = widening.next_size() {
-        let top = ranking.top(size).to_vec();
-        let texts = top.iter().map(|&idx| (set.hash(idx as usize), f64::from(ranking.similarity(idx)))).collect();
-        widening.offer(texts, size);
-        while let Some(texts) = widening.next_chunk() {
-            widening.add(index.newest_documents(tenant, &texts, &plan, limit).await?);
-        }
+    let mut rounds = NearestRounds { index, tenant, set: &set, ranking, plan: &plan, limit };
+    Widening::new(limit as usize).run(&mut rounds).await
+}
+
+/// A nearest search's rounds: texts from the in-memory ranking, then their newest matching
+/// documents.
+struct NearestRounds<'a> {
+    index: &'a SqliteSearch,
+    tenant: &'a TenantId,
+    set: &'a VectorSet,
+    ranking: Ranking,
+    plan: &'a FilterPlan,
+    limit: u32,
+}
+
+impl TextRounds for NearestRounds<'_> {
+    async fn texts(&mut self, size: usize) -> Result<Vec<ScoredText>, StoreError> {
+        let top = self.ranking.top(size).to_vec();
+        let similarity = |idx: u32| f64::from(self.ranking.similarity(idx));
+        Ok(top.iter().map(|&idx| ScoredText { hash: self.set.hash(idx as usize), score: similarity(idx) }).collect())
     }
-    Ok(widening.finish())
+
+    async fn documents(&mut self, texts: &[ScoredText]) -> Result<Vec<SearchHit>, StoreError> {
+        self.index.newest_documents(self.tenant, texts, self.plan, self.limit).await
+    }
 }
 
 pub(super) async fn similarities(
@@ -113,12 +120,16 @@ pub(super) async fn similarities(
     let mut select = QueryBuilder::<Sqlite>::new("");
     push_documents_at(&mut select, tenant, seqs);
     let rows = select.build().fetch_all(&index.read_pool).await.map_err(db_error)?;
+    similar_documents(&rows, &set, &query)
+}
+
+/// Scores `(seq, text_hash)` document rows with their text's similarity to `query` (already
+/// normalised). Documents whose text has no vector yet cannot be ranked and are left out.
+fn similar_documents(rows: &[SqliteRow], set: &VectorSet, query: &[f32]) -> Result<Vec<SearchHit>, StoreError> {
     let mut hits = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let hash: Vec<u8> = row.try_get(1).map_err(db_error)?;
-        if let Some(similarity) = set.similarity_of(&text_hash_from_db(&hash)?, &query) {
-            let seq = seq_from_db(row.try_get(0).map_err(db_error)?)?;
-            hits.push(SearchHit { seq, score: f64::from(similarity) });
+    for row in rows {
+        if let Some(similarity) = set.similarity_of(&row.text_hash(1)?, query) {
+            hits.push(SearchHit { seq: row.seq(0)?, score: f64::from(similarity) });
         }
     }
     Ok(hits)
