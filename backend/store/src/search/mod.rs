@@ -34,6 +34,7 @@ mod filter;
 mod postgres;
 mod sqlite;
 mod vectors;
+mod watermark;
 mod widening;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -77,6 +78,19 @@ fn check_vector(what: &str, vector: &[f32]) -> Result<(), StoreError> {
         return Err(StoreError::InvalidInput(format!("{what} contains a value that is not a finite number")));
     }
     Ok(())
+}
+
+/// Refuses a batch of vectors to store if any one of them cannot be stored.
+fn check_vectors(vectors: &[(TextHash, Vec<f32>)]) -> Result<(), StoreError> {
+    for (text_hash, vector) in vectors {
+        check_vector(&format!("the vector for text {}", hex::encode(text_hash)), vector)?;
+    }
+    Ok(())
+}
+
+/// The seqs one `fulltext_scores` or `similarities` call scores: the first [`MAX_SCORED`].
+fn scored_seqs(seqs: &[u64]) -> &[u64] {
+    &seqs[..seqs.len().min(MAX_SCORED)]
 }
 
 /// Returns the search terms worth sending to the database: those with a letter or digit (others

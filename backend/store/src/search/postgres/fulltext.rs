@@ -12,7 +12,7 @@ use crate::rows::db_error;
 use crate::search::decode::IndexColumns;
 use crate::search::filter::FilterPlan;
 use crate::search::widening::{FILTERED_FIRST_ROUND, FIRST_ROUND, ScoredText, TextRounds, Widening};
-use crate::search::{MAX_SCORED, Scope, usable_terms};
+use crate::search::{Scope, scored_seqs, usable_terms};
 
 /// BM25's term-frequency saturation and length normalisation, at their usual values.
 const BM25_K1: f64 = 1.2;
@@ -250,7 +250,7 @@ pub(super) async fn scores(
     seqs: &[u64],
 ) -> Result<Vec<SearchHit>, StoreError> {
     let terms = usable_terms(terms);
-    let seqs = &seqs[..seqs.len().min(MAX_SCORED)];
+    let seqs = scored_seqs(seqs);
     if terms.is_empty() || seqs.is_empty() {
         return Ok(Vec::new());
     }

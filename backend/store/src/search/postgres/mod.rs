@@ -30,8 +30,8 @@ use veritrail_core::search::{
 use veritrail_core::store::StoreError;
 
 use self::matching::{FacetTexts, scope};
-use self::progress::indexed_until_in;
 use super::filter::FilterPlan;
+use super::watermark::ProgressRows;
 use super::{Scope, ScopeCache};
 
 /// Search index over the store's PostgreSQL database.
@@ -56,7 +56,7 @@ impl PostgresSearch {
         if plan.is_empty() {
             return Ok(Scope::All);
         }
-        let indexed_until = indexed_until_in(conn, tenant).await?;
+        let indexed_until = conn.indexed_until(tenant).await?;
         if let Some(scope) = self.scopes.get(tenant, plan, indexed_until) {
             return Ok(scope);
         }

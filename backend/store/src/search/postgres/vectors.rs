@@ -13,7 +13,7 @@ use crate::rows::db_error;
 use crate::search::decode::IndexColumns;
 use crate::search::filter::FilterPlan;
 use crate::search::widening::{ScoredText, TextRounds, Widening};
-use crate::search::{MAX_SCORED, Scope, check_vector};
+use crate::search::{Scope, check_vector, scored_seqs};
 
 /// Larger candidate sets are read by an exact scan: the HNSW graph is for the top of the list.
 const HNSW_MAX_CANDIDATES: usize = 1_000;
@@ -172,7 +172,7 @@ pub(super) async fn similarities(
     seqs: &[u64],
 ) -> Result<Vec<SearchHit>, StoreError> {
     check_vector("the query vector", vector)?;
-    let seqs = &seqs[..seqs.len().min(MAX_SCORED)];
+    let seqs = scored_seqs(seqs);
     if seqs.is_empty() {
         return Ok(Vec::new());
     }

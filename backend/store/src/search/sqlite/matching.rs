@@ -7,11 +7,11 @@ use veritrail_core::event::TenantId;
 use veritrail_core::search::{SearchFilter, SearchHit, TextHash};
 use veritrail_core::store::StoreError;
 
-use super::progress::indexed_until_in;
 use super::{SqliteSearch, sqlite_time};
 use crate::rows::{db_error, seq_to_db};
 use crate::search::decode::IndexColumns;
 use crate::search::filter::FilterPlan;
+use crate::search::watermark::ProgressRows;
 use crate::search::widening::ScoredText;
 use crate::search::{PREFILTER_MAX, Scope, uses_per_text};
 
@@ -53,7 +53,7 @@ impl SqliteSearch {
             return Ok(Scope::All);
         }
         let mut conn = self.read_pool.acquire().await.map_err(db_error)?;
-        let indexed_until = indexed_until_in(&mut conn, tenant).await?;
+        let indexed_until = conn.indexed_until(tenant).await?;
         drop(conn);
         if let Some(scope) = self.scopes.get(tenant, plan, indexed_until) {
             return Ok(scope);

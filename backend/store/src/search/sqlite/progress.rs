@@ -4,94 +4,84 @@
 use sqlx::{Row, SqliteConnection};
 use veritrail_core::event::TenantId;
 use veritrail_core::query::Vocabulary;
-use veritrail_core::search::{IndexProgress, TextHash};
+use veritrail_core::search::IndexProgress;
 use veritrail_core::store::StoreError;
 
 use super::SqliteSearch;
 use crate::rows::{db_error, seq_to_db};
-use crate::search::{seq_from_db, text_hash_from_db, vocabulary_from_rows};
+use crate::search::decode::IndexColumns;
+use crate::search::watermark::{ProgressRows, UnembeddedText};
+use crate::search::{seq_from_db, vocabulary_from_rows};
 
 pub(super) async fn indexed_until(index: &SqliteSearch, tenant: &TenantId) -> Result<u64, StoreError> {
     let mut conn = index.read_pool.acquire().await.map_err(db_error)?;
-    indexed_until_in(&mut conn, tenant).await
+    conn.indexed_until(tenant).await
 }
 
-pub(super) async fn indexed_until_in(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<u64, StoreError> {
-    let until: Option<i64> = sqlx::query_scalar("SELECT indexed_until FROM search_progress WHERE tenant = ?")
-        .bind(tenant.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(db_error)?;
-    until.map_or(Ok(0), seq_from_db)
-}
-
-pub(super) async fn embedded_until_in(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    model: &str,
-) -> Result<u64, StoreError> {
-    let until: Option<i64> =
-        sqlx::query_scalar("SELECT embedded_until FROM search_embedding_progress WHERE tenant = ? AND model = ?")
+impl ProgressRows for SqliteConnection {
+    async fn indexed_until(&mut self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let until: Option<i64> = sqlx::query_scalar("SELECT indexed_until FROM search_progress WHERE tenant = ?")
             .bind(tenant.as_str())
-            .bind(model)
-            .fetch_optional(conn)
+            .fetch_optional(self)
             .await
             .map_err(db_error)?;
-    until.map_or(Ok(0), seq_from_db)
-}
+        until.map_or(Ok(0), seq_from_db)
+    }
 
-/// Moves the embedding watermark forward to `until` (never back).
-pub(super) async fn raise_embedded_until(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    model: &str,
-    until: u64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO search_embedding_progress (tenant, model, embedded_until) VALUES (?, ?, ?) \
-         ON CONFLICT (tenant, model) DO UPDATE SET embedded_until = MAX(embedded_until, excluded.embedded_until)",
-    )
-    .bind(tenant.as_str())
-    .bind(model)
-    .bind(seq_to_db(until))
-    .execute(conn)
-    .await
-    .map_err(db_error)?;
-    Ok(())
-}
+    async fn embedded_until(&mut self, tenant: &TenantId, model: &str) -> Result<u64, StoreError> {
+        let until: Option<i64> =
+            sqlx::query_scalar("SELECT embedded_until FROM search_embedding_progress WHERE tenant = ? AND model = ?")
+                .bind(tenant.as_str())
+                .bind(model)
+                .fetch_optional(self)
+                .await
+                .map_err(db_error)?;
+        until.map_or(Ok(0), seq_from_db)
+    }
 
-/// The oldest `limit` distinct texts first used at or after seq `from` that have no vector for
-/// `model`, with the seq of their first use. Walks `search_texts` in order of first use, so it
-/// stops after `limit` misses.
-pub(super) async fn unembedded_texts(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    model: &str,
-    from: u64,
-    limit: u32,
-) -> Result<Vec<(u64, TextHash, String)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT t.first_seq, t.text_hash, t.text FROM search_texts t WHERE t.tenant = ? AND t.first_seq >= ? \
-         AND NOT EXISTS (SELECT 1 FROM search_vectors v WHERE v.tenant = t.tenant AND v.model = ? \
-         AND v.text_hash = t.text_hash) ORDER BY t.first_seq LIMIT ?",
-    )
-    .bind(tenant.as_str())
-    .bind(seq_to_db(from))
-    .bind(model)
-    .bind(i64::from(limit))
-    .fetch_all(conn)
-    .await
-    .map_err(db_error)?;
-    rows.iter()
-        .map(|row| {
-            let hash: Vec<u8> = row.try_get(1).map_err(db_error)?;
-            Ok((
-                seq_from_db(row.try_get(0).map_err(db_error)?)?,
-                text_hash_from_db(&hash)?,
-                row.try_get(2).map_err(db_error)?,
-            ))
-        })
-        .collect()
+    async fn raise_embedded_until(&mut self, tenant: &TenantId, model: &str, until: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO search_embedding_progress (tenant, model, embedded_until) VALUES (?, ?, ?) \
+             ON CONFLICT (tenant, model) DO UPDATE SET embedded_until = MAX(embedded_until, excluded.embedded_until)",
+        )
+        .bind(tenant.as_str())
+        .bind(model)
+        .bind(seq_to_db(until))
+        .execute(self)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn unembedded_texts(
+        &mut self,
+        tenant: &TenantId,
+        model: &str,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<UnembeddedText>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.first_seq, t.text_hash, t.text FROM search_texts t WHERE t.tenant = ? AND t.first_seq >= ? \
+             AND NOT EXISTS (SELECT 1 FROM search_vectors v WHERE v.tenant = t.tenant AND v.model = ? \
+             AND v.text_hash = t.text_hash) ORDER BY t.first_seq LIMIT ?",
+        )
+        .bind(tenant.as_str())
+        .bind(seq_to_db(from))
+        .bind(model)
+        .bind(i64::from(limit))
+        .fetch_all(self)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(UnembeddedText {
+                    first_seq: row.seq(0)?,
+                    text_hash: row.text_hash(1)?,
+                    text: row.try_get(2).map_err(db_error)?,
+                })
+            })
+            .collect()
+    }
 }
 
 pub(super) async fn rendering(index: &SqliteSearch, tenant: &TenantId) -> Result<u32, StoreError> {

@@ -16,7 +16,7 @@ use crate::search::decode::IndexColumns;
 use crate::search::filter::FilterPlan;
 use crate::search::vectors::{Ranking, VectorSet, normalize};
 use crate::search::widening::{NearestHits, ScoredText, TextRounds, Widening};
-use crate::search::{MAX_SCORED, Scope, check_vector};
+use crate::search::{Scope, check_vector, scored_seqs};
 
 impl SqliteSearch {
     /// Ranks every document passing `plan` by its text's similarity: for filters that let few
@@ -110,7 +110,7 @@ pub(super) async fn similarities(
     seqs: &[u64],
 ) -> Result<Vec<SearchHit>, StoreError> {
     check_vector("the query vector", vector)?;
-    let seqs = &seqs[..seqs.len().min(MAX_SCORED)];
+    let seqs = scored_seqs(seqs);
     if seqs.is_empty() {
         return Ok(Vec::new());
     }

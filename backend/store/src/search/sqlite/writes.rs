@@ -8,11 +8,11 @@ use veritrail_core::search::{PendingText, SearchDocument, TextHash};
 use veritrail_core::store::StoreError;
 
 use super::SqliteSearch;
-use super::progress::{embedded_until_in, indexed_until_in, raise_embedded_until, unembedded_texts};
 use crate::rows::{db_error, seq_to_db};
 use crate::search::filter::ip_key;
 use crate::search::vectors::to_blob;
-use crate::search::{check_vector, documents_to_insert, embedded_until, facets_of, first_uses, fold, vocabulary_uses};
+use crate::search::watermark::{self, ProgressRows};
+use crate::search::{check_vectors, documents_to_insert, facets_of, first_uses, fold, vocabulary_uses};
 
 /// Documents per multi-row INSERT: 11 columns x 500 rows stays far under SQLite's 32,766 variables.
 const DOCUMENT_CHUNK: usize = 500;
@@ -32,7 +32,7 @@ pub(super) async fn put_documents(
         return Ok(());
     }
     let mut tx = index.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-    let (fresh, until) = documents_to_insert(indexed_until_in(&mut tx, tenant).await?, documents)?;
+    let (fresh, until) = documents_to_insert(tx.indexed_until(tenant).await?, documents)?;
     if fresh.is_empty() {
         return Ok(());
     }
@@ -127,19 +127,13 @@ pub(super) async fn pending_texts(
         return Ok(Vec::new());
     }
     let mut conn = index.read_pool.acquire().await.map_err(db_error)?;
-    let watermark = embedded_until_in(&mut conn, tenant, model).await?;
-    let end = indexed_until_in(&mut conn, tenant).await?;
-    let found = unembedded_texts(&mut conn, tenant, model, watermark, limit).await?;
+    let (found, reached) = watermark::pending_texts(&mut *conn, tenant, model, limit).await?;
     drop(conn);
-    // Documents and vectors are never removed, so what this read saw stays true.
-    let reached = embedded_until(found.first().map(|(seq, _, _)| *seq), end);
-    if reached > watermark {
+    if let Some(reached) = reached {
         let mut conn = index.write_pool.acquire().await.map_err(db_error)?;
-        raise_embedded_until(&mut conn, tenant, model, reached).await?;
+        conn.raise_embedded_until(tenant, model, reached).await?;
     }
-    let pending: Vec<PendingText> =
-        found.into_iter().map(|(_, text_hash, text)| PendingText { text_hash, text }).collect();
-    Ok(pending)
+    Ok(found.into_iter().map(PendingText::from).collect())
 }
 
 pub(super) async fn put_vectors(
@@ -148,9 +142,7 @@ pub(super) async fn put_vectors(
     model: &str,
     vectors: &[(TextHash, Vec<f32>)],
 ) -> Result<(), StoreError> {
-    for (text_hash, vector) in vectors {
-        check_vector(&format!("the vector for text {}", hex::encode(text_hash)), vector)?;
-    }
+    check_vectors(vectors)?;
     if vectors.is_empty() {
         return Ok(());
     }
@@ -163,14 +155,7 @@ pub(super) async fn put_vectors(
         insert.push(" ON CONFLICT (tenant, model, text_hash) DO NOTHING");
         insert.build().execute(&mut *tx).await.map_err(db_error)?;
     }
-    // Move the watermark past the documents whose texts now have vectors.
-    let watermark = embedded_until_in(&mut tx, tenant, model).await?;
-    let end = indexed_until_in(&mut tx, tenant).await?;
-    let first = unembedded_texts(&mut tx, tenant, model, watermark, 1).await?;
-    let reached = embedded_until(first.first().map(|(seq, _, _)| *seq), end);
-    if reached > watermark {
-        raise_embedded_until(&mut tx, tenant, model, reached).await?;
-    }
+    watermark::advance(&mut *tx, tenant, model).await?;
     tx.commit().await.map_err(db_error)
 }
 
