@@ -314,8 +314,16 @@ const KIND_ACTOR: &str = "actor";
 const KIND_ACTION: &str = "action";
 const KIND_RESOURCE_TYPE: &str = "resource_type";
 
+/// How many documents use one vocabulary value; ordered by kind, then value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct VocabularyUse {
+    kind: &'static str,
+    value: String,
+    uses: i64,
+}
+
 /// Counts how many of `documents` use each vocabulary value (a value counts once per document).
-fn vocabulary_uses(documents: &[SearchDocument]) -> Vec<(&'static str, String, i64)> {
+fn vocabulary_uses(documents: &[SearchDocument]) -> Vec<VocabularyUse> {
     let mut uses: HashMap<(&'static str, &str), i64> = HashMap::new();
     for document in documents {
         *uses.entry((KIND_ACTOR, document.actor_id.as_str())).or_default() += 1;
@@ -327,8 +335,10 @@ fn vocabulary_uses(documents: &[SearchDocument]) -> Vec<(&'static str, String, i
             *uses.entry((KIND_RESOURCE_TYPE, kind)).or_default() += 1;
         }
     }
-    let mut rows: Vec<(&'static str, String, i64)> =
-        uses.into_iter().map(|((kind, value), count)| (kind, value.to_owned(), count)).collect();
+    let mut rows: Vec<VocabularyUse> = uses
+        .into_iter()
+        .map(|((kind, value), count)| VocabularyUse { kind, value: value.to_owned(), uses: count })
+        .collect();
     // A fixed order, so concurrent writers touch rows in the same order.
     rows.sort();
     rows
@@ -416,9 +426,10 @@ mod tests {
         let mut same_name = document(1);
         same_name.actor_name = Some("alice".into());
         let rows = vocabulary_uses(&[document(0), same_name]);
-        assert!(rows.contains(&(KIND_ACTOR, "alice".to_owned(), 2)));
-        assert!(rows.contains(&(KIND_ACTOR, "Alice".to_owned(), 1)));
-        assert!(rows.contains(&(KIND_ACTION, "login".to_owned(), 2)));
+        let counted = |kind, value: &str, uses| VocabularyUse { kind, value: value.to_owned(), uses };
+        assert!(rows.contains(&counted(KIND_ACTOR, "alice", 2)));
+        assert!(rows.contains(&counted(KIND_ACTOR, "Alice", 1)));
+        assert!(rows.contains(&counted(KIND_ACTION, "login", 2)));
     }
 
     #[tokio::test]

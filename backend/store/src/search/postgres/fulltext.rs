@@ -30,9 +30,19 @@ const COMMON_TERM_TEXTS: f64 = 1_000.0;
 struct WeighedTerms<'a> {
     /// Terms found in some text, with BM25's inverse document frequency and whether they find
     /// texts (rare) or only score them (common).
-    terms: Vec<(&'a str, f64, bool)>,
+    terms: Vec<WeighedTerm<'a>>,
     /// Average number of distinct lexemes per text.
     average_lexemes: f64,
+}
+
+/// One term of a question, weighed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct WeighedTerm<'a> {
+    term: &'a str,
+    /// BM25's inverse document frequency.
+    idf: f64,
+    /// Whether the term finds texts (rare), or only scores those the others find (common).
+    finds: bool,
 }
 
 /// Weighs `terms` by how many of the tenant's texts hold them (`search_lexemes`); a phrase
@@ -76,7 +86,7 @@ async fn weigh_terms<'a>(
         // BM25's inverse document frequency in the form that never goes negative.
         let idf = (1.0 + (texts - holding + 0.5) / (holding + 0.5)).ln();
         let common = holding > COMMON_TERM_TEXTS.max(COMMON_TERM_SHARE * texts);
-        weighed.terms.push((term, idf, !common || is_rarest));
+        weighed.terms.push(WeighedTerm { term, idf, finds: !common || is_rarest });
     }
     Ok(weighed)
 }
@@ -103,7 +113,7 @@ fn push_tsquery<'a>(query: &mut QueryBuilder<Postgres>, terms: impl Iterator<Ite
 /// Pushes ` AND t.text_search @@ <the terms that find texts>` for `search_texts` aliased `t`.
 fn push_text_match(query: &mut QueryBuilder<Postgres>, weighed: &WeighedTerms) {
     query.push(" AND t.text_search @@ ");
-    push_tsquery(query, weighed.terms.iter().filter(|(_, _, finds)| *finds).map(|(term, _, _)| *term));
+    push_tsquery(query, weighed.terms.iter().filter(|weighed| weighed.finds).map(|weighed| weighed.term));
 }
 
 /// `ts_rank` (normalisation 0) of a text holding a single-word term once: the unit the term
@@ -116,7 +126,7 @@ const TS_RANK_ONCE: f64 = 0.1 / 1.644_934_066_848_226_4;
 /// occurrences): it saturates like BM25's and is computed from the stored positions in C.
 fn push_bm25(query: &mut QueryBuilder<Postgres>, weighed: &WeighedTerms) {
     query.push("((0");
-    for (term, idf, _) in &weighed.terms {
+    for WeighedTerm { term, idf, .. } in &weighed.terms {
         query.push(" + ").push_bind(idf / TS_RANK_ONCE);
         query.push("::float8 * ts_rank(t.text_search, ").push(PHRASE_QUERY).push_bind((*term).to_owned());
         query.push(PHRASE_QUERY_END).push(", 0)");
@@ -190,7 +200,7 @@ fn push_score_of_m(query: &mut QueryBuilder<Postgres>, tenant: &TenantId, weighe
         Matching::FindingTerms => push_text_match(query, weighed),
         Matching::AnyTerm => {
             query.push(" AND t.text_search @@ ");
-            push_tsquery(query, weighed.terms.iter().map(|(term, _, _)| *term));
+            push_tsquery(query, weighed.terms.iter().map(|weighed| weighed.term));
         }
     }
     query.push(") SELECT m.seq, r.score FROM m JOIN r ON r.text_hash = m.text_hash");

@@ -88,9 +88,9 @@ pub(super) async fn put_documents(
     .await
     .map_err(db_error)?;
     let uses = vocabulary_uses(fresh);
-    let kinds: Vec<&str> = uses.iter().map(|(kind, _, _)| *kind).collect();
-    let values: Vec<&str> = uses.iter().map(|(_, value, _)| value.as_str()).collect();
-    let counts: Vec<i64> = uses.iter().map(|(_, _, count)| *count).collect();
+    let kinds: Vec<&str> = uses.iter().map(|counted| counted.kind).collect();
+    let values: Vec<&str> = uses.iter().map(|counted| counted.value.as_str()).collect();
+    let counts: Vec<i64> = uses.iter().map(|counted| counted.uses).collect();
     sqlx::query(
         "INSERT INTO search_vocabulary (tenant, kind, value, uses) \
          SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[]) \

@@ -73,8 +73,12 @@ pub(super) async fn put_documents(
     }
     for chunk in vocabulary_uses(fresh).chunks(VOCABULARY_CHUNK) {
         let mut upsert = QueryBuilder::<Sqlite>::new("INSERT INTO search_vocabulary (tenant, kind, value, uses) ");
-        upsert.push_values(chunk, |mut values, (kind, value, uses)| {
-            values.push_bind(tenant.as_str()).push_bind(*kind).push_bind(value.as_str()).push_bind(*uses);
+        upsert.push_values(chunk, |mut values, counted| {
+            values
+                .push_bind(tenant.as_str())
+                .push_bind(counted.kind)
+                .push_bind(counted.value.as_str())
+                .push_bind(counted.uses);
         });
         upsert.push(" ON CONFLICT (tenant, kind, value) DO UPDATE SET uses = uses + excluded.uses");
         upsert.build().execute(&mut *tx).await.map_err(db_error)?;
