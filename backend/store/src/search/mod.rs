@@ -6,13 +6,15 @@
 //! never in an append's transaction, and never touches the `events` rows.
 //!
 //! What the backends share lives here and in the submodules: how filters become SQL (`filter`),
-//! vector arithmetic and the widening nearest-neighbour search (`vectors`), and the checks and
-//! bookkeeping of writes (below).
+//! the widening search from ranked texts to documents (`widening`), reading index rows
+//! (`decode`), vector arithmetic (`vectors`), and the checks and bookkeeping of writes (below).
+//! The backends (`postgres`, `sqlite`) keep only their SQL and what their databases do
+//! differently.
 //!
 //! - Ranking works on distinct texts, not documents: audit events repeat, so a million events
 //!   are tens of thousands of texts. Full text (FTS5 / `tsvector` on `search_texts`) and vectors
 //!   rank texts; the best texts are then turned into their newest documents that pass the filter
-//!   (`vectors::Widening`), widening the candidate texts until no further text can do better.
+//!   (`widening::Widening`), widening the candidate texts until no further text can do better.
 //! - A filter is first checked against the text facets (`search_text_facets`: the filter values
 //!   and time span of each text's documents), which count how many documents can pass. When
 //!   that is at most `PREFILTER_MAX` (or a time range holds that few), exactly those documents
@@ -27,10 +29,13 @@
 //!   pending texts are the texts after the watermark without a vector, in order of first use, so
 //!   finding them walks distinct texts, never documents.
 
+mod decode;
 mod filter;
 mod postgres;
 mod sqlite;
 mod vectors;
+mod watermark;
+mod widening;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -73,6 +78,19 @@ fn check_vector(what: &str, vector: &[f32]) -> Result<(), StoreError> {
         return Err(StoreError::InvalidInput(format!("{what} contains a value that is not a finite number")));
     }
     Ok(())
+}
+
+/// Refuses a batch of vectors to store if any one of them cannot be stored.
+fn check_vectors(vectors: &[(TextHash, Vec<f32>)]) -> Result<(), StoreError> {
+    for (text_hash, vector) in vectors {
+        check_vector(&format!("the vector for text {}", hex::encode(text_hash)), vector)?;
+    }
+    Ok(())
+}
+
+/// The seqs one `fulltext_scores` or `similarities` call scores: the first [`MAX_SCORED`].
+fn scored_seqs(seqs: &[u64]) -> &[u64] {
+    &seqs[..seqs.len().min(MAX_SCORED)]
 }
 
 /// Returns the search terms worth sending to the database: those with a letter or digit (others
@@ -296,8 +314,16 @@ const KIND_ACTOR: &str = "actor";
 const KIND_ACTION: &str = "action";
 const KIND_RESOURCE_TYPE: &str = "resource_type";
 
+/// How many documents use one vocabulary value; ordered by kind, then value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct VocabularyUse {
+    kind: &'static str,
+    value: String,
+    uses: i64,
+}
+
 /// Counts how many of `documents` use each vocabulary value (a value counts once per document).
-fn vocabulary_uses(documents: &[SearchDocument]) -> Vec<(&'static str, String, i64)> {
+fn vocabulary_uses(documents: &[SearchDocument]) -> Vec<VocabularyUse> {
     let mut uses: HashMap<(&'static str, &str), i64> = HashMap::new();
     for document in documents {
         *uses.entry((KIND_ACTOR, document.actor_id.as_str())).or_default() += 1;
@@ -309,8 +335,10 @@ fn vocabulary_uses(documents: &[SearchDocument]) -> Vec<(&'static str, String, i
             *uses.entry((KIND_RESOURCE_TYPE, kind)).or_default() += 1;
         }
     }
-    let mut rows: Vec<(&'static str, String, i64)> =
-        uses.into_iter().map(|((kind, value), count)| (kind, value.to_owned(), count)).collect();
+    let mut rows: Vec<VocabularyUse> = uses
+        .into_iter()
+        .map(|((kind, value), count)| VocabularyUse { kind, value: value.to_owned(), uses: count })
+        .collect();
     // A fixed order, so concurrent writers touch rows in the same order.
     rows.sort();
     rows
@@ -398,9 +426,10 @@ mod tests {
         let mut same_name = document(1);
         same_name.actor_name = Some("alice".into());
         let rows = vocabulary_uses(&[document(0), same_name]);
-        assert!(rows.contains(&(KIND_ACTOR, "alice".to_owned(), 2)));
-        assert!(rows.contains(&(KIND_ACTOR, "Alice".to_owned(), 1)));
-        assert!(rows.contains(&(KIND_ACTION, "login".to_owned(), 2)));
+        let counted = |kind, value: &str, uses| VocabularyUse { kind, value: value.to_owned(), uses };
+        assert!(rows.contains(&counted(KIND_ACTOR, "alice", 2)));
+        assert!(rows.contains(&counted(KIND_ACTOR, "Alice", 1)));
+        assert!(rows.contains(&counted(KIND_ACTION, "login", 2)));
     }
 
     #[tokio::test]
