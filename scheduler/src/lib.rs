@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use veritrail_core::jobs::{JobError, JobRun, JobRunner, JobStatus, JobStore};
+use veritrail_core::jobs::{JobError, JobRun, JobRunner, JobStatus, JobStore, RunOutcome, Trigger};
 use veritrail_core::store::StoreError;
 
 /// A named piece of background work.
@@ -38,22 +38,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
-    }
-}
-
-/// How a run was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Schedule,
-    Manual,
-}
-
-impl Trigger {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Schedule => "schedule",
-            Self::Manual => "manual",
-        }
     }
 }
 
@@ -129,17 +113,17 @@ impl Scheduler {
             Err(panic) => Err(anyhow::anyhow!("the job panicked: {panic}")),
         };
         let (outcome, error, details) = match result {
-            Ok(details) => ("success", None, details),
-            Err(err) => ("failure", Some(format!("{err:#}")), Value::Null),
+            Ok(details) => (RunOutcome::Success, None, details),
+            Err(err) => (RunOutcome::Failure, Some(format!("{err:#}")), Value::Null),
         };
         let run = JobRun {
             id: uuid::Uuid::now_v7().to_string(),
             job: name.to_owned(),
-            trigger: trigger.as_str().to_owned(),
+            trigger,
             holder: self.holder.clone(),
             started_at: veritrail_core::event::normalize_time(started_at),
             finished_at: veritrail_core::event::normalize_time(self.clock.now()),
-            outcome: outcome.to_owned(),
+            outcome,
             error,
             details,
         };

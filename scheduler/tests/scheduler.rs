@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use veritrail_core::jobs::{JobRunner, JobStore};
-use veritrail_scheduler::{Clock, Job, Scheduled, Scheduler, Trigger};
+use veritrail_core::jobs::{RunOutcome, Trigger};
+use veritrail_scheduler::{Clock, Job, Scheduled, Scheduler};
 use veritrail_store::testing::TestDatabase;
 
 /// A clock tests move by hand.
@@ -82,14 +83,17 @@ async fn failed_runs_are_recorded_and_the_next_tick_retries() {
         let scheduler = scheduler(store.jobs.clone(), clock(), "replica-a", flaky.clone());
 
         let failed = scheduler.run_once("flaky", Trigger::Schedule).await.expect("ran").expect("not skipped");
-        assert_eq!((failed.outcome.as_str(), failed.trigger.as_str()), ("failure", "schedule"));
+        assert_eq!((failed.outcome, failed.trigger), (RunOutcome::Failure, Trigger::Schedule));
         assert!(failed.error.as_deref().is_some_and(|error| error.contains("planned failure 0")), "{failed:?}");
         let retried = scheduler.run_once("flaky", Trigger::Schedule).await.expect("ran").expect("not skipped");
-        assert_eq!(retried.outcome, "success");
+        assert_eq!(retried.outcome, RunOutcome::Success);
         assert_eq!(retried.details, json!({"run": 1}));
 
         let history = store.jobs.recent_runs("flaky", 10).await.expect("history");
-        assert_eq!(history.iter().map(|run| run.outcome.as_str()).collect::<Vec<_>>(), vec!["success", "failure"]);
+        assert_eq!(
+            history.iter().map(|run| run.outcome).collect::<Vec<_>>(),
+            [RunOutcome::Success, RunOutcome::Failure]
+        );
         let status = scheduler.status().await.expect("status");
         assert_eq!(status[0].name, "flaky");
         assert_eq!(status[0].schedule.as_deref(), Some("0 * * * * *"));
@@ -134,7 +138,7 @@ async fn a_panicking_job_is_a_recorded_failure_that_frees_its_lease() {
     let scheduler =
         scheduler(store.jobs.clone(), clock(), "replica-a", Arc::new(Flaky { failures: 0, runs: AtomicU32::new(0) }));
     let run = scheduler.run_now("panics").await.expect("recorded");
-    assert_eq!(run.outcome, "failure");
+    assert_eq!(run.outcome, RunOutcome::Failure);
     assert!(run.error.as_deref().is_some_and(|error| error.contains("panicked")), "{run:?}");
     assert!(scheduler.run_now("panics").await.is_ok(), "the lease was released");
 }

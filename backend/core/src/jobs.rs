@@ -8,22 +8,38 @@ use serde_json::Value;
 
 use crate::store::StoreError;
 
+crate::wire_enum! {
+    /// How a run was started.
+    pub enum Trigger ("job trigger") {
+        /// By the job's cron schedule (or at start-up).
+        Schedule => "schedule",
+        /// On demand: the API, the command line.
+        Manual => "manual",
+    }
+}
+
+crate::wire_enum! {
+    /// How a run ended. A run that found problems (a broken chain) still succeeded: its findings
+    /// are in `details`; `failure` means the job itself could not do its work.
+    pub enum RunOutcome ("job outcome") {
+        Success => "success",
+        Failure => "failure",
+    }
+}
+
 /// One run of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRun {
     pub id: String,
     pub job: String,
-    /// `schedule` or `manual`.
-    pub trigger: String,
+    pub trigger: Trigger,
     /// The replica that ran it.
     pub holder: String,
     #[serde(with = "crate::event::timestamp")]
     pub started_at: DateTime<Utc>,
     #[serde(with = "crate::event::timestamp")]
     pub finished_at: DateTime<Utc>,
-    /// `success` or `failure` (the job itself failed; findings of a successful run are in
-    /// `details`).
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub error: Option<String>,
     /// Counts and findings; per-tenant parts live under `details.tenants.<tenant>`.
     pub details: Value,

@@ -461,7 +461,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     anyhow::ensure!(!full || name == "integrity-check", "--full applies to integrity-check only");
                     let run = scheduler.run_now(&name).await?;
                     println!("{}", serde_json::to_string_pretty(&run)?);
-                    if run.outcome != "success" {
+                    if run.outcome != veritrail_core::jobs::RunOutcome::Success {
                         return Ok(ExitCode::from(1));
                     }
                 }

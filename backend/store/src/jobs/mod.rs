@@ -18,11 +18,11 @@ fn decode_job_run(row: &impl Columns) -> Result<JobRun, StoreError> {
     Ok(JobRun {
         id: row.text("id")?,
         job: row.text("job")?,
-        trigger: row.text("trigger")?,
+        trigger: row.parsed("trigger")?,
         holder: row.text("holder")?,
         started_at: row.time("started_at")?,
         finished_at: row.time("finished_at")?,
-        outcome: row.text("outcome")?,
+        outcome: row.parsed("outcome")?,
         error: row.opt_text("error")?,
         details: row.json("details")?,
     })
