@@ -106,6 +106,27 @@ pub struct TreeHead {
     pub frontier: Frontier,
 }
 
+crate::wire_enum! {
+    /// The width of a bucket of [`EventStats`].
+    pub enum StatsBucket ("bucket") {
+        Hour => "hour",
+        Day => "day",
+    }
+}
+
+/// Counts of a tenant's events by `occurred_at` in `[since, until)`: per bucket and outcome, and
+/// the most frequent actors and actions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EventStats {
+    /// Buckets that hold events, oldest first: (bucket start, outcome, count).
+    pub buckets: Vec<(DateTime<Utc>, Outcome, u64)>,
+    /// Most frequent actor ids, most frequent first.
+    pub top_actors: Vec<(String, u64)>,
+    /// Most frequent actions, most frequent first.
+    pub top_actions: Vec<(String, u64)>,
+    pub total: u64,
+}
+
 /// Filters for listing events, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventQuery {
@@ -160,6 +181,17 @@ pub trait EventLog: Send + Sync {
 
     /// Returns every tenant that has a chain.
     async fn tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+
+    /// Counts the tenant's events by `occurred_at` in `[since, until)` (see [`EventStats`]),
+    /// with `top` actors and actions.
+    async fn stats(
+        &self,
+        tenant: &TenantId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        bucket: StatsBucket,
+        top: u32,
+    ) -> Result<EventStats, StoreError>;
 
     /// Returns the chain head and the right edge of the Merkle tree, read together (one row), so
     /// they always describe the same number of events.

@@ -9,6 +9,7 @@ pub(crate) mod health;
 pub(crate) mod jobs;
 mod params;
 pub(crate) mod search;
+pub(crate) mod stats;
 pub(crate) mod stream;
 pub(crate) mod transparency;
 pub(crate) mod verify;

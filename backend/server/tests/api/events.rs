@@ -227,3 +227,64 @@ async fn thirty_two_concurrent_clients_keep_one_gap_free_chain() {
         assert_eq!(verify["checked"], json!(480));
     }
 }
+
+#[tokio::test]
+async fn stats_count_events_by_hour_and_outcome_with_top_actors_and_actions_per_tenant() {
+    for app in crate::helpers::spawn_apps().await {
+        let at = |hour: u32, minute: u32| format!("2026-11-20T{hour:02}:{minute:02}:00Z");
+        let events = [
+            ("alice", "repo.read", "success", at(9, 5)),
+            ("alice", "repo.read", "success", at(9, 40)),
+            ("bob", "repo.delete", "denied", at(9, 59)),
+            ("alice", "repo.read", "failure", at(11, 0)),
+            ("carol", "iam.create_user", "success", at(12, 30)),
+        ];
+        let batch: Vec<Value> = events
+            .iter()
+            .map(|(actor, action, outcome, time)| {
+                json!({"actor": {"id": actor, "type": "user"}, "action": action, "outcome": outcome, "occurred_at": time})
+            })
+            .collect();
+        assert_eq!(app.post_batch(batch).await.status(), StatusCode::CREATED);
+        let stats = app.get_json("/api/v1/stats?since=2026-11-20T09:00:00Z&until=2026-11-20T12:00:00Z").await;
+        assert_eq!(stats["bucket"], json!("hour"), "{stats}");
+        assert_eq!(stats["total"], json!(4), "the 12:30 event is outside the range: {stats}");
+        let buckets = stats["buckets"].as_array().expect("buckets");
+        assert_eq!(buckets.len(), 3, "09, 10 and 11, the empty hour included: {stats}");
+        assert_eq!(
+            buckets[0],
+            json!({"start": "2026-11-20T09:00:00Z", "success": 2, "failure": 0, "denied": 1, "unknown": 0})
+        );
+        assert_eq!((buckets[1]["success"].clone(), buckets[2]["failure"].clone()), (json!(0), json!(1)));
+        assert_eq!(stats["top_actors"][0], json!({"id": "alice", "count": 3}));
+        assert_eq!(stats["top_actions"][0], json!({"action": "repo.read", "count": 3}));
+        let days = app.get_json("/api/v1/stats?since=2026-11-19T00:00:00Z&until=2026-11-21T00:00:00Z&bucket=day").await;
+        assert_eq!(days["buckets"].as_array().map(Vec::len), Some(2));
+        assert_eq!(days["buckets"][1]["success"], json!(3), "{days}");
+
+        // Another tenant counts only its own events.
+        let other = app.create_key("globex", "read").await;
+        let theirs: Value = app
+            .get("/api/v1/stats?since=2026-11-19T00:00:00Z&until=2026-11-21T00:00:00Z", &other)
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!((theirs["total"].clone(), theirs["top_actors"].clone()), (json!(0), json!([])), "{theirs}");
+
+        for query in [
+            "bucket=week",
+            "since=2026-11-20T10:00:00Z&until=2026-11-20T09:00:00Z",
+            "since=2025-01-01T00:00:00Z&until=2026-11-20T00:00:00Z&bucket=hour",
+            "since=yesterday",
+            "colour=blue",
+        ] {
+            assert_error(
+                app.get(&format!("/api/v1/stats?{query}"), ADMIN_KEY).await,
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+            )
+            .await;
+        }
+    }
+}

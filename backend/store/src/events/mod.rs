@@ -18,7 +18,7 @@ use sqlx::QueryBuilder;
 use veritrail_core::event::{Actor, Outcome, Receipt, Resource, Severity, StoredEvent};
 use veritrail_core::hash::Hash;
 use veritrail_core::merkle::NodeId;
-use veritrail_core::store::{ChainHead, EventQuery, StoreError, TreeHead};
+use veritrail_core::store::{ChainHead, EventQuery, EventStats, StoreError, TreeHead};
 
 pub use postgres::PostgresEvents;
 pub use sqlite::SqliteEvents;
@@ -170,4 +170,28 @@ where
     }
     sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(query.limit));
     sql
+}
+
+/// Most actors or actions [`EventStats`] lists.
+pub(crate) const MAX_TOP: u32 = 100;
+
+/// A row of a per-bucket count (`bucket` as a time, `outcome`, `n`).
+fn decode_bucket(row: &impl Columns) -> Result<(DateTime<Utc>, Outcome, u64), StoreError> {
+    let outcome = row.text("outcome")?.parse::<Outcome>().map_err(StoreError::Corrupt)?;
+    Ok((row.time("bucket")?, outcome, u64::try_from(row.int("n")?).unwrap_or_default()))
+}
+
+/// A row of a top list (`value`, `n`).
+fn decode_top(row: &impl Columns) -> Result<(String, u64), StoreError> {
+    Ok((row.text("value")?, u64::try_from(row.int("n")?).unwrap_or_default()))
+}
+
+/// Stats from the decoded rows; the total is the buckets' sum.
+fn assemble_stats(
+    buckets: Vec<(DateTime<Utc>, Outcome, u64)>,
+    top_actors: Vec<(String, u64)>,
+    top_actions: Vec<(String, u64)>,
+) -> EventStats {
+    let total = buckets.iter().map(|(_, _, count)| count).sum();
+    EventStats { buckets, top_actors, top_actions, total }
 }

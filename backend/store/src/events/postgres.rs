@@ -8,13 +8,15 @@ use sqlx::postgres::{PgPool, PgRow};
 use veritrail_core::event::{NewEvent, StoredEvent, TenantId, normalize_time};
 use veritrail_core::hash::Hash;
 use veritrail_core::merkle::NodeId;
-use veritrail_core::store::{AppendError, Appended, ChainHead, EventLog, EventQuery, StoreError, TreeHead};
+use veritrail_core::store::{
+    AppendError, Appended, ChainHead, EventLog, EventQuery, EventStats, StatsBucket, StoreError, TreeHead,
+};
 
 use super::plan::{AppendRequest, AppendResult, GroupPlan, client_ids_of, plan_group, tenants_of};
 use super::sequencer::{GroupWriter, Sequencer};
 use super::{
-    EVENT_COLUMNS, EXISTING_COLUMNS, decode_event, decode_existing, decode_head, decode_node, decode_tree_head,
-    list_statement, nodes_in_order,
+    EVENT_COLUMNS, EXISTING_COLUMNS, MAX_TOP, assemble_stats, decode_bucket, decode_event, decode_existing,
+    decode_head, decode_node, decode_top, decode_tree_head, list_statement, nodes_in_order,
 };
 use crate::StoreSettings;
 use crate::rows::{db_error, details_text, seq_to_db, tags_text};
@@ -278,5 +280,48 @@ impl EventLog for PostgresEvents {
                 .await
                 .map_err(db_error)?;
         names.iter().map(|name| TenantId::parse(name).map_err(StoreError::Corrupt)).collect()
+    }
+
+    async fn stats(
+        &self,
+        tenant: &TenantId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        bucket: StatsBucket,
+        top: u32,
+    ) -> Result<EventStats, StoreError> {
+        let range = "tenant = $1 AND occurred_at >= $2 AND occurred_at < $3";
+        let sql = format!(
+            "SELECT date_trunc($4, occurred_at, 'UTC') AS bucket, outcome, COUNT(*) AS n FROM events \
+             WHERE {range} GROUP BY 1, 2 ORDER BY 1, 2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(since)
+            .bind(until)
+            .bind(bucket.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let buckets = rows.iter().map(decode_bucket).collect::<Result<Vec<_>, _>>()?;
+        let mut tops = Vec::with_capacity(2);
+        for column in ["actor_id", "action"] {
+            let sql = format!(
+                "SELECT {column} AS value, COUNT(*) AS n FROM events WHERE {range} \
+                 GROUP BY {column} ORDER BY n DESC, {column} LIMIT $4"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.as_str())
+                .bind(since)
+                .bind(until)
+                .bind(i64::from(top.min(MAX_TOP)))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+            tops.push(rows.iter().map(decode_top).collect::<Result<Vec<_>, _>>()?);
+        }
+        let top_actions = tops.pop().unwrap_or_default();
+        let top_actors = tops.pop().unwrap_or_default();
+        Ok(assemble_stats(buckets, top_actors, top_actions))
     }
 }

@@ -2,18 +2,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite};
 use veritrail_core::event::{NewEvent, StoredEvent, TenantId, format_time, normalize_time};
 use veritrail_core::hash::Hash;
 use veritrail_core::merkle::NodeId;
-use veritrail_core::store::{AppendError, Appended, ChainHead, EventLog, EventQuery, StoreError, TreeHead};
+use veritrail_core::store::{
+    AppendError, Appended, ChainHead, EventLog, EventQuery, EventStats, StatsBucket, StoreError, TreeHead,
+};
 
 use super::plan::{AppendRequest, AppendResult, client_ids_of, plan_group, tenants_of};
 use super::sequencer::{GroupWriter, Sequencer};
 use super::{
-    EVENT_COLUMNS, EXISTING_COLUMNS, LOOKUP_CHUNK, decode_event, decode_existing, decode_head, decode_node,
-    decode_tree_head, list_statement, nodes_in_order,
+    EVENT_COLUMNS, EXISTING_COLUMNS, LOOKUP_CHUNK, MAX_TOP, assemble_stats, decode_bucket, decode_event,
+    decode_existing, decode_head, decode_node, decode_top, decode_tree_head, list_statement, nodes_in_order,
 };
 use crate::StoreSettings;
 use crate::database::SqlitePools;
@@ -253,5 +255,52 @@ impl EventLog for SqliteEvents {
                 .await
                 .map_err(db_error)?;
         names.iter().map(|name| TenantId::parse(name).map_err(StoreError::Corrupt)).collect()
+    }
+
+    async fn stats(
+        &self,
+        tenant: &TenantId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        bucket: StatsBucket,
+        top: u32,
+    ) -> Result<EventStats, StoreError> {
+        // Times are stored as fixed-width text, so a bucket is a prefix of it, completed to a time.
+        let bucket_sql = match bucket {
+            StatsBucket::Hour => "substr(occurred_at, 1, 13) || ':00:00Z'",
+            StatsBucket::Day => "substr(occurred_at, 1, 10) || 'T00:00:00Z'",
+        };
+        let range = "tenant = ? AND occurred_at >= ? AND occurred_at < ?";
+        let (since, until) = (format_time(&since), format_time(&until));
+        let sql = format!(
+            "SELECT {bucket_sql} AS bucket, outcome, COUNT(*) AS n FROM events WHERE {range} GROUP BY 1, 2 ORDER BY 1, 2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(&since)
+            .bind(&until)
+            .fetch_all(&self.pools.read)
+            .await
+            .map_err(db_error)?;
+        let buckets = rows.iter().map(decode_bucket).collect::<Result<Vec<_>, _>>()?;
+        let mut tops = Vec::with_capacity(2);
+        for column in ["actor_id", "action"] {
+            let sql = format!(
+                "SELECT {column} AS value, COUNT(*) AS n FROM events WHERE {range} \
+                 GROUP BY {column} ORDER BY n DESC, {column} LIMIT ?"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.as_str())
+                .bind(&since)
+                .bind(&until)
+                .bind(i64::from(top.min(MAX_TOP)))
+                .fetch_all(&self.pools.read)
+                .await
+                .map_err(db_error)?;
+            tops.push(rows.iter().map(decode_top).collect::<Result<Vec<_>, _>>()?);
+        }
+        let top_actions = tops.pop().unwrap_or_default();
+        let top_actors = tops.pop().unwrap_or_default();
+        Ok(assemble_stats(buckets, top_actors, top_actions))
     }
 }
