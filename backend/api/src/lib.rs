@@ -106,7 +106,8 @@ pub fn router(state: AppState, dashboard_dir: Option<&std::path::Path>) -> Route
         .merge(routes::auth::router())
         .merge(routes::accounts::router())
         .merge(routes::stream::router())
-        .merge(routes::stats::router());
+        .merge(routes::stats::router())
+        .merge(routes::export::router());
     dashboard::security_headers(dashboard::with_dashboard(api, dashboard_dir))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(error::log_server_errors))

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::auth::ApiKey;
-use crate::event::{NewEvent, Outcome, Receipt, StoredEvent, TenantId};
+use crate::event::{NewEvent, Outcome, Receipt, Severity, StoredEvent, TenantId};
 use crate::hash::Hash;
 use crate::merkle::{Frontier, NodeId, consistency_ranges, fold_subtrees, inclusion_ranges, perfect_subtrees};
 use crate::verify::{ChainBreak, ChainVerifier, VerifyReport, explain_displaced};
@@ -131,7 +131,9 @@ pub struct EventStats {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventQuery {
     pub actor_id: Option<String>,
+    /// The action exactly, or a prefix when it ends in `*` (`iam.*`).
     pub action: Option<String>,
+    pub severity: Option<Severity>,
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
     pub outcome: Option<Outcome>,
@@ -141,6 +143,10 @@ pub struct EventQuery {
     pub until: Option<DateTime<Utc>>,
     /// Only events with a seq below this one (the pagination cursor).
     pub before_seq: Option<u64>,
+    /// Only events with a seq above this one.
+    pub after_seq: Option<u64>,
+    /// Oldest first (exports) instead of newest first.
+    pub ascending: bool,
     pub limit: u32,
 }
 

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use veritrail_core::access::Permission;
-use veritrail_core::event::{NewEvent, Outcome, Receipt, StoredEvent};
+use veritrail_core::event::{NewEvent, Outcome, Receipt, Severity, StoredEvent};
 use veritrail_core::store::{Appended, EventQuery};
 use veritrail_core::validate::validate_event;
 
@@ -218,7 +218,7 @@ struct EventPage {
 }
 
 const LIST_PARAMS: &[&str] =
-    &["actor", "action", "resource_type", "resource_id", "outcome", "since", "until", "limit", "cursor"];
+    &["actor", "action", "severity", "resource_type", "resource_id", "outcome", "since", "until", "limit", "cursor"];
 
 async fn list_events(
     State(state): State<AppState>,
@@ -233,7 +233,7 @@ async fn list_events(
     Ok(Json(EventPage { events, next_cursor }))
 }
 
-fn parse_list_query(params: &HashMap<String, String>, state: &AppState) -> Result<EventQuery, ApiError> {
+pub(crate) fn parse_list_query(params: &HashMap<String, String>, state: &AppState) -> Result<EventQuery, ApiError> {
     reject_unknown(params, LIST_PARAMS)?;
     let text = |name: &str| params.get(name).filter(|value| !value.is_empty()).cloned();
     let time = |name: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -260,10 +260,14 @@ fn parse_list_query(params: &HashMap<String, String>, state: &AppState) -> Resul
     let outcome = text("outcome")
         .map(|value| value.parse::<Outcome>().map_err(|message| ApiError::new(ErrorCode::InvalidQuery, message)))
         .transpose()?;
+    let severity = text("severity")
+        .map(|value| value.parse::<Severity>().map_err(|message| ApiError::new(ErrorCode::InvalidQuery, message)))
+        .transpose()?;
     let before_seq = text("cursor").map(|cursor| decode_cursor(&cursor)).transpose()?;
     Ok(EventQuery {
         actor_id: text("actor"),
         action: text("action"),
+        severity,
         resource_type: text("resource_type"),
         resource_id: text("resource_id"),
         outcome,
@@ -271,6 +275,7 @@ fn parse_list_query(params: &HashMap<String, String>, state: &AppState) -> Resul
         until: time("until")?,
         before_seq,
         limit,
+        ..Default::default()
     })
 }
 

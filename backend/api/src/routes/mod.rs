@@ -5,6 +5,7 @@ pub(crate) mod alerts;
 pub(crate) mod anomalies;
 pub(crate) mod auth;
 pub(crate) mod events;
+pub(crate) mod export;
 pub(crate) mod health;
 pub(crate) mod jobs;
 mod params;

@@ -90,23 +90,29 @@ async fn latest_checkpoint(State(state): State<AppState>, caller: Caller) -> Res
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no checkpoint has been published for this tenant yet"))
 }
 
+/// `?tree_size=N`: that checkpoint. Otherwise the list, oldest first: `?after=SIZE&limit=N` →
+/// `{"checkpoints": [...], "next_after"}` (`next_after` is the `after` of the next page, or null).
 async fn checkpoint_at(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<Params>,
-) -> Result<Json<CheckpointBody>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
-    reject_unknown(&params, &["tree_size"])?;
-    let tree_size = number(&params, "tree_size")?
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "tree_size is required (or use /checkpoints/latest)"))?;
-    state
-        .checkpoints
-        .checkpoint_at(caller.tenant(), tree_size)
-        .await?
-        .map(|checkpoint| Json(checkpoint.into()))
-        .ok_or_else(|| {
-            ApiError::new(ErrorCode::NotFound, format!("no checkpoint of tree size {tree_size} was published"))
-        })
+    reject_unknown(&params, &["tree_size", "after", "limit"])?;
+    let Some(tree_size) = number(&params, "tree_size")? else {
+        let after = number(&params, "after")?.unwrap_or(0);
+        let limit = number(&params, "limit")?
+            .map_or(state.limits.default_list_limit, |limit| u32::try_from(limit).unwrap_or(u32::MAX))
+            .clamp(1, state.limits.max_list_limit);
+        let found = state.checkpoints.checkpoints_after(caller.tenant(), after, limit).await?;
+        let next_after = (found.len() == limit as usize).then(|| found.last().map(|last| last.tree_size)).flatten();
+        let checkpoints: Vec<CheckpointBody> = found.into_iter().map(CheckpointBody::from).collect();
+        return Ok(Json(json!({"checkpoints": checkpoints, "next_after": next_after})));
+    };
+    let checkpoint = state.checkpoints.checkpoint_at(caller.tenant(), tree_size).await?.ok_or_else(|| {
+        ApiError::new(ErrorCode::NotFound, format!("no checkpoint of tree size {tree_size} was published"))
+    })?;
+    Ok(Json(serde_json::to_value(CheckpointBody::from(checkpoint)).map_err(ApiError::internal)?))
 }
 
 /// Returns the size of the latest published checkpoint, the default tree size of proofs.

@@ -135,29 +135,39 @@ fn nodes_in_order(ids: &[NodeId], found: &HashMap<NodeId, Hash>) -> Result<Vec<H
         .collect()
 }
 
-/// `SELECT ... FROM events WHERE` the query's filters, newest first: the same statement in both
-/// dialects, except for how a time is bound (`time`).
+/// `SELECT ... FROM events WHERE` the query's filters, newest (or oldest) first: the same
+/// statement in both dialects, except for how a time is bound (`time`).
 fn list_statement<DB, T>(tenant: &str, query: &EventQuery, time: impl Fn(&DateTime<Utc>) -> T) -> QueryBuilder<DB>
 where
     DB: sqlx::Database,
     DB::Arguments: Default,
     for<'t> &'t str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i32: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> T: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     let mut sql = QueryBuilder::<DB>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant = "));
     sql.push_bind(tenant);
+    let action = query.action.as_deref();
+    let action_prefix = action.and_then(|action| action.strip_suffix('*'));
     let text_filters = [
         ("actor_id", query.actor_id.as_deref()),
-        ("action", query.action.as_deref()),
+        ("action", action.filter(|_| action_prefix.is_none())),
         ("resource_type", query.resource_type.as_deref()),
         ("resource_id", query.resource_id.as_deref()),
         ("outcome", query.outcome.map(Outcome::as_str)),
+        ("severity", query.severity.map(Severity::as_str)),
     ];
     for (column, value) in text_filters {
         if let Some(value) = value {
             sql.push(format!(" AND {column} = ")).push_bind(value);
         }
+    }
+    if let Some(prefix) = action_prefix {
+        // substr, not LIKE: `_` and `%` are common in action names and mean nothing here.
+        // An `int4`: PostgreSQL's substr takes `integer` lengths.
+        let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+        sql.push(" AND substr(action, 1, ").push_bind(length).push(") = ").push_bind(prefix);
     }
     if let Some(since) = &query.since {
         sql.push(" AND occurred_at >= ").push_bind(time(since));
@@ -168,7 +178,11 @@ where
     if let Some(before_seq) = query.before_seq {
         sql.push(" AND seq < ").push_bind(seq_to_db(before_seq));
     }
-    sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(query.limit));
+    if let Some(after_seq) = query.after_seq {
+        sql.push(" AND seq > ").push_bind(seq_to_db(after_seq));
+    }
+    sql.push(if query.ascending { " ORDER BY seq LIMIT " } else { " ORDER BY seq DESC LIMIT " });
+    sql.push_bind(i64::from(query.limit));
     sql
 }
 
