@@ -180,3 +180,36 @@ async fn exported_bundles_verify_offline() {
     let bad = app.post_json("/api/v1/export/bundle", ADMIN_KEY, &json!({"since": "last week"})).await;
     assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
 }
+
+#[tokio::test]
+async fn every_published_checkpoint_is_listed_oldest_first_in_pages() {
+    for app in spawn_apps().await {
+        for size in 1..=3 {
+            assert_eq!(app.post_event(&event(&format!("grow.{size}"))).await.status(), StatusCode::CREATED);
+            publish(&app).await;
+        }
+        let all = app.get_json("/api/v1/checkpoints").await;
+        let sizes: Vec<u64> = all["checkpoints"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|c| c["tree_size"].as_u64().expect("size"))
+            .collect();
+        assert_eq!(sizes, [1, 2, 3], "{all}");
+        assert_eq!(all["next_after"], Value::Null);
+        let first = app.get_json("/api/v1/checkpoints?limit=2").await;
+        assert_eq!(first["next_after"], json!(2));
+        let rest = app.get_json("/api/v1/checkpoints?after=2&limit=2").await;
+        assert_eq!(rest["checkpoints"][0]["note"], all["checkpoints"][2]["note"]);
+        // Another tenant has none; bad numbers are refused.
+        let other = app.create_key("globex", "read").await;
+        let theirs: Value = app.get("/api/v1/checkpoints", &other).await.json().await.expect("json");
+        assert_eq!(theirs["checkpoints"], json!([]));
+        assert_error(
+            app.get("/api/v1/checkpoints?after=-1", ADMIN_KEY).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        )
+        .await;
+    }
+}
