@@ -169,7 +169,10 @@ export async function axeViolations(page: Page): Promise<AxeFinding[]> {
 }
 
 export async function expectNoSeriousAxeViolations(page: Page, where: string): Promise<void> {
-  const serious = (await axeViolations(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const found = await axeViolations(page);
+  const serious = found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const lesser = found.filter((v) => !serious.includes(v));
+  if (lesser.length) console.log(`axe ${where}: ${lesser.map((v) => `${v.id} (${v.impact}) at ${v.nodes.join(', ')}`).join('; ')}`);
   expect(serious, `${where}: ${JSON.stringify(serious, null, 2)}`).toEqual([]);
 }
 
