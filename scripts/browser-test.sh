@@ -139,6 +139,9 @@ run_backend() {
   ) || status=$?
   if [[ $status -eq 0 && $screenshots -eq 1 && $backend == sqlite ]]; then
     log "[$backend] screenshots into docs/screenshots"
+    # A checkpoint over the newest events, so the drawer shows them verified.
+    curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d '{}' \
+      "http://127.0.0.1:$port/api/v1/admin/jobs/checkpoint/run" || status=$?
     (
       cd frontend
       BASE_URL="http://127.0.0.1:$port" OUT=$repo/docs/screenshots VERITRAIL_USERNAME=admin VERITRAIL_PASSWORD=$password \
