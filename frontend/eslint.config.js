@@ -5,7 +5,7 @@ import reactHooks from 'eslint-plugin-react-hooks';
 import jsxA11y from 'eslint-plugin-jsx-a11y';
 
 export default tseslint.config(
-  { ignores: ['dist', 'node_modules', 'scripts/*.png'] },
+  { ignores: ['dist', 'node_modules', 'scripts/*.png', 'test-results', 'playwright-report'] },
   {
     files: ['**/*.{ts,tsx}'],
     extends: [js.configs.recommended, ...tseslint.configs.recommended, jsxA11y.flatConfigs.recommended],
@@ -20,6 +20,13 @@ export default tseslint.config(
       // Scrollable regions (JSON, notes) must be reachable by keyboard.
       'jsx-a11y/no-noninteractive-tabindex': ['error', { roles: ['tabpanel', 'region'] }],
     },
+  },
+  {
+    // Browser tests run in Node (the page callbacks they pass run in the browser, typed by the DOM lib).
+    files: ['e2e/**/*.ts', 'playwright.config.ts'],
+    languageOptions: { globals: { ...globals.node, ...globals.browser } },
+    // Playwright fixtures call their continuation `use`; it is not React's hook.
+    rules: { 'react-hooks/rules-of-hooks': 'off' },
   },
   {
     files: ['scripts/**/*.mjs', '*.config.{js,ts}'],

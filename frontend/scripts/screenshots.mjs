@@ -1,8 +1,10 @@
 // Screenshots of every page at desktop and phone sizes, for visual review.
 //   BASE_URL=http://127.0.0.1:5173 CHROMIUM=/usr/bin/chromium OUT=shots node scripts/screenshots.mjs
-// Run against the dev server (with VERITRAIL_DEV_KEY) or `vite preview`. With
-// MOCK_SESSION=1 the harness answers /api/v1/auth/me itself (for servers
-// without session endpoints); everything else comes from the real server.
+// Run against a real server (BASE_URL=http://127.0.0.1:PORT) with VERITRAIL_PASSWORD (and
+// VERITRAIL_USERNAME, default admin; VERITRAIL_TENANT, default default): every page is signed in.
+// scripts/browser-test.sh --screenshots does this on a seeded server into docs/screenshots.
+// Against the dev server (with VERITRAIL_DEV_KEY) or `vite preview`, MOCK_SESSION=1 makes the
+// harness answer /api/v1/auth/me itself; everything else comes from the real server.
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
@@ -63,10 +65,18 @@ for (const size of sizes) {
   for (const spec of pages) {
     if (only && !only.includes(spec.name)) continue;
     const context = await browser.newContext({ viewport: { width: size.width, height: size.height } });
+    if (!spec.signedOut && process.env.VERITRAIL_PASSWORD) {
+      const login = await context.request.post(`${base}/api/v1/auth/login`, {
+        data: { tenant: process.env.VERITRAIL_TENANT ?? 'default', username: process.env.VERITRAIL_USERNAME ?? 'admin', password: process.env.VERITRAIL_PASSWORD },
+      });
+      if (!login.ok()) throw new Error(`sign-in failed: ${login.status()} ${await login.text()}`);
+    }
     const page = await context.newPage();
     page.on('console', (message) => {
       // Endpoints that have not landed yet answer 404; those are shown in the page, not errors.
-      if (message.type() === 'error' && !/status of 404|Unexpected response code: 404/.test(message.text())) problems.push(`${size.name}/${spec.name}: ${message.text()}`);
+      // Signed out, /api/v1/auth/me answers 401 by design.
+      const expected = spec.signedOut ? /status of 40[14]|Unexpected response code: 404/ : /status of 404|Unexpected response code: 404/;
+      if (message.type() === 'error' && !expected.test(message.text())) problems.push(`${size.name}/${spec.name}: ${message.text()}`);
     });
     page.on('pageerror', (error) => problems.push(`${size.name}/${spec.name}: ${error.message}`));
     if (spec.signedOut) {
@@ -92,3 +102,4 @@ for (const size of sizes) {
 }
 await browser.close();
 console.log(problems.length ? problems.join('\n') : 'no console errors');
+if (problems.length) process.exitCode = 1;

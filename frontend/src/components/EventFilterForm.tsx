@@ -41,11 +41,11 @@ export function EventFilterFields({ value, onChange }: { value: ExportFilters; o
           ))}
         </select>
       </label>
-      <label className="field">
+      <label className="field field-time">
         <span>Since (local time)</span>
         <input type="datetime-local" value={value.since} onChange={(e) => set({ since: e.target.value })} />
       </label>
-      <label className="field">
+      <label className="field field-time">
         <span>Until (local time, exclusive)</span>
         <input type="datetime-local" value={value.until} onChange={(e) => set({ until: e.target.value })} />
       </label>
