@@ -20,6 +20,8 @@ cargo run --quiet --locked -p veritrail-server -- models fetch
 # so finish with one line that adds them all up.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-scripts/with-pg.sh cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+# The Rust tests, then the dashboard in a real browser (Chromium, installed when missing) against
+# the binary they built, on SQLite and on the PostgreSQL with-pg.sh started.
+scripts/with-pg.sh bash -c 'cargo test --workspace --locked "$@" && scripts/browser-test.sh' test.sh "$@" 2>&1 | tee "$log"
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
-     END { printf "summary: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
+     END { printf "summary: %d Rust tests passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
