@@ -159,13 +159,12 @@ impl Embedder for LocalEmbedder {
     }
 }
 
+/// [`Inner::embed`] or [`Inner::embed_background`].
+type Lane = fn(&Inner, &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+
 impl LocalEmbedder {
     /// Runs `lane` on tokio's blocking pool: inference takes whole cores for a while.
-    async fn off_the_runtime(
-        &self,
-        texts: &[String],
-        lane: fn(&Inner, &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>,
-    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+    async fn off_the_runtime(&self, texts: &[String], lane: Lane) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
