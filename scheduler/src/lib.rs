@@ -6,8 +6,8 @@
 //! injectable ([`Clock`]), so tests drive runs and leases without waiting for a timer. The cron
 //! timer (tokio-cron-scheduler, six-field expressions with seconds first) only calls `run_once`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -63,6 +63,30 @@ pub struct Scheduler {
     /// How long a manual run waits for a run elsewhere to finish.
     manual_wait: Duration,
     cron: tokio::sync::Mutex<Option<(tokio_cron_scheduler::JobScheduler, HashMap<&'static str, uuid::Uuid>)>>,
+    /// Jobs running in this process. The lease cannot tell: it belongs to `holder`, which this
+    /// process shares with itself, so without this a tick that fires while the previous run is
+    /// still going would start a second, overlapping run of the same job.
+    running: Arc<Mutex<HashSet<&'static str>>>,
+}
+
+/// Marks a job as running in this process until dropped (also when the run's future is dropped).
+struct RunningGuard {
+    running: Arc<Mutex<HashSet<&'static str>>>,
+    name: &'static str,
+}
+
+impl RunningGuard {
+    /// `None` when `name` is already running here.
+    fn take(running: &Arc<Mutex<HashSet<&'static str>>>, name: &'static str) -> Option<Self> {
+        let inserted = running.lock().unwrap_or_else(PoisonError::into_inner).insert(name);
+        inserted.then(|| Self { running: running.clone(), name })
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner).remove(self.name);
+    }
 }
 
 impl Scheduler {
@@ -76,6 +100,7 @@ impl Scheduler {
             lease: Duration::from_secs(15 * 60),
             manual_wait: Duration::from_secs(60),
             cron: tokio::sync::Mutex::new(None),
+            running: Arc::default(),
         }
     }
 
@@ -96,9 +121,15 @@ impl Scheduler {
     }
 
     /// One step: takes the job's lease, runs it, records the run and gives the lease back.
-    /// Returns `Ok(None)` when another replica holds the lease (a scheduled run is then skipped).
+    /// Returns `Ok(None)` when another replica holds the lease, or the job is still running in
+    /// this process (a scheduled run is then skipped).
     pub async fn run_once(&self, name: &str, trigger: Trigger) -> Result<Option<JobRun>, JobError> {
         let scheduled = self.find(name).ok_or_else(|| JobError::Unknown(name.to_owned()))?;
+        let name = scheduled.job.name();
+        let Some(_running) = RunningGuard::take(&self.running, name) else {
+            tracing::debug!(job = name, "the previous run is still going; skipping this run");
+            return Ok(None);
+        };
         let now = self.clock.now();
         let until = now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::minutes(15));
         if !self.store.acquire_lease(name, &self.holder, now, until).await? {
@@ -135,6 +166,21 @@ impl Scheduler {
         recorded?;
         released?;
         Ok(Some(run))
+    }
+
+    /// Waits until no job runs in this process, at most `timeout`; returns whether none does.
+    /// For shutdown, after jobs were asked to stop (so they finish their step and record it).
+    pub async fn wait_until_idle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.running.lock().unwrap_or_else(PoisonError::into_inner).is_empty() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Registers every scheduled job with the cron timer and starts it.

@@ -142,3 +142,64 @@ async fn a_panicking_job_is_a_recorded_failure_that_frees_its_lease() {
     assert!(run.error.as_deref().is_some_and(|error| error.contains("panicked")), "{run:?}");
     assert!(scheduler.run_now("panics").await.is_ok(), "the lease was released");
 }
+
+/// Runs until told to finish; counts how many of its runs are going at once.
+#[derive(Default)]
+struct Slow {
+    going: AtomicU32,
+    most_at_once: AtomicU32,
+    finish: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl Job for Slow {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+
+    async fn run(&self) -> anyhow::Result<Value> {
+        let going = self.going.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_at_once.fetch_max(going, Ordering::SeqCst);
+        self.finish.notified().await;
+        self.going.fetch_sub(1, Ordering::SeqCst);
+        Ok(json!({}))
+    }
+}
+
+#[tokio::test]
+async fn a_tick_during_a_run_of_the_same_replica_is_skipped() {
+    // The lease is this replica's own, so only the scheduler can tell that the job is still
+    // running: the `embed-backfill` job (every 5 s) used to pile up dozens of copies of itself.
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let slow = Arc::new(Slow::default());
+        let jobs = vec![Scheduled { job: slow.clone(), cron: Some("* * * * * *".to_owned()), run_at_start: false }];
+        let scheduler = Arc::new(
+            Scheduler::new(jobs, store.jobs.clone(), clock(), "replica-a".to_owned())
+                .with_manual_wait(std::time::Duration::from_millis(300)),
+        );
+        let first = tokio::spawn({
+            let scheduler = scheduler.clone();
+            async move { scheduler.run_once("slow", Trigger::Schedule).await }
+        });
+        while slow.going.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let tick = scheduler.run_once("slow", Trigger::Schedule).await.expect("no error");
+        assert!(tick.is_none(), "{:?}: a second run started while the first was going", db.backend);
+        assert!(scheduler.run_now("slow").await.is_err(), "a manual run waits, then says the job is busy");
+
+        slow.finish.notify_one();
+        assert!(first.await.expect("joined").expect("ran").is_some());
+        let next = tokio::spawn({
+            let scheduler = scheduler.clone();
+            async move { scheduler.run_once("slow", Trigger::Schedule).await }
+        });
+        while slow.going.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        slow.finish.notify_one();
+        assert!(next.await.expect("joined").expect("ran").is_some(), "the next tick after the run runs");
+        assert_eq!(slow.most_at_once.load(Ordering::SeqCst), 1);
+    }
+}

@@ -9,6 +9,7 @@
 //! Ingest never waits for any of this: the job reads the log after the fact.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -26,13 +27,30 @@ use crate::slot::EmbedderSlot;
 pub struct IndexerSettings {
     /// Events read and documents written per round trip.
     pub document_batch: u32,
-    /// Texts embedded per model call.
+    /// Texts embedded per model call: small, because a stop is only seen between calls (a call
+    /// of 16 texts takes a second or two on two cores).
     pub embed_batch: u32,
 }
 
 impl Default for IndexerSettings {
     fn default() -> Self {
-        Self { document_batch: 2_000, embed_batch: 64 }
+        Self { document_batch: 2_000, embed_batch: 16 }
+    }
+}
+
+/// Asks a running indexer to stop (the server is shutting down). The indexer looks between its
+/// batches, so it stops within one batch; what it stored is kept, and the next run resumes from
+/// the index itself (documents after `indexed_until`, vectors for texts that have none).
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -70,6 +88,7 @@ pub struct Indexer {
     index: Arc<dyn SearchIndex>,
     embedder: EmbedderSlot,
     settings: IndexerSettings,
+    stop: StopSignal,
 }
 
 impl Indexer {
@@ -79,13 +98,22 @@ impl Indexer {
         embedder: EmbedderSlot,
         settings: IndexerSettings,
     ) -> Self {
-        Self { events, index, embedder, settings }
+        Self { events, index, embedder, settings, stop: StopSignal::default() }
+    }
+
+    /// Stops between batches once `stop` is signalled.
+    pub fn with_stop(mut self, stop: StopSignal) -> Self {
+        self.stop = stop;
+        self
     }
 
     /// Indexes every tenant; returns each tenant's report.
     pub async fn run(&self) -> Result<Vec<(TenantId, TenantIndexReport)>, IndexError> {
         let mut reports = Vec::new();
         for tenant in self.events.tenants().await? {
+            if self.stop.is_stopped() {
+                break;
+            }
             let report = self.index_tenant(&tenant).await?;
             reports.push((tenant, report));
         }
@@ -105,13 +133,14 @@ impl Indexer {
             }
             let model = embedder.model_id().to_owned();
             let started = Instant::now();
-            loop {
+            while !self.stop.is_stopped() {
                 let pending = self.index.pending_texts(tenant, &model, self.settings.embed_batch).await?;
                 if pending.is_empty() {
                     break;
                 }
                 let texts: Vec<String> = pending.iter().map(|text| text.text.clone()).collect();
-                let vectors = embedder.embed(&texts).await?;
+                // Behind questions: a search must not wait for the back-fill.
+                let vectors = embedder.embed_background(&texts).await?;
                 if let Some(vector) = vectors.iter().find(|vector| vector.len() != INDEX_DIMENSIONS) {
                     return Err(IndexError::Dimensions { model, expected: INDEX_DIMENSIONS, got: vector.len() });
                 }
@@ -144,6 +173,9 @@ impl Indexer {
         }
         let mut added = 0;
         loop {
+            if self.stop.is_stopped() {
+                return Ok(added);
+            }
             let from = self.index.indexed_until(tenant).await?;
             let events = self.events.scan(tenant, from, self.settings.document_batch).await?;
             if events.is_empty() {

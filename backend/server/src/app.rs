@@ -14,10 +14,14 @@ use veritrail_scheduler::Scheduler;
 use veritrail_store::Store;
 
 use veritrail_search::SearchEngine;
+use veritrail_search::indexer::StopSignal;
 
 use crate::config::Config;
 use crate::keys;
 use crate::search_setup::SearchModels;
+
+/// How long shutdown waits for running jobs to reach a point where they can stop.
+const JOBS_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A bound, ready-to-serve Veritrail. Binding happens in [`Application::build`], so tests that
 /// use port 0 know the real port before the server runs and never need to wait or retry.
@@ -27,6 +31,9 @@ pub struct Application {
     store: Store,
     scheduler: Arc<Scheduler>,
     alerting: Arc<Alerting>,
+    /// Stops the back-fill at shutdown: its inference would otherwise keep the cores busy, and
+    /// the process alive, until its batch loop ran out.
+    stop_jobs: StopSignal,
 }
 
 impl Application {
@@ -52,7 +59,9 @@ impl Application {
                 "created the alert channels and rules of the configuration"
             );
         }
-        let scheduler = Arc::new(crate::jobs::scheduler(config, &store, &log, &integrity, &models, &alerting));
+        let stop_jobs = StopSignal::default();
+        let scheduler =
+            Arc::new(crate::jobs::scheduler(config, &store, &log, &integrity, &models, &alerting, &stop_jobs));
         let search =
             SearchEngine::new(store.events.clone(), store.search.clone(), models.embedder.clone(), models.chat.clone());
         let listener =
@@ -81,7 +90,7 @@ impl Application {
             },
             Some(config.server.dashboard_dir.as_path()).filter(|dir| !dir.as_os_str().is_empty()),
         );
-        Ok(Self { listener, router, store, scheduler, alerting })
+        Ok(Self { listener, router, store, scheduler, alerting, stop_jobs })
     }
 
     /// Returns the address actually bound.
@@ -102,7 +111,19 @@ impl Application {
         tokio::spawn(alert_events_on_wake(self.alerting.clone(), self.store.events.clone()));
         // Connection info gives handlers the client's address (sign-in throttling).
         let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serve")
+        // Jobs stop as soon as shutdown begins, while in-flight requests are still finishing.
+        let stop_jobs = self.stop_jobs.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stop_jobs.stop();
+        };
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serve");
+        // Let a back-fill store the batch it is embedding (it stops after it) rather than throw
+        // it away and embed it again at the next start; bounded, so shutdown stays prompt.
+        if !self.scheduler.wait_until_idle(JOBS_GRACE).await {
+            tracing::warn!(grace = ?JOBS_GRACE, "jobs were still running at shutdown; stopping them mid-run");
+        }
+        served
     }
 }
 

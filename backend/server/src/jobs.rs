@@ -28,7 +28,7 @@ use veritrail_alerts::Alerting;
 use veritrail_core::integrity::IntegrityMonitor;
 use veritrail_core::transparency::{LogIdentity, publish_checkpoints};
 use veritrail_scheduler::{Job, Scheduled, Scheduler, SystemClock};
-use veritrail_search::indexer::{Indexer, IndexerSettings};
+use veritrail_search::indexer::{Indexer, IndexerSettings, StopSignal};
 use veritrail_store::Store;
 
 use crate::config::Config;
@@ -245,7 +245,7 @@ impl Job for EventAlertsJob {
 }
 
 /// Builds the scheduler with every job and its configured schedule (an empty schedule means on
-/// demand only).
+/// demand only). `stop` ends a running back-fill between two batches (at shutdown).
 pub fn scheduler(
     config: &Config,
     store: &Store,
@@ -253,6 +253,7 @@ pub fn scheduler(
     monitor: &Arc<IntegrityMonitor>,
     models: &SearchModels,
     alerting: &Arc<Alerting>,
+    stop: &StopSignal,
 ) -> Scheduler {
     let schedule = |cron: &str| (!cron.trim().is_empty()).then(|| cron.trim().to_owned());
     let jobs = vec![
@@ -279,7 +280,8 @@ pub fn scheduler(
                     store.search.clone(),
                     models.embedder.clone(),
                     IndexerSettings::default(),
-                ),
+                )
+                .with_stop(stop.clone()),
                 models: models.clone(),
             }),
             cron: schedule(&config.search.schedule),

@@ -293,7 +293,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Dropping the runtime would wait for every blocking task, such as an embedding batch still
+    // running when the server gave up waiting for its jobs; the back-fill stops between
+    // batches, so waiting longer than this only delays the exit. Such a batch is not stored, and
+    // is embedded by the next start.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("veritrail: error: {err:#}");
@@ -301,6 +307,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// How long the exit waits for blocking work still running after the server stopped.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn load_config(cli_config: Option<&PathBuf>, data: &DataArgs, addr: Option<&String>) -> anyhow::Result<Config> {
     let mut config = Config::load(cli_config.map(PathBuf::as_path), std::env::vars())?;
@@ -454,7 +463,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let monitor = std::sync::Arc::new(veritrail_core::integrity::IntegrityMonitor::default());
             let models = veritrail_server::search_setup::SearchModels::from_config(&config)?;
             let alerting = veritrail_server::app::build_alerting(&config, &store)?;
-            let scheduler = veritrail_server::jobs::scheduler(&config, &store, &log, &monitor, &models, &alerting);
+            let scheduler = veritrail_server::jobs::scheduler(
+                &config,
+                &store,
+                &log,
+                &monitor,
+                &models,
+                &alerting,
+                &Default::default(),
+            );
             match action {
                 JobsAction::Run { name, full } => {
                     // A fresh monitor has no cursors: an integrity check from the CLI is always full.

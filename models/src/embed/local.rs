@@ -15,6 +15,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use super::lanes::Lanes;
 use super::pooling::sentence_vectors;
 use super::{EmbedError, Embedder, MINILM_MODEL_ID};
 
@@ -25,6 +26,10 @@ pub const MAX_TOKENS: usize = 256;
 /// Texts per forward pass. Larger batches gain little on a few cores (STACK.md: 163/s at 32,
 /// 172/s at 128) and pad more when lengths vary.
 const BATCH_SIZE: usize = 32;
+
+/// Texts per forward pass on the background lane: small, so that a question waits for at most
+/// one such batch before the back-fill steps aside (see [`super::lanes`]).
+const BACKGROUND_BATCH_SIZE: usize = 16;
 
 /// Files [`LocalEmbedder::load`] reads from the model directory.
 const CONFIG_FILE: &str = "config.json";
@@ -41,9 +46,10 @@ struct Inner {
     model: BertModel,
     tokenizer: Tokenizer,
     dimensions: usize,
-    /// Candle's CPU kernels and the tokenizer parallelise with rayon; a pool of our own bounds
-    /// how many cores embedding may take, whatever else the process runs on rayon's global pool.
-    pool: rayon::ThreadPool,
+    /// Candle's CPU kernels and the tokenizer parallelise with rayon; pools of our own bound
+    /// how many cores embedding may take, whatever else the process runs on rayon's global pool,
+    /// and keep questions from queueing behind the back-fill.
+    lanes: Lanes,
 }
 
 impl LocalEmbedder {
@@ -69,30 +75,42 @@ impl LocalEmbedder {
             VarBuilder::from_buffered_safetensors(read(&weights_path)?, DType::F32, &device).map_err(load_error)?;
         let model = BertModel::load(weights, &config).map_err(load_error)?;
 
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .thread_name(|i| format!("minilm-{i}"))
-            .build()
-            .map_err(|e| EmbedError::Inference(format!("cannot start inference threads: {e}")))?;
-        Ok(Self { inner: Arc::new(Inner { model, tokenizer, dimensions: config.hidden_size, pool }) })
+        let lanes = Lanes::new(threads)?;
+        Ok(Self { inner: Arc::new(Inner { model, tokenizer, dimensions: config.hidden_size, lanes }) })
     }
 
-    /// Embeds `texts` on the calling thread (blocking; for benchmarks and the command line).
-    /// Async callers use [`Embedder::embed`], which runs this on tokio's blocking pool.
+    /// Embeds `texts` on the calling thread (blocking; for benchmarks and the command line), on
+    /// the interactive lane. Async callers use [`Embedder::embed`], which runs this on tokio's
+    /// blocking pool.
     pub fn embed_blocking(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.inner.embed(texts)
+    }
+
+    /// As [`LocalEmbedder::embed_blocking`], on the background lane (see
+    /// [`Embedder::embed_background`]).
+    pub fn embed_background_blocking(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.inner.embed_background(texts)
     }
 }
 
 impl Inner {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        self.pool.install(|| {
+        self.lanes.interactive(|| {
             let mut vectors = Vec::with_capacity(texts.len());
             for batch in texts.chunks(BATCH_SIZE) {
                 vectors.extend(self.embed_batch(batch)?);
             }
             Ok(vectors)
         })
+    }
+
+    /// Batch by batch, each behind any question being embedded.
+    fn embed_background(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut vectors = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(BACKGROUND_BATCH_SIZE) {
+            vectors.extend(self.lanes.background(|| self.embed_batch(batch))?);
+        }
+        Ok(vectors)
     }
 
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
@@ -133,6 +151,20 @@ impl Embedder for LocalEmbedder {
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.off_the_runtime(texts, Inner::embed).await
+    }
+
+    async fn embed_background(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.off_the_runtime(texts, Inner::embed_background).await
+    }
+}
+
+/// [`Inner::embed`] or [`Inner::embed_background`].
+type Lane = fn(&Inner, &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+
+impl LocalEmbedder {
+    /// Runs `lane` on tokio's blocking pool: inference takes whole cores for a while.
+    async fn off_the_runtime(&self, texts: &[String], lane: Lane) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
@@ -140,7 +172,7 @@ impl Embedder for LocalEmbedder {
         let texts = texts.to_vec();
         tokio::task::spawn_blocking(move || {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            inner.embed(&refs)
+            lane(&inner, &refs)
         })
         .await
         .map_err(|e| EmbedError::Worker(e.to_string()))?

@@ -6,6 +6,7 @@
 //! similarity is a plain dot product downstream.
 
 mod error;
+mod lanes;
 mod local;
 mod openai;
 mod pooling;
@@ -38,4 +39,12 @@ pub trait Embedder: Send + Sync {
     /// One L2-normalised vector per text, in the order of `texts`. An empty slice gives an
     /// empty result without touching the model.
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
+
+    /// As [`Embedder::embed`], for background work such as the back-fill: an embedder that
+    /// shares limited compute runs it behind interactive calls (a question must never wait for
+    /// a batch of the back-fill). Callers keep `texts` small, so that work can stop between
+    /// calls. By default the same as [`Embedder::embed`].
+    async fn embed_background(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed(texts).await
+    }
 }

@@ -322,3 +322,43 @@ async fn openai_compatible_models_embed_and_answer_with_checked_citations() {
     assert!(calls.get("embeddings").copied().unwrap_or(0) >= 2, "{calls:?}");
     assert_eq!(calls.get("chat").copied(), Some(1), "{calls:?}");
 }
+
+/// How long the scheduled back-fill of the invictus capture may take in the test build: its
+/// 1,379 texts embed in about two minutes on two shared cores (more than four times the margin).
+const BACKFILL_BOUND: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The scheduled back-fill, ticking every second, embeds every text of the invictus capture on a
+/// running server: ticks that fire while a run is still going are skipped instead of starting
+/// overlapping runs that embed the same texts and queue behind each other until nothing is stored
+/// any more. Meanwhile a question is answered at once: its embedding does not queue behind the
+/// back-fill's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_backfill_finishes_and_questions_do_not_wait_for_it() {
+    let app = spawn_app_with(TestDatabase::sqlite(), |config| config.search.schedule = "* * * * * *".to_owned()).await;
+    assert_eq!(import_invictus(&app).await, 2900);
+    let started = std::time::Instant::now();
+    let mut asked = false;
+    loop {
+        let status = app.get_json("/api/v1/search/status").await;
+        let embedded = status["embedded"].as_u64().unwrap_or(0);
+        if status["events"] == json!(2900) && status["embedded"] == status["events"] {
+            break;
+        }
+        if !asked && embedded > 0 {
+            // The back-fill is under way: a question must not wait for it.
+            let asking = std::time::Instant::now();
+            let body = search(&app, "someone tried to stop CloudTrail logging", 5).await;
+            let took = asking.elapsed();
+            assert_eq!(body["mode"], json!("hybrid"), "{body}");
+            assert!(took < std::time::Duration::from_secs(5), "a search during the back-fill took {took:?}");
+            let still = app.get_json("/api/v1/search/status").await;
+            assert!(still["embedded"].as_u64() < still["events"].as_u64(), "asked after the back-fill: {still}");
+            println!("search during the back-fill: {took:?} (embedded {embedded} of 2900 events)");
+            asked = true;
+        }
+        assert!(started.elapsed() < BACKFILL_BOUND, "the back-fill stalled: {status} after {:?}", started.elapsed());
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    println!("scheduled back-fill of the invictus capture: {:?}", started.elapsed());
+    assert!(asked, "the back-fill finished before a question could be asked during it");
+}
