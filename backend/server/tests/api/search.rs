@@ -350,7 +350,8 @@ async fn the_scheduled_backfill_finishes_and_questions_do_not_wait_for_it() {
             let body = search(&app, "someone tried to stop CloudTrail logging", 5).await;
             let took = asking.elapsed();
             assert_eq!(body["mode"], json!("hybrid"), "{body}");
-            assert!(took < std::time::Duration::from_secs(5), "a search during the back-fill took {took:?}");
+            // Seconds at most even on a loaded machine; before, it waited minutes behind the back-fill.
+            assert!(took < std::time::Duration::from_secs(20), "a search during the back-fill took {took:?}");
             let still = app.get_json("/api/v1/search/status").await;
             assert!(still["embedded"].as_u64() < still["events"].as_u64(), "asked after the back-fill: {still}");
             println!("search during the back-fill: {took:?} (embedded {embedded} of 2900 events)");
