@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::Notify;
-use veritrail_core::alerting::{AlertError, AlertStore, ChannelSummary, RuleKind, StoredChannel, StoredRule};
+use veritrail_core::alerting::{
+    AlertError, AlertStore, ChannelSummary, DeliveryStatus, RuleKind, StoredChannel, StoredRule,
+};
 use veritrail_core::anomalies::AnomalyStore;
 use veritrail_core::event::TenantId;
 use veritrail_core::store::StoreError;
@@ -358,20 +360,25 @@ impl Alerting {
             return Ok(None);
         };
         let lease_until = now + self.settings.lease;
+        let query = veritrail_core::alerting::DeliveryQuery {
+            alert_id: Some(created.alert.id.clone()),
+            limit: 1,
+            ..Default::default()
+        };
         if let Some(claimed) = self.store.claim_delivery(tenant, &delivery.id, now, &self.holder, lease_until).await? {
             self.deliver_claimed(claimed, false).await?;
+            return Ok(self.store.list_deliveries(tenant, &query).await?.into_iter().next());
         }
-        let deliveries = self
-            .store
-            .list_deliveries(
-                tenant,
-                &veritrail_core::alerting::DeliveryQuery {
-                    alert_id: Some(created.alert.id.clone()),
-                    limit: 1,
-                    ..Default::default()
-                },
-            )
-            .await?;
-        Ok(deliveries.into_iter().next())
+        // The outbox worker (woken by other alerts, or its schedule) claimed it first: answer
+        // with its outcome once it has one, within the time a delivery may take.
+        let deadline = tokio::time::Instant::now() + self.settings.delivery.timeout + Duration::from_secs(2);
+        loop {
+            let found = self.store.list_deliveries(tenant, &query).await?.into_iter().next();
+            let settled = found.as_ref().is_none_or(|found| found.status != DeliveryStatus::Pending);
+            if settled || tokio::time::Instant::now() >= deadline {
+                return Ok(found);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
