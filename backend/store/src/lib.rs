@@ -6,14 +6,17 @@
 //! what genuinely differs between the dialects. Concerns: `database` (pools, migrations,
 //! readiness), `events` (the log, group commit, Merkle nodes), `keys`, `users` (and sessions),
 //! `checkpoints`, `jobs`,
-//! `search`, `anomalies`, `alerting`. Conversions several concerns use live in `rows.rs`.
+//! `search`, `anomalies`, `alerting`. Conversions several concerns use live in
+//! `rows.rs`, typed column access in `columns.rs`, the generic stores' dialect trait in `dialect.rs`.
 //!
 //! Architecture invariant: SQL lives only in this crate, next to its backend.
 
 pub mod alerting;
 pub mod anomalies;
 mod checkpoints;
+mod columns;
 pub mod database;
+mod dialect;
 mod events;
 mod jobs;
 mod keys;

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 use veritrail_core::hash::Hash;
 use veritrail_core::store::StoreError;
 
-use crate::anomalies::columns::Columns;
+use crate::columns::Columns;
 
 /// Reads a 32-byte hash column.
 pub(crate) fn hash_from_column(bytes: &[u8]) -> Option<Hash> {

@@ -31,8 +31,8 @@ use self::rows::{
     decode_claimed, decode_delivery, decode_found_channel, decode_rule, decode_stored_channel, distinct, in_order,
     new_alert, new_channel, pending_deliveries, seq_from, seq_value,
 };
-use crate::anomalies::columns::{Columns, new_id};
-use crate::anomalies::dialect::{Bind, Run};
+use crate::columns::{Columns, new_id};
+use crate::dialect::{Bind, Run};
 use crate::rows::db_error;
 
 pub use postgres::PostgresAlerts;

@@ -11,7 +11,7 @@ use veritrail_core::alerting::{
 use veritrail_core::event::{TenantId, normalize_time};
 use veritrail_core::store::StoreError;
 
-use crate::anomalies::columns::{Columns, new_id};
+use crate::columns::{Columns, new_id};
 
 /// The error recorded on pending deliveries of a channel that is deleted.
 pub(super) const CHANNEL_DELETED: &str = "the channel was deleted";

@@ -12,7 +12,7 @@ use veritrail_core::store::StoreError;
 
 use super::rows::claimed_select;
 use super::{AlertDialect, Alerts};
-use crate::anomalies::dialect::text_time;
+use crate::dialect::text_time;
 use crate::rows::db_error;
 
 /// Alerting in the same SQLite file as the log.

@@ -3,11 +3,9 @@
 //!
 //! The store is written once, generic over the database ([`Anomalies`]): every statement is the
 //! same on both backends but for its placeholders, how times are bound and the row lock feedback
-//! takes, which [`dialect::Dialect`] supplies. `sqlite.rs` and `postgres.rs` only name the store
+//! takes, which [`crate::dialect::Dialect`] supplies. `sqlite.rs` and `postgres.rs` only name the store
 //! on their backend and build it from that backend's pools.
 
-pub(crate) mod columns;
-pub(crate) mod dialect;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -22,12 +20,12 @@ use veritrail_core::anomalies::{
 use veritrail_core::event::{TenantId, normalize_time};
 use veritrail_core::store::StoreError;
 
-use self::columns::{Columns, new_id};
-use self::dialect::{Bind, Run};
 use self::rows::{
     ANOMALY_SELECT, AnomalyLists, FEEDBACK_SELECT, SUPPRESSION_SELECT, WINDOW_SELECT, check_anomaly, decode_anomaly,
     decode_false_positive, decode_feedback_row, decode_suppression,
 };
+use crate::columns::{Columns, new_id};
+use crate::dialect::{Bind, Run};
 use crate::rows::db_error;
 
 pub use postgres::PostgresAnomalies;

@@ -6,7 +6,7 @@ use veritrail_core::anomalies::{
 };
 use veritrail_core::store::StoreError;
 
-use super::columns::{Columns, json_error};
+use crate::columns::{Columns, json_error};
 
 /// An anomaly with its latest feedback (`f_*`, NULL when there is none); append `WHERE ...`.
 pub(super) const ANOMALY_SELECT: &str = "SELECT a.id, a.tenant, a.subject_kind, a.subject_id, a.window_start, a.window_end, \

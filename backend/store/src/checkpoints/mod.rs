@@ -8,7 +8,7 @@ use veritrail_core::store::{StoreError, StoredCheckpoint};
 pub use postgres::PostgresCheckpoints;
 pub use sqlite::SqliteCheckpoints;
 
-use crate::anomalies::columns::Columns;
+use crate::columns::Columns;
 use crate::rows::{hash_column, seq_from_db};
 
 /// The columns every checkpoint query selects.

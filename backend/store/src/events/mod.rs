@@ -24,7 +24,7 @@ pub use postgres::PostgresEvents;
 pub use sqlite::SqliteEvents;
 
 use self::plan::ExistingEvent;
-use crate::anomalies::columns::Columns;
+use crate::columns::Columns;
 use crate::rows::{hash_column, seq_from_db, seq_to_db};
 
 /// The columns every event query selects, in this order.

@@ -9,7 +9,7 @@ use veritrail_core::store::StoreError;
 pub use postgres::PostgresJobs;
 pub use sqlite::SqliteJobs;
 
-use crate::anomalies::columns::Columns;
+use crate::columns::Columns;
 
 /// The columns every run query selects.
 const RUN_COLUMNS: &str = "id, job, trigger, holder, started_at, finished_at, outcome, error, details";

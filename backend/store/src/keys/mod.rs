@@ -9,7 +9,7 @@ use veritrail_core::store::StoreError;
 pub use postgres::PostgresKeys;
 pub use sqlite::SqliteKeys;
 
-use crate::anomalies::columns::Columns;
+use crate::columns::Columns;
 
 /// The columns every key query selects.
 const KEY_COLUMNS: &str = "id, tenant, name, scopes, created_at, revoked_at";

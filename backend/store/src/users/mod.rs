@@ -9,7 +9,7 @@ use veritrail_core::users::{Session, User};
 pub use postgres::PostgresUsers;
 pub use sqlite::SqliteUsers;
 
-use crate::anomalies::columns::Columns;
+use crate::columns::Columns;
 use crate::rows::hash_column;
 
 /// The columns every user query selects.

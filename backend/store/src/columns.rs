@@ -1,5 +1,5 @@
-//! Reading typed values out of a row of either backend, so the row decoders of anomalies and
-//! alerting are written once.
+//! Reading typed values out of a row of either backend, so every concern's row decoders are
+//! written once.
 //!
 //! The backends differ only in how a few types are stored: times are TEXT on SQLite
 //! (`YYYY-MM-DDTHH:MM:SS.ffffffZ`) and TIMESTAMPTZ on PostgreSQL, flags are INTEGER 0/1 on SQLite

@@ -1,6 +1,6 @@
-//! What the two backends do differently in every statement the anomaly and alerting stores run,
-//! so that those stores are written once, generic over the database, with `QueryBuilder` (whose
-//! `push_bind` writes `?` on SQLite and `$n` on PostgreSQL).
+//! What the two backends do differently in every statement the generic stores (anomalies,
+//! alerting) run, so that those are written once, generic over the database, with `QueryBuilder`
+//! (whose `push_bind` writes `?` on SQLite and `$n` on PostgreSQL).
 //!
 //! The differences: how a time is bound (TEXT `YYYY-MM-DDTHH:MM:SS.ffffffZ` on SQLite,
 //! TIMESTAMPTZ on PostgreSQL), how a write transaction begins, and how a row is locked.
@@ -13,7 +13,7 @@ use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Postgres, QueryBuild
 use veritrail_core::event::{format_time, normalize_time};
 use veritrail_core::store::StoreError;
 
-use super::columns::Columns;
+use crate::columns::Columns;
 use crate::rows::db_error;
 
 /// A value a statement may bind on the backend `D`.
