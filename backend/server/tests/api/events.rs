@@ -271,6 +271,8 @@ async fn stats_count_events_by_hour_and_outcome_with_top_actors_and_actions_per_
             .await
             .expect("json");
         assert_eq!((theirs["total"].clone(), theirs["top_actors"].clone()), (json!(0), json!([])), "{theirs}");
+        let ingest_only = app.create_key("default", "ingest").await;
+        assert_error(app.get("/api/v1/stats", &ingest_only).await, StatusCode::FORBIDDEN, "forbidden").await;
 
         for query in [
             "bucket=week",

@@ -205,6 +205,8 @@ async fn every_published_checkpoint_is_listed_oldest_first_in_pages() {
         let other = app.create_key("globex", "read").await;
         let theirs: Value = app.get("/api/v1/checkpoints", &other).await.json().await.expect("json");
         assert_eq!(theirs["checkpoints"], json!([]));
+        let ingest_only = app.create_key("default", "ingest").await;
+        assert_error(app.get("/api/v1/checkpoints", &ingest_only).await, StatusCode::FORBIDDEN, "forbidden").await;
         assert_error(
             app.get("/api/v1/checkpoints?after=-1", ADMIN_KEY).await,
             StatusCode::BAD_REQUEST,
