@@ -19,3 +19,7 @@ fi
 echo "build-frontend.sh: building the dashboard (npm ci, vite build)" >&2
 npm ci --no-audit --no-fund --loglevel=error
 npm run build
+# A gzip copy of every text asset beside it, served to browsers that accept gzip (the server
+# does not compress on the fly).
+find dist -type f \( -name '*.js' -o -name '*.css' -o -name '*.html' -o -name '*.svg' -o -name '*.json' \) \
+    -exec gzip -9 --keep --force --no-name {} +

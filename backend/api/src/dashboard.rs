@@ -34,7 +34,10 @@ pub fn with_dashboard<S: Clone + Send + Sync + 'static>(router: Router<S>, dir: 
             let path = request.uri().path();
             match (dir, index) {
                 (Some(dir), Some(index)) if !path.starts_with("/api/") && path != "/api" => {
-                    let files = ServeDir::new(dir).fallback(ServeFile::new(index));
+                    // The build leaves a `.gz` beside each asset (scripts/build-frontend.sh):
+                    // served to browsers that take gzip, the plain file to the rest.
+                    let files =
+                        ServeDir::new(dir).precompressed_gzip().fallback(ServeFile::new(index).precompressed_gzip());
                     match files.oneshot(request).await {
                         Ok(response) => response.into_response(),
                         Err(error) => ApiError::internal(format!("serving the dashboard: {error}")).into_response(),

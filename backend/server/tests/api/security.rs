@@ -82,6 +82,21 @@ async fn the_dashboard_is_served_beside_the_api_with_strict_security_headers() {
     }
     let script = app.client.get(format!("{}/assets/app.js", app.base)).send().await.expect("get");
     assert!(script.headers()["content-type"].to_str().expect("text").contains("javascript"));
+    // The build's gzip copy goes to a browser that takes gzip; the plain file to one that does not.
+    std::fs::write(dist.path().join("assets/app.js.gz"), b"\x1f\x8b gzip bytes").expect("gzip copy");
+    let gzipped = app
+        .client
+        .get(format!("{}/assets/app.js", app.base))
+        .header("accept-encoding", "gzip, deflate")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    assert!(gzipped.headers()["content-type"].to_str().expect("text").contains("javascript"));
+    assert_eq!(gzipped.bytes().await.expect("body").as_ref(), b"\x1f\x8b gzip bytes");
+    let plain = app.client.get(format!("{}/assets/app.js", app.base)).send().await.expect("get");
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.text().await.expect("body"), "console.log(1)");
     // Unknown API paths stay JSON errors, never the app.
     let missing = app.client.get(format!("{}/api/v1/no-such-thing", app.base)).send().await.expect("get");
     crate::helpers::assert_error(missing, reqwest::StatusCode::NOT_FOUND, "not_found").await;

@@ -1,6 +1,7 @@
 //! The live stream (`GET /api/v1/stream`) at the protocol level, on SQLite and PostgreSQL:
 //! replay then live with no gap and no duplicate (also from another server on the same
-//! database), filters, tenant isolation, and the refusals.
+//! database), filters, tenant isolation, a client that stops reading, the per-caller limit, and
+//! the refusals.
 
 use std::time::Duration;
 
@@ -172,5 +173,99 @@ async fn bad_subscriptions_foreign_origins_and_anonymous_clients_are_refused() {
         // A plain GET is told this is a WebSocket endpoint, not a 404.
         let plain = app.get("/api/v1/stream", ADMIN_KEY).await;
         crate::helpers::assert_error(plain, StatusCode::BAD_REQUEST, "invalid_query").await;
+    }
+}
+
+/// A client with a small receive window (so the server's buffers fill with a few megabytes).
+async fn connect_slowly(base: &str, key: &str) -> Socket {
+    let address: std::net::SocketAddr = base.trim_start_matches("http://").parse().expect("address");
+    let tcp = tokio::net::TcpSocket::new_v4().expect("socket");
+    tcp.set_recv_buffer_size(16 * 1024).expect("receive buffer");
+    let stream = tcp.connect(address).await.expect("connect");
+    let mut request = format!("{}/api/v1/stream", base.replace("http://", "ws://")).into_client_request().expect("url");
+    request.headers_mut().insert("authorization", format!("Bearer {key}").parse().expect("header"));
+    let (socket, _) = tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+        .await
+        .expect("handshake");
+    socket
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_told_where_to_resume_and_never_holds_up_ingest() {
+    for app in spawn_apps().await {
+        let mut slow = connect_slowly(&app.base, ADMIN_KEY).await;
+        slow.send(Message::text(json!({"type": "subscribe", "topics": ["events"], "since_seq": 0}).to_string()))
+            .await
+            .expect("subscribe");
+        // 1,000 events of ~16 KB while the client reads nothing: far more than the socket
+        // buffers hold. Every write is acknowledged as usual.
+        let padding = "x".repeat(16 * 1024 - 200);
+        for batch in 0..20 {
+            let events = (0..50)
+                .map(|n| {
+                    let mut event = event(&format!("bulk.{}", batch * 50 + n));
+                    event["details"] = json!({ "padding": padding });
+                    event
+                })
+                .collect();
+            assert_eq!(app.post_batch(events).await.status(), StatusCode::CREATED, "{:?}", app.db.backend);
+        }
+        // Past the server's send timeout, the client reads what was buffered: a gap-free run
+        // of events, then (best effort) `lagged`, then the end of the stream.
+        tokio::time::sleep(veritrail_api::stream::SEND_TIMEOUT + Duration::from_secs(2)).await;
+        let mut received = Vec::new();
+        let mut resume_from = None;
+        while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(10), slow.next()).await {
+            let Message::Text(text) = message else { continue };
+            let value: Value = serde_json::from_str(&text).expect("json");
+            match value["type"].as_str() {
+                Some("event") => received.push(value["event"]["seq"].as_u64().expect("seq")),
+                Some("lagged") => resume_from = Some(value["resume_from_seq"].as_u64().expect("resume_from_seq")),
+                Some("heartbeat") => {}
+                other => panic!("unexpected {other:?}: {value}"),
+            }
+        }
+        assert!(received.len() < 999, "the stream should have been cut, got all {} events", received.len());
+        assert_eq!(received, (1..=received.len() as u64).collect::<Vec<_>>(), "gap-free until cut");
+        let last = *received.last().expect("some events arrived");
+        if let Some(resume_from) = resume_from {
+            assert!(resume_from <= last, "resume point {resume_from} is past what was delivered ({last})");
+        }
+        // Resuming from the last seq it holds gives the rest, with no gap and no duplicate.
+        let mut resumed =
+            subscribe(&app.base, ADMIN_KEY, json!({"type": "subscribe", "topics": ["events"], "since_seq": last}))
+                .await;
+        // Seqs run from 0: the 1,000 events are 0..=999.
+        let rest = next_events(&mut resumed, (999 - last) as usize).await;
+        assert_eq!(seqs(&rest), (last + 1..=999).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test]
+async fn one_caller_may_hold_only_a_bounded_number_of_streams() {
+    for app in spawn_apps().await {
+        let mut open = Vec::new();
+        for _ in 0..veritrail_api::stream::MAX_STREAMS_PER_CALLER {
+            open.push(subscribe(&app.base, ADMIN_KEY, json!({"type": "subscribe", "topics": ["events"]})).await);
+        }
+        match connect(&app.base, ADMIN_KEY, &[]).await {
+            Err(WsError::Http(response)) => assert_eq!(response.status(), 429),
+            other => panic!("one stream too many must be refused: {other:?}"),
+        }
+        // Another caller is not affected, and closing a stream frees its place.
+        let other = app.create_key("default", "read").await;
+        connect(&app.base, &other, &[]).await.expect("another caller");
+        let mut closed = open.pop().expect("a stream");
+        closed.close(None).await.expect("close");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match connect(&app.base, ADMIN_KEY, &[]).await {
+                Ok(_) => break,
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(error) => panic!("a closed stream's place was not given back: {error}"),
+            }
+        }
     }
 }
