@@ -236,6 +236,8 @@ export interface SearchResponse {
     generated_by?: string | null;
   };
   mode: string;
+  /** How far indexing had got when the search ran: it answers from what is indexed. */
+  index: { complete: boolean; events: number; indexed: number; embedded: number | null };
 }
 
 export interface ApiKey {

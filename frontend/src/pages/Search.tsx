@@ -5,6 +5,7 @@ import type { AuditEvent, SearchResponse } from '../api/types';
 import { useSession } from '../auth/session';
 import { EventDrawer } from '../components/EventDrawer';
 import { Card, Empty, ErrorNotice, Notice, OutcomeBadge, PageHeader, SeverityBadge, Spinner, Time } from '../components/ui';
+import { formatNumber } from '../lib/format';
 import { chipText, chipsOf, questionFrom, type Chip } from '../lib/question';
 
 const EXAMPLES = [
@@ -116,6 +117,13 @@ export default function Search() {
             ))}
             <span className="badge neutral">{data.mode}</span>
           </div>
+
+          {data.index && !data.index.complete ? (
+            <Notice tone="pending" title="Indexing is still catching up">
+              These answers come from the {formatNumber(Math.min(data.index.indexed, data.index.embedded ?? data.index.indexed))} of{' '}
+              {formatNumber(data.index.events)} events indexed so far; newer events may be missing.
+            </Notice>
+          ) : null}
 
           <Card title="Answer" className="answer">
             <p className="answer-text">{data.answer.text}</p>

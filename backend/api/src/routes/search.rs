@@ -43,6 +43,8 @@ async fn search(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Search)?;
     let request = parse_request(&body)?;
+    // Read before the search: whatever this reports as indexed, the search saw at least that.
+    let index = index_status(&state, caller.tenant()).await?;
     let response = state.search.search(caller.tenant(), &request).await?;
 
     let latest = state.checkpoints.latest_checkpoint(caller.tenant()).await?;
@@ -77,7 +79,21 @@ async fn search(
             "generated_by": response.answer.generated_by,
         },
         "mode": response.mode,
+        "index": index,
     })))
+}
+
+/// How complete the index a search answers from is: the search never waits for it, it says so.
+async fn index_status(state: &AppState, tenant: &veritrail_core::event::TenantId) -> Result<Value, ApiError> {
+    let progress = state.search.progress(tenant).await?;
+    let semantic = state.search.semantic_enabled();
+    let complete = progress.indexed >= progress.events && (!semantic || progress.embedded >= progress.events);
+    Ok(json!({
+        "complete": complete,
+        "events": progress.events,
+        "indexed": progress.indexed,
+        "embedded": if semantic { json!(progress.embedded) } else { Value::Null },
+    }))
 }
 
 /// Validates `{query, limit?, now?}`.

@@ -186,6 +186,8 @@ async fn without_a_model_search_is_keyword_only_until_the_model_appears() {
     assert_eq!(run["details"]["texts_embedded"], json!(0));
     let body = search(&app, "someone tried to stop CloudTrail logging", 5).await;
     assert_eq!(body["mode"], json!("keyword"));
+    // Without a model, complete means every event is in the full-text index.
+    assert_eq!(body["index"], json!({"complete": true, "events": 2900, "indexed": 2900, "embedded": null}));
     let found = result_ids(&body);
     for id in relevant("inv-01") {
         assert!(found.contains(&id), "keyword search alone finds StopLogging: {found:?}");
@@ -350,6 +352,11 @@ async fn the_scheduled_backfill_finishes_and_questions_do_not_wait_for_it() {
             let body = search(&app, "someone tried to stop CloudTrail logging", 5).await;
             let took = asking.elapsed();
             assert_eq!(body["mode"], json!("hybrid"), "{body}");
+            // It says it answered from an incomplete index, and how far that index had got.
+            let index = &body["index"];
+            assert_eq!(index["complete"], json!(false), "{index}");
+            assert_eq!(index["events"], json!(2900), "{index}");
+            assert!(index["embedded"].as_u64().is_some_and(|done| done < 2900), "{index}");
             // Seconds at most even on a loaded machine; before, it waited minutes behind the back-fill.
             assert!(took < std::time::Duration::from_secs(20), "a search during the back-fill took {took:?}");
             let still = app.get_json("/api/v1/search/status").await;
@@ -362,4 +369,6 @@ async fn the_scheduled_backfill_finishes_and_questions_do_not_wait_for_it() {
     }
     println!("scheduled back-fill of the invictus capture: {:?}", started.elapsed());
     assert!(asked, "the back-fill finished before a question could be asked during it");
+    let index = &search(&app, "someone tried to stop CloudTrail logging", 5).await["index"];
+    assert_eq!(*index, json!({"complete": true, "events": 2900, "indexed": 2900, "embedded": 2900}));
 }
