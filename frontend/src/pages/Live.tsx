@@ -5,6 +5,7 @@ import { OUTCOMES, SEVERITIES, type AuditEvent, type EventPage } from '../api/ty
 import { EventDrawer } from '../components/EventDrawer';
 import { Notice, OutcomeBadge, PageHeader, SeverityBadge } from '../components/ui';
 import { formatCompact, formatNumber } from '../lib/format';
+import { EventStore } from '../lib/eventStore';
 import { useStream } from '../stream/StreamProvider';
 
 interface Filters {
@@ -16,7 +17,6 @@ interface Filters {
 }
 
 const EMPTY: Filters = { actor: '', action: '', outcome: '', severity: '', resource_type: '' };
-const MAX_ROWS = 100_000;
 const PAGE = 1000;
 const ROW_HEIGHT = 36;
 
@@ -32,46 +32,6 @@ function matches(event: AuditEvent, filters: Filters): boolean {
 
 function serverQuery(filters: Filters) {
   return { actor: filters.actor, outcome: filters.outcome, resource_type: filters.resource_type };
-}
-
-/** Events kept by seq, newest first, with a cap. */
-class EventStore {
-  private bySeq = new Map<number, AuditEvent>();
-  sorted: AuditEvent[] = [];
-  private dirty = false;
-
-  has(seq: number) {
-    return this.bySeq.has(seq);
-  }
-  add(events: AuditEvent[]): number {
-    let added = 0;
-    for (const event of events) {
-      if (this.bySeq.has(event.seq)) continue;
-      this.bySeq.set(event.seq, event);
-      added += 1;
-    }
-    if (added) this.dirty = true;
-    return added;
-  }
-  flush(): AuditEvent[] {
-    if (this.dirty) {
-      this.sorted = [...this.bySeq.values()].sort((a, b) => b.seq - a.seq);
-      if (this.sorted.length > MAX_ROWS) {
-        for (const old of this.sorted.slice(MAX_ROWS)) this.bySeq.delete(old.seq);
-        this.sorted = this.sorted.slice(0, MAX_ROWS);
-      }
-      this.dirty = false;
-    }
-    return this.sorted;
-  }
-  newest(): number | null {
-    let max: number | null = null;
-    for (const seq of this.bySeq.keys()) if (max === null || seq > max) max = seq;
-    return max;
-  }
-  seqs() {
-    return this.bySeq.keys();
-  }
 }
 
 export default function Live() {
