@@ -10,15 +10,31 @@ import { Spinner } from './components/ui';
 import SignIn from './pages/SignIn';
 import './styles.css';
 
-const Overview = lazy(() => import('./pages/Overview'));
-const Live = lazy(() => import('./pages/Live'));
-const Search = lazy(() => import('./pages/Search'));
-const Anomalies = lazy(() => import('./pages/Anomalies'));
-const Alerts = lazy(() => import('./pages/Alerts'));
-const Reports = lazy(() => import('./pages/Reports'));
-const Integrity = lazy(() => import('./pages/Integrity'));
-const Settings = lazy(() => import('./pages/Settings'));
+const chunks = {
+  overview: () => import('./pages/Overview'),
+  live: () => import('./pages/Live'),
+  search: () => import('./pages/Search'),
+  anomalies: () => import('./pages/Anomalies'),
+  alerts: () => import('./pages/Alerts'),
+  reports: () => import('./pages/Reports'),
+  integrity: () => import('./pages/Integrity'),
+  settings: () => import('./pages/Settings'),
+};
+const Overview = lazy(chunks.overview);
+const Live = lazy(chunks.live);
+const Search = lazy(chunks.search);
+const Anomalies = lazy(chunks.anomalies);
+const Alerts = lazy(chunks.alerts);
+const Reports = lazy(chunks.reports);
+const Integrity = lazy(chunks.integrity);
+const Settings = lazy(chunks.settings);
 const NotFound = lazy(() => import('./pages/NotFound'));
+
+// The page the browser opened starts loading now, alongside the session check, rather than
+// after it: on a cold load that takes one round of requests off the time to a usable page. (A
+// signed-out visitor fetches one chunk it does not use yet; the module cache keeps it.)
+const firstPage = window.location.pathname.split('/')[1] || 'overview';
+if (firstPage in chunks) chunks[firstPage as keyof typeof chunks]().catch(() => undefined);
 
 const queryClient = new QueryClient({
   defaultOptions: {
