@@ -8,7 +8,7 @@
 //! | `search` | `read` | admin, analyst |
 //! | `export` (CSV, JSONL, evidence bundles) | `read` | admin, analyst, auditor |
 //! | `verify`, `proofs` (verification, checkpoints, proofs, the log key) | `read` | admin, auditor |
-//! | `triage` (anomaly feedback) | `read` | admin, analyst |
+//! | `triage` (anomaly feedback) | `triage` | admin, analyst |
 //! | `admin` (channels, rules, jobs, users, keys) | `admin` | admin |
 //!
 //! `admin` scope and the `admin` role allow everything.
@@ -60,12 +60,10 @@ impl Scopes {
         match permission {
             Permission::Ingest => self.allows(Scopes::INGEST),
             Permission::Admin => self.admin,
-            Permission::Read
-            | Permission::Search
-            | Permission::Export
-            | Permission::Verify
-            | Permission::Proofs
-            | Permission::Triage => self.allows(Scopes::READ),
+            Permission::Triage => self.allows(Scopes::TRIAGE),
+            Permission::Read | Permission::Search | Permission::Export | Permission::Verify | Permission::Proofs => {
+                self.allows(Scopes::READ)
+            }
         }
     }
 }
@@ -138,6 +136,9 @@ mod tests {
         assert_eq!(allowed(Role::Auditor), [P::Read, P::Export, P::Verify, P::Proofs]);
         assert_eq!(allowed(Role::Admin), &all[1..]);
         assert!(!Scopes::READ.permits(P::Admin) && !Scopes::READ.permits(P::Ingest));
+        // Reading never implies changing: feedback needs its own scope.
+        assert!(!Scopes::READ.permits(P::Triage) && Scopes::TRIAGE.permits(P::Triage));
+        assert!(!Scopes::TRIAGE.permits(P::Read) && Scopes::ADMIN.permits(P::Triage));
         assert!(Scopes::READ.permits(P::Search) && Scopes::INGEST.permits(P::Ingest));
         assert!(all.into_iter().all(|p| Scopes::ADMIN.permits(p)));
         for role in Role::ALL {

@@ -9,31 +9,39 @@ use serde::Serialize;
 use crate::event::TenantId;
 use crate::hash::{Hash, sha256};
 
-/// What a key may do. `admin` implies the others.
+/// What a key may do. `admin` implies the others. `triage` (anomaly feedback, which can
+/// silence a subject's alerts) is its own scope: reading never implies changing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Scopes {
     pub ingest: bool,
     pub read: bool,
+    pub triage: bool,
     pub admin: bool,
 }
 
 impl Scopes {
-    pub const INGEST: Scopes = Scopes { ingest: true, read: false, admin: false };
-    pub const READ: Scopes = Scopes { ingest: false, read: true, admin: false };
-    pub const ADMIN: Scopes = Scopes { ingest: true, read: true, admin: true };
+    pub const INGEST: Scopes = Scopes { ingest: true, read: false, triage: false, admin: false };
+    pub const READ: Scopes = Scopes { ingest: false, read: true, triage: false, admin: false };
+    pub const TRIAGE: Scopes = Scopes { ingest: false, read: false, triage: true, admin: false };
+    pub const ADMIN: Scopes = Scopes { ingest: true, read: true, triage: true, admin: true };
 
     /// Tells whether a key with these scopes may do what `needed` asks.
     pub fn allows(&self, needed: Scopes) -> bool {
-        self.admin || ((!needed.ingest || self.ingest) && (!needed.read || self.read) && !needed.admin)
+        self.admin
+            || ((!needed.ingest || self.ingest)
+                && (!needed.read || self.read)
+                && (!needed.triage || self.triage)
+                && !needed.admin)
     }
 }
 
 impl fmt::Display for Scopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = [(self.ingest, "ingest"), (self.read, "read"), (self.admin, "admin")]
-            .into_iter()
-            .filter_map(|(on, name)| on.then_some(name))
-            .collect();
+        let names: Vec<&str> =
+            [(self.ingest, "ingest"), (self.read, "read"), (self.triage, "triage"), (self.admin, "admin")]
+                .into_iter()
+                .filter_map(|(on, name)| on.then_some(name))
+                .collect();
         f.write_str(&names.join(","))
     }
 }
@@ -46,12 +54,13 @@ impl FromStr for Scopes {
             match name {
                 "ingest" => scopes.ingest = true,
                 "read" => scopes.read = true,
+                "triage" => scopes.triage = true,
                 "admin" => scopes.admin = true,
-                other => return Err(format!("unknown scope {other:?}: use ingest, read or admin")),
+                other => return Err(format!("unknown scope {other:?}: use ingest, read, triage or admin")),
             }
         }
         if scopes == Scopes::default() {
-            return Err("at least one scope is needed: ingest, read or admin".to_owned());
+            return Err("at least one scope is needed: ingest, read, triage or admin".to_owned());
         }
         Ok(scopes)
     }

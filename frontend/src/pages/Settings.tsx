@@ -13,7 +13,7 @@ const ROLES: { id: Role; text: string }[] = [
   { id: 'auditor', text: 'read, verify, export, proofs' },
   { id: 'admin', text: 'everything' },
 ];
-const SCOPES = ['ingest', 'read', 'admin'];
+const SCOPES = ['ingest', 'read', 'triage', 'admin'];
 
 function Users() {
   const queryClient = useQueryClient();

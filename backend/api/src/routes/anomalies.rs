@@ -124,6 +124,9 @@ async fn feedback(
         .add_feedback(caller.tenant(), &id, &feedback, now)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no anomaly with id {id:?} in this tenant")))?;
+    // Feedback changes what is alerted on (a false positive silences its subject): on record.
+    tracing::info!(tenant = %caller.tenant(), anomaly = %id, verdict = %verdict.as_str(), by = %caller.label(),
+        suppress_until = ?feedback.suppress_until, "anomaly feedback");
     let anomaly = state.anomalies.get_anomaly(caller.tenant(), &id).await?;
     Ok(Json(json!({"feedback": saved, "anomaly": anomaly})))
 }

@@ -77,11 +77,20 @@ async fn detection_flags_the_attack_principals_with_narratives_and_takes_feedbac
         let later = app.get_json("/api/v1/anomalies?since=2024-01-01T00:00:00Z").await;
         assert_eq!(later["anomalies"], json!([]));
 
-        // Feedback.
+        // Feedback. A read key may look but not judge: a false positive silences the subject.
         let id = anomalies[0]["id"].as_str().expect("id");
         let path = format!("/api/v1/anomalies/{id}/feedback");
+        let reader = app.create_key("default", "read").await;
+        let refused = app.post_json(&path, &reader, &json!({"verdict": "false_positive"})).await;
+        assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+        assert_eq!(app.get_json(&format!("/api/v1/anomalies/{id}")).await["feedback"], Value::Null);
+        // Another tenant's triage key does not find it.
+        let foreign = app.create_key("globex", "read,triage").await;
+        let elsewhere = app.post_json(&path, &foreign, &json!({"verdict": "false_positive"})).await;
+        assert_error(elsewhere, StatusCode::NOT_FOUND, "not_found").await;
+        let triage = app.create_key("default", "read,triage").await;
         let response = app
-            .post_json(&path, ADMIN_KEY, &json!({"verdict": "false_positive", "note": "planned red-team exercise"}))
+            .post_json(&path, &triage, &json!({"verdict": "false_positive", "note": "planned red-team exercise"}))
             .await;
         assert_eq!(response.status(), StatusCode::OK);
         let answer: Value = response.json().await.expect("feedback answer");
