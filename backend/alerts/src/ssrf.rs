@@ -14,10 +14,15 @@
 //!
 //! [`TargetPolicy`] loosens this on purpose: `allow_private` admits loopback, RFC 1918, CGNAT and
 //! IPv6 unique-local targets (an on-premises install posting to an internal chat server), and the
-//! allow list admits named hosts or networks of any class except unspecified, multicast and
-//! broadcast, which are never valid destinations. Link-local addresses (`169.254.0.0/16`, where
-//! cloud metadata services answer, and `fe80::/10`) need an explicit allow-list entry even with
-//! `allow_private`.
+//! allow list admits named hosts or networks of any class except unspecified, multicast,
+//! broadcast and the cloud providers' metadata endpoints, which are never valid destinations.
+//! Link-local addresses (`169.254.0.0/16`, `fe80::/10`) need an explicit allow-list entry even
+//! with `allow_private`.
+//!
+//! A refusal of a host *name* says only that the name is not an allowed destination, the same
+//! whether it resolved to a private address, to nothing, or not at all: the message reaches
+//! whoever configured the channel, and telling them what an internal name resolves to would
+//! make the server a DNS oracle for the private network. The details go to the server's log.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -44,8 +49,12 @@ pub enum AddressClass {
     Private,
     /// Carrier-grade NAT shared space `100.64.0.0/10`.
     SharedCgnat,
-    /// `169.254.0.0/16` (cloud metadata lives here), `fe80::/10`.
+    /// `169.254.0.0/16`, `fe80::/10`.
     LinkLocal,
+    /// A cloud provider's instance metadata service (credentials live there): `169.254.169.254`,
+    /// the ECS/EKS agents `169.254.170.2` and `169.254.170.23`, Alibaba's `100.100.100.200`,
+    /// and AWS's IPv6 `fd00:ec2::254` and `fd00:ec2::23`. Refused whatever the policy says.
+    CloudMetadata,
     /// IPv6 unique-local `fc00::/7`.
     UniqueLocal,
     /// `224.0.0.0/4`, `ff00::/8`.
@@ -71,6 +80,7 @@ impl AddressClass {
             Self::Private => "private-network",
             Self::SharedCgnat => "carrier-grade NAT",
             Self::LinkLocal => "link-local",
+            Self::CloudMetadata => "cloud metadata",
             Self::UniqueLocal => "unique-local",
             Self::Multicast => "multicast",
             Self::Broadcast => "broadcast",
@@ -82,7 +92,7 @@ impl AddressClass {
 
     /// Never a valid destination, whatever the policy says.
     fn never_allowed(self) -> bool {
-        matches!(self, Self::Unspecified | Self::Multicast | Self::Broadcast)
+        matches!(self, Self::Unspecified | Self::Multicast | Self::Broadcast | Self::CloudMetadata)
     }
 
     /// Admitted by `allow_private`.
@@ -99,9 +109,20 @@ pub fn classify(ip: IpAddr) -> AddressClass {
     }
 }
 
+/// The metadata endpoints of the major clouds (see [`AddressClass::CloudMetadata`]).
+const METADATA_V4: [Ipv4Addr; 4] = [
+    Ipv4Addr::new(169, 254, 169, 254),
+    Ipv4Addr::new(169, 254, 170, 2),
+    Ipv4Addr::new(169, 254, 170, 23),
+    Ipv4Addr::new(100, 100, 100, 200),
+];
+const METADATA_V6: [Ipv6Addr; 2] =
+    [Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254), Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23)];
+
 fn classify_v4(ip: Ipv4Addr) -> AddressClass {
     let [a, b, c, _] = ip.octets();
     match (a, b, c) {
+        _ if METADATA_V4.contains(&ip) => AddressClass::CloudMetadata,
         _ if ip.is_broadcast() => AddressClass::Broadcast,
         (0, _, _) => AddressClass::Unspecified,
         (127, _, _) => AddressClass::Loopback,
@@ -127,6 +148,9 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
     }
     if let Some(v4) = embedded_v4(ip) {
         return classify_v4(v4);
+    }
+    if METADATA_V6.contains(&ip) {
+        return AddressClass::CloudMetadata;
     }
     let first = segments[0];
     match first {
@@ -285,16 +309,33 @@ impl VettedTarget {
 /// Why a destination was refused or could not be checked.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum TargetError {
-    #[error("{host} resolves to {addr}, a {} address, which the target policy refuses", class.describe())]
+    #[error("{}", refused_message(host, *addr, *class))]
     Refused { host: String, addr: IpAddr, class: AddressClass },
-    #[error("cannot resolve {host}: {reason}")]
+    #[error("{}", not_allowed(host))]
     Resolve { host: String, reason: String },
-    #[error("{host} resolves to no address")]
+    #[error("{}", not_allowed(host))]
     NoAddress { host: String },
     #[error("URL {0:?} has no host")]
     MissingHost(String),
     #[error("URL scheme {0:?} is not http or https")]
     Scheme(String),
+}
+
+/// An IP literal is named with its class (the caller typed the address); a host name only as
+/// not allowed, like one that does not resolve.
+fn refused_message(host: &str, addr: IpAddr, class: AddressClass) -> String {
+    if host.parse::<IpAddr>().is_ok() {
+        format!("{addr} is a {} address, which the target policy refuses", class.describe())
+    } else {
+        not_allowed(host)
+    }
+}
+
+fn not_allowed(host: &str) -> String {
+    format!(
+        "{host} is not an allowed destination: it must resolve to public addresses only, or be admitted by \
+         the operator's alert target policy"
+    )
 }
 
 impl TargetError {
@@ -352,8 +393,23 @@ impl TargetPolicy {
         }
     }
 
-    /// Resolves `host` (name or IP literal) and checks every address it resolves to.
+    /// Resolves `host` (name or IP literal) and checks every address it resolves to. What a
+    /// refused name resolved to is logged here, not told to the caller (see the module notes).
     pub async fn check_host(&self, host: &str, port: u16) -> Result<VettedTarget, TargetError> {
+        let checked = self.resolve_and_check(host, port).await;
+        if let Err(error) = &checked {
+            match error {
+                TargetError::Refused { host, addr, class } => {
+                    tracing::warn!(%host, %addr, class = class.describe(), "alert target refused");
+                }
+                TargetError::Resolve { host, reason } => tracing::warn!(%host, %reason, "alert target did not resolve"),
+                _ => {}
+            }
+        }
+        checked
+    }
+
+    async fn resolve_and_check(&self, host: &str, port: u16) -> Result<VettedTarget, TargetError> {
         let host = normalise_host(host);
         if let Ok(ip) = host.parse::<IpAddr>() {
             return self.vet_literal(ip, port);

@@ -98,7 +98,9 @@ fn validation_errors_name_the_field() {
         (url("ftp://hooks.slack.com/x"), "config.url", "scheme \"ftp\""),
         (url("not a url"), "config.url", "not a valid URL"),
         (url("https://127.0.0.1/hook"), "config.url", "loopback"),
-        (url("https://[::ffff:169.254.169.254]/"), "config.url", "link-local"),
+        (url("https://[::ffff:169.254.10.10]/"), "config.url", "link-local"),
+        (url("https://[::ffff:169.254.169.254]/"), "config.url", "cloud metadata"),
+        (url("https://[fd00:ec2::254]/"), "config.url", "cloud metadata"),
         (
             parse(json!({"kind": "slack", "name": "a", "config": {}})).expect("parses"),
             "config.url",

@@ -33,9 +33,12 @@ async fn strict_policy_refuses_internal_targets() {
         ("http://[::ffff:127.0.0.1]/", AddressClass::Loopback),
         ("http://[::ffff:7f00:1]/", AddressClass::Loopback),
         ("http://[::10.0.0.1]/", AddressClass::Private), // IPv4-compatible
-        ("http://[64:ff9b::a9fe:a9fe]/", AddressClass::LinkLocal), // NAT64 of 169.254.169.254
+        ("http://[64:ff9b::a9fe:a9fe]/", AddressClass::CloudMetadata), // NAT64 of 169.254.169.254
+        ("http://[64:ff9b::a9fe:a01]/", AddressClass::LinkLocal), // NAT64 of 169.254.10.1
         ("http://[2002:a00:1::]/", AddressClass::Private), // 6to4 of 10.0.0.1
-        ("http://169.254.169.254/latest/meta-data/", AddressClass::LinkLocal),
+        ("http://169.254.169.254/latest/meta-data/", AddressClass::CloudMetadata),
+        ("http://[fd00:ec2::254]/", AddressClass::CloudMetadata),
+        ("http://169.254.1.1/", AddressClass::LinkLocal),
         ("http://[fe80::1]/", AddressClass::LinkLocal),
         ("http://100.64.0.1/", AddressClass::SharedCgnat),
         ("http://100.127.255.254/", AddressClass::SharedCgnat),
@@ -92,19 +95,39 @@ async fn allow_private_admits_private_networks_but_not_metadata() {
     ] {
         check(&policy, url).await.unwrap_or_else(|error| panic!("{url}: {error}"));
     }
-    for url in
-        ["http://169.254.169.254/", "http://[fe80::1]/", "http://0.0.0.0/", "http://224.0.0.251/", "http://192.0.2.1/"]
-    {
+    for url in [
+        "http://169.254.169.254/",
+        "http://[fd00:ec2::254]/",
+        "http://100.100.100.200/",
+        "http://[fe80::1]/",
+        "http://0.0.0.0/",
+        "http://224.0.0.251/",
+        "http://192.0.2.1/",
+    ] {
         assert!(matches!(check(&policy, url).await, Err(TargetError::Refused { .. })), "{url}");
     }
 }
 
 #[tokio::test]
 async fn allow_list_admits_named_hosts_and_networks_only() {
-    let policy = TargetPolicy::new(false, &["10.20.0.0/16", "169.254.169.254", "localhost", "*.corp.internal"])
-        .expect("valid entries");
-    for url in ["http://10.20.30.40/", "http://[::ffff:10.20.0.9]/", "http://169.254.169.254/", "http://localhost/"] {
+    let policy =
+        TargetPolicy::new(false, &["10.20.0.0/16", "169.254.10.0/24", "fd00::/8", "localhost", "*.corp.internal"])
+            .expect("valid entries");
+    for url in ["http://10.20.30.40/", "http://[::ffff:10.20.0.9]/", "http://169.254.10.9/", "http://localhost/"] {
         check(&policy, url).await.unwrap_or_else(|error| panic!("{url}: {error}"));
+    }
+    // Cloud metadata endpoints stay refused even when an entry covers them.
+    let metadata = TargetPolicy::new(true, &["169.254.0.0/16", "fd00::/8", "100.64.0.0/10"]).expect("valid entries");
+    for url in [
+        "http://169.254.169.254/",
+        "http://[fd00:ec2::254]/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://100.100.100.200/",
+    ] {
+        assert!(
+            matches!(check(&metadata, url).await, Err(TargetError::Refused { class: AddressClass::CloudMetadata, .. })),
+            "{url}"
+        );
     }
     for url in ["http://10.21.0.1/", "http://127.0.0.1/", "http://169.254.169.253/"] {
         assert!(matches!(check(&policy, url).await, Err(TargetError::Refused { .. })), "{url}");
@@ -141,7 +164,8 @@ fn classification_table() {
         ("172.15.255.255", AddressClass::Global),
         ("192.0.0.8", AddressClass::Reserved),
         ("192.88.99.1", AddressClass::Reserved),
-        ("::ffff:169.254.169.254", AddressClass::LinkLocal),
+        ("::ffff:169.254.169.254", AddressClass::CloudMetadata),
+        ("::ffff:169.254.1.1", AddressClass::LinkLocal),
         ("fec0::1", AddressClass::Private),
         ("100::1", AddressClass::Reserved),
         ("3fff::1", AddressClass::Documentation),
@@ -157,6 +181,11 @@ fn classification_table() {
 #[tokio::test]
 async fn unresolvable_hosts_are_retryable_refusals_are_not() {
     let strict = TargetPolicy::strict();
+    // The caller learns nothing about internal DNS: a name resolving to a private address and a
+    // name that does not resolve are refused in the same words.
+    let private = strict.check_host("localhost", 80).await.expect_err("loopback").to_string();
+    let missing = strict.check_host("does-not-exist.invalid", 80).await.expect_err("no such host").to_string();
+    assert_eq!(private.replace("localhost", "HOST"), missing.replace("does-not-exist.invalid", "HOST"));
     let error = strict.check_host("does-not-exist.invalid", 443).await.expect_err("no such host");
     assert!(matches!(error, TargetError::Resolve { .. }) && error.is_retryable(), "{error:?}");
     let error = strict.check_host("127.0.0.1", 25).await.expect_err("loopback");

@@ -70,23 +70,31 @@ pub(super) async fn post(
     }
     body.truncate(BODY_EXCERPT_BYTES);
     let text = excerpt(&String::from_utf8_lossy(&body));
+    // What the target said stays in the server's log: echoed to whoever configured the channel,
+    // it would let them read internal services through the server.
+    if !status.is_success() && !text.is_empty() {
+        tracing::warn!(target = %redact_url(url.as_str()), status = status.as_u16(), body = %text, "alert target answered with an error");
+    }
     classify(status, &response_headers, &text, url).map(|()| DeliveryReceipt {
         status: status.as_u16(),
-        detail: text,
+        detail: status_line(status),
         remote_addr,
         elapsed: started.elapsed(),
     })
 }
 
-/// Success, or the error a status stands for.
+/// `HTTP 200 OK`: the status, never the body.
+fn status_line(status: StatusCode) -> String {
+    format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or("")).trim_end().to_owned()
+}
+
+/// Success, or the error a status stands for. `text` (the body) only feeds `Retry-After` parsing.
 fn classify(status: StatusCode, headers: &HeaderMap, text: &str, url: &Url) -> Result<(), DeliveryError> {
     if status.is_success() {
         return Ok(());
     }
     let code = status.as_u16();
-    let reason = status.canonical_reason().unwrap_or("");
-    let described =
-        if text.is_empty() { format!("HTTP {code} {reason}") } else { format!("HTTP {code} {reason}: {text}") };
+    let described = status_line(status);
     let retryable = matches!(code, 408 | 425 | 429) || status.is_server_error();
     let message = if status.is_redirection() {
         let location = headers.get(LOCATION).and_then(|value| value.to_str().ok()).map(redact_url).unwrap_or_default();

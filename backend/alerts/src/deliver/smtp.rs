@@ -49,10 +49,10 @@ pub(super) async fn send(
         let transport = transport(email, *addr, options)?;
         match transport.send(mail.clone()).await {
             Ok(response) => {
-                let text: Vec<&str> = response.message().collect();
+                // The reply code, not the server's text (see `classify`).
                 return Ok(DeliveryReceipt {
                     status: u16::from(response.code()),
-                    detail: excerpt(&text.join(" ")),
+                    detail: format!("SMTP {}: accepted", response.code()),
                     remote_addr: Some(*addr),
                     elapsed: started.elapsed(),
                 });
@@ -126,9 +126,18 @@ fn could_not_connect(error: &lettre::transport::smtp::Error) -> bool {
         && error.status().is_none()
 }
 
+/// A reply from the server is reported by its code only: its text goes to the server's log, as
+/// an HTTP target's body does. Failures before a reply (connection, TLS, time-out) are this
+/// side's own and keep their description.
 fn classify(error: &lettre::transport::smtp::Error, addr: SocketAddr) -> DeliveryError {
     let status = error.status().map(u16::from);
-    let message = excerpt(&format!("SMTP server {addr}: {}", error_chain(error)));
+    let message = match status {
+        Some(code) => {
+            tracing::warn!(%addr, code, reply = %excerpt(&error_chain(error)), "SMTP server refused an alert");
+            format!("SMTP server {addr} answered {code}")
+        }
+        None => excerpt(&format!("SMTP server {addr}: {}", error_chain(error))),
+    };
     // Everything else (4xx replies, time-outs, network failures, unreadable replies) may pass.
     let permanent = error.is_permanent() || error.is_tls() || error.is_client() || tls_setup_refused(error);
     DeliveryError { retryable: !permanent, retry_after: None, status, message }
