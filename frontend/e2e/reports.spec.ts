@@ -57,3 +57,35 @@ test('a viewer does not see the Create report form', async ({ page, admin }) => 
   await expect(page.getByRole('button', { name: 'Create report' })).toHaveCount(0);
   await expect(page.getByRole('button', { name: 'New schedule' })).toHaveCount(0);
 });
+
+test('a schedule created in the Reports page runs now and is deleted', async ({ page, admin }) => {
+  test.setTimeout(120_000);
+  // An e-mail channel to a port nobody listens on: the run is made and recorded, its sending fails.
+  const channelName = unique('e2e-mail-');
+  await admin.json('POST', '/api/v1/alerts/channels', {
+    kind: 'email',
+    name: channelName,
+    config: { smtp_host: '127.0.0.1', smtp_port: 9, from: 'veritrail@example.com', to: ['audit@example.com'], tls: 'none' },
+  });
+  const name = unique('Weekly activity ');
+  await signIn(page);
+  await navigate(page, 'Reports');
+  await page.getByRole('button', { name: 'New schedule' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New schedule' });
+  await dialog.getByLabel('Name').fill(name);
+  await expect(dialog.getByLabel('Cron (six fields, seconds first)')).toHaveValue('0 0 6 * * *');
+  await dialog.getByLabel('Period').selectOption('P7D');
+  await dialog.getByRole('checkbox', { name: channelName }).check();
+  await dialog.getByRole('button', { name: 'Create schedule' }).click();
+  await expect(dialog).toBeHidden();
+
+  const schedule = page.getByRole('list', { name: 'Schedules' }).getByRole('listitem').filter({ hasText: name });
+  await expect(schedule).toContainText(channelName);
+  await expect(schedule).toContainText('Last 7 days');
+  await schedule.getByRole('button', { name: /^Run now/ }).click();
+  await expect(schedule.getByRole('status')).toHaveText(/^(Report sent\.|Not sent: .+)$/, { timeout: 60_000 });
+
+  await schedule.getByRole('button', { name: /^Delete/ }).click();
+  await page.getByRole('dialog', { name: 'Delete schedule?' }).getByRole('button', { name: 'Delete schedule' }).click();
+  await expect(schedule).toHaveCount(0);
+});
