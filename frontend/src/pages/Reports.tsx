@@ -43,6 +43,7 @@ function lastDays(days: number): { since: string; until: string } {
 
 const REPORTS_KEY = ['reports', 'list'];
 const SCHEDULES_KEY = ['reports', 'schedules'];
+const plural = (n: number, word: string) => `${formatNumber(n)} ${word}${n === 1 ? '' : 's'}`;
 const inProgress = (report: Report) => report.status === 'pending' || report.status === 'running';
 
 function CreateReport() {
@@ -97,7 +98,7 @@ function CreateReport() {
             <input type="datetime-local" value={form.until} onChange={(e) => set({ until: e.target.value })} required />
           </label>
         </div>
-        <p className="muted small" id="report-kind-hint">
+        <p className="muted small form-hint" id="report-kind-hint">
           {kindLabel(form.kind)}: {KINDS.find((k) => k.id === form.kind)?.hint}. Times are local; the report states them in UTC.
         </p>
         {form.kind === 'subject' ? (
@@ -145,8 +146,8 @@ function ReportItem({ report }: { report: Report }) {
             <time dateTime={report.since}>{formatCompact(report.since)}</time> – <time dateTime={report.until}>{formatCompact(report.until)}</time>
           </span>
           {report.subject ? <span>subject {report.subject}</span> : null}
-          {report.pages !== undefined ? <span>{formatNumber(report.pages)} pages</span> : null}
-          {report.events !== undefined ? <span>{formatNumber(report.events)} events</span> : null}
+          {report.pages !== undefined ? <span>{plural(report.pages, 'page')}</span> : null}
+          {report.events !== undefined ? <span>{plural(report.events, 'event')}</span> : null}
           <span>
             created <Time iso={report.created_at} relative />
           </span>
@@ -231,7 +232,7 @@ function NewScheduleDialog({ open, onClose, channels }: { open: boolean; onClose
           <span>Cron (six fields, seconds first)</span>
           <input value={form.cron} onChange={(e) => set({ cron: e.target.value })} required className="mono" aria-describedby="schedule-cron-hint" />
         </label>
-        <p className="muted small" id="schedule-cron-hint">
+        <p className="muted small form-hint" id="schedule-cron-hint">
           <code>0 0 6 * * *</code> is 06:00 every day; <code>0 0 6 * * MON</code> 06:00 every Monday (UTC).
         </p>
         <div className="form-row">
