@@ -8,6 +8,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The report tests check PDFs with real tools (qpdf, poppler's pdftotext, pdftoppm, pdffonts,
+# pdfdetach): install them when missing; a machine that cannot fails here, loudly.
+if ! command -v qpdf >/dev/null || ! command -v pdftotext >/dev/null || ! command -v pdfdetach >/dev/null; then
+  echo "test.sh: installing qpdf and poppler-utils (PDF checks of the report tests)" >&2
+  if [[ $(id -u) -eq 0 ]]; then apt_get=(env DEBIAN_FRONTEND=noninteractive apt-get); else apt_get=(sudo DEBIAN_FRONTEND=noninteractive apt-get); fi
+  "${apt_get[@]}" update -q >&2 && "${apt_get[@]}" install -y -q qpdf poppler-utils >&2 \
+    || { echo "test.sh: ERROR: cannot install qpdf and poppler-utils (Debian packages); the report tests need them" >&2; exit 1; }
+fi
+for tool in qpdf pdftotext pdftoppm pdffonts pdfinfo pdfdetach python3; do
+  command -v "$tool" >/dev/null || { echo "test.sh: ERROR: $tool is missing" >&2; exit 1; }
+done
+
 # The dashboard: its lint, type check and unit tests, then the build the server serves.
 scripts/build-frontend.sh --force
 (cd frontend && npm run lint && npm run typecheck && npm test)

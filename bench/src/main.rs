@@ -15,6 +15,7 @@ mod load;
 mod profile;
 mod proofs;
 mod report;
+mod reports_bench;
 mod search;
 mod search_data;
 mod search_questions;
@@ -67,6 +68,12 @@ enum Command {
     /// Nearest-neighbour search on SQLite: the store's Rust scan of in-memory BLOB vectors against
     /// the sqlite-vec extension (vec0 and a SQL scan), same vectors and queries, 100k and 1M events.
     Vectors(vector_scan::VectorsArgs),
+    /// Activity PDF rendering against ReportLab, and CSV export of 1M events against
+    /// PostgreSQL's COPY.
+    Reports(reports_bench::ReportsArgs),
+    /// (internal) Renders the synthetic activity report once; used by `reports`.
+    #[command(hide = true)]
+    RenderActivity(reports_bench::RenderArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -141,6 +148,8 @@ fn main() -> ExitCode {
         Command::Integrity(args) => runtime.block_on(integrity::run(args)),
         Command::Search(args) => runtime.block_on(search::run(args)),
         Command::Vectors(args) => runtime.block_on(vector_scan::run(args)),
+        Command::Reports(args) => runtime.block_on(reports_bench::run(args)),
+        Command::RenderActivity(args) => reports_bench::render_child(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

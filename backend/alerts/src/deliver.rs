@@ -9,6 +9,9 @@
 mod http;
 mod smtp;
 
+pub use smtp::FileMail;
+pub(crate) use smtp::send_file as smtp_send_file;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

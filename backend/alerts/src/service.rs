@@ -381,4 +381,34 @@ impl Alerting {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    /// Sends `mail` (a file attached, such as a scheduled report) through the tenant's e-mail
+    /// channel `channel_id` now, once, under the same target policy and environment rules as
+    /// alert deliveries.
+    pub async fn send_file(
+        &self,
+        tenant: &TenantId,
+        channel_id: &str,
+        mail: &crate::deliver::FileMail,
+    ) -> Result<crate::deliver::DeliveryReceipt, crate::deliver::DeliveryError> {
+        use crate::deliver::DeliveryError;
+        let channel = self
+            .store
+            .get_channel(tenant, channel_id)
+            .await
+            .map_err(|error| DeliveryError::transient(format!("channel {channel_id}: {error}")))?
+            .ok_or_else(|| DeliveryError::permanent(format!("channel {channel_id} does not exist")))?;
+        if channel.channel.disabled {
+            return Err(DeliveryError::permanent(format!("channel {channel_id} is disabled")));
+        }
+        let config = self.channel_config(&channel).map_err(DeliveryError::permanent)?;
+        let access = self.env_access(tenant, &channel.channel.name, &config);
+        let env = |name: &str| access.read(name);
+        match config.resolve(&self.settings.policy, &env)? {
+            crate::channel::ResolvedChannel::Email(email) => {
+                crate::deliver::smtp_send_file(&email, mail, &self.settings.policy, &self.settings.delivery).await
+            }
+            _ => Err(DeliveryError::permanent(format!("channel {channel_id} is not an e-mail channel"))),
+        }
+    }
 }

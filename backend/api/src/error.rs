@@ -27,6 +27,8 @@ veritrail_core::wire_enum! {
         IdempotencyConflict => "idempotency_conflict",
         /// Only a dead-lettered delivery can be retried.
         DeliveryNotDead => "delivery_not_dead",
+        /// The report is not done (pending, running or failed): nothing to download yet.
+        ReportNotReady => "report_not_ready",
         PayloadTooLarge => "payload_too_large",
         DetailsTooLarge => "details_too_large",
         BatchTooLarge => "batch_too_large",
@@ -52,7 +54,9 @@ impl ErrorCode {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::IdempotencyConflict | Self::DeliveryNotDead | Self::AlreadyExists => StatusCode::CONFLICT,
+            Self::IdempotencyConflict | Self::DeliveryNotDead | Self::AlreadyExists | Self::ReportNotReady => {
+                StatusCode::CONFLICT
+            }
             Self::PayloadTooLarge | Self::DetailsTooLarge | Self::BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidField | Self::DuplicateId => StatusCode::UNPROCESSABLE_ENTITY,

@@ -88,6 +88,8 @@ pub struct AppState {
     pub login_throttle: Arc<routes::auth::LoginThrottle>,
     /// Wakes the live streams after appends and counts open streams.
     pub stream_hub: Arc<stream::StreamHub>,
+    /// Reports, their worker and schedules.
+    pub reports: Arc<veritrail_reports::Reports>,
 }
 
 /// Builds the whole HTTP app: the API, and the dashboard from `dashboard_dir` when it holds a
@@ -107,7 +109,8 @@ pub fn router(state: AppState, dashboard_dir: Option<&std::path::Path>) -> Route
         .merge(routes::accounts::router())
         .merge(routes::stream::router())
         .merge(routes::stats::router())
-        .merge(routes::export::router());
+        .merge(routes::export::router())
+        .merge(routes::reports::router());
     dashboard::security_headers(dashboard::with_dashboard(api, dashboard_dir))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(error::log_server_errors))

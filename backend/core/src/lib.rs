@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod merkle;
 pub mod query;
 pub mod render;
+pub mod reports;
 pub mod search;
 pub mod store;
 pub mod transparency;

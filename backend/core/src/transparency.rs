@@ -116,9 +116,6 @@ pub async fn assemble_bundle(
     until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<crate::bundle::Bundle, BundleBuildError> {
-    use crate::bundle::{Bundle, EventProof, Manifest};
-    use crate::chain::canonical_event_bytes;
-    use crate::event::format_time;
     use crate::store::EventQuery;
 
     publish_checkpoint(events, checkpoints, identity, tenant, now).await?;
@@ -137,16 +134,50 @@ pub async fn assemble_bundle(
         }
     }
     selected.reverse();
+    bundle_of_events(events, identity, tenant, &checkpoint, &selected, since, until, now).await
+}
+
+/// The evidence bundle of `selected` (the tenant's events, oldest first, all below the
+/// checkpoint's tree size), proved against `checkpoint`; `since` and `until` describe the
+/// selection in the manifest.
+#[allow(clippy::too_many_arguments)]
+pub async fn bundle_of_events(
+    events: &dyn EventLog,
+    identity: &LogIdentity,
+    tenant: &TenantId,
+    checkpoint: &StoredCheckpoint,
+    selected: &[crate::event::StoredEvent],
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<crate::bundle::Bundle, BundleBuildError> {
+    use crate::bundle::{Bundle, EventProof, Manifest};
+    use crate::chain::canonical_event_bytes;
+    use crate::event::format_time;
+
+    if let Some(outside) = selected.iter().find(|event| event.seq >= checkpoint.tree_size) {
+        return Err(BundleBuildError::Proof(crate::store::ProofError::OutOfRange(format!(
+            "seq {} is not covered by the checkpoint of tree size {}",
+            outside.seq, checkpoint.tree_size
+        ))));
+    }
     let mut lines = Vec::with_capacity(selected.len());
     let mut proofs = Vec::with_capacity(selected.len());
-    for event in &selected {
-        lines.push(canonical_event_bytes(event));
-        proofs.push(EventProof {
-            seq: event.seq,
-            prev_hash: event.prev_hash,
-            hash: event.hash,
-            hashes: events.inclusion_proof(tenant, event.seq, checkpoint.tree_size).await?,
-        });
+    // The proofs of a few hundred events are read together: one round trip, not one per event.
+    for chunk in selected.chunks(256) {
+        let ranges: Vec<Vec<(u64, u64)>> =
+            chunk.iter().map(|event| crate::merkle::inclusion_ranges(event.seq, checkpoint.tree_size)).collect();
+        let all: Vec<(u64, u64)> = ranges.iter().flatten().copied().collect();
+        let mut roots = events.range_roots(tenant, &all).await?.into_iter();
+        for (event, ranges) in chunk.iter().zip(&ranges) {
+            lines.push(canonical_event_bytes(event));
+            proofs.push(EventProof {
+                seq: event.seq,
+                prev_hash: event.prev_hash,
+                hash: event.hash,
+                hashes: roots.by_ref().take(ranges.len()).collect(),
+            });
+        }
     }
     Ok(Bundle {
         manifest: Manifest {
@@ -161,7 +192,7 @@ pub async fn assemble_bundle(
         },
         events: lines,
         proofs,
-        checkpoint_note: checkpoint.note,
+        checkpoint_note: checkpoint.note.clone(),
         verifier_key: identity.signer.verifier_key(),
     })
 }

@@ -10,6 +10,8 @@ use veritrail_api::AppState;
 use veritrail_api::auth::KeyCache;
 use veritrail_core::integrity::IntegrityMonitor;
 use veritrail_core::store::EventLog;
+use veritrail_core::transparency::LogIdentity;
+use veritrail_reports::{Reports, ReportsParts};
 use veritrail_scheduler::Scheduler;
 use veritrail_store::Store;
 
@@ -31,6 +33,7 @@ pub struct Application {
     store: Store,
     scheduler: Arc<Scheduler>,
     alerting: Arc<Alerting>,
+    reports: Arc<Reports>,
     /// Stops the back-fill at shutdown: its inference would otherwise keep the cores busy, and
     /// the process alive, until its batch loop ran out.
     stop_jobs: StopSignal,
@@ -60,8 +63,10 @@ impl Application {
             );
         }
         let stop_jobs = StopSignal::default();
-        let scheduler =
-            Arc::new(crate::jobs::scheduler(config, &store, &log, &integrity, &models, &alerting, &stop_jobs));
+        let reports = build_reports(&store, &log, &alerting, &models);
+        let scheduler = Arc::new(crate::jobs::scheduler(
+            config, &store, &log, &integrity, &models, &alerting, &reports, &stop_jobs,
+        ));
         let search =
             SearchEngine::new(store.events.clone(), store.search.clone(), models.embedder.clone(), models.chat.clone());
         let listener =
@@ -87,10 +92,11 @@ impl Application {
                 sessions: config.auth.sessions(),
                 login_throttle: Default::default(),
                 stream_hub: Default::default(),
+                reports: reports.clone(),
             },
             Some(config.server.dashboard_dir.as_path()).filter(|dir| !dir.as_os_str().is_empty()),
         );
-        Ok(Self { listener, router, store, scheduler, alerting, stop_jobs })
+        Ok(Self { listener, router, store, scheduler, alerting, reports, stop_jobs })
     }
 
     /// Returns the address actually bound.
@@ -109,6 +115,7 @@ impl Application {
         self.scheduler.start().await.context("start the job scheduler")?;
         tokio::spawn(deliver_on_wake(self.alerting.clone()));
         tokio::spawn(alert_events_on_wake(self.alerting.clone(), self.store.events.clone()));
+        tokio::spawn(generate_reports_on_request(self.reports.clone()));
         // Connection info gives handlers the client's address (sign-in throttling).
         let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
         // Jobs stop as soon as shutdown begins, while in-flight requests are still finishing.
@@ -132,6 +139,38 @@ pub fn build_alerting(config: &Config, store: &Store) -> anyhow::Result<Arc<Aler
     let secrets = crate::alert_key::load_secret_box(config)?;
     let settings = config.alerts.settings()?;
     Ok(Arc::new(Alerting::new(store.alerting.clone(), store.anomalies.clone(), secrets, settings)))
+}
+
+/// The reports service: the store's ports, the log's identity (reports are proved against its
+/// signed checkpoints), the alerting service (scheduled reports go out by e-mail) and the chat
+/// model, if one is configured (summaries).
+pub fn build_reports(
+    store: &Store,
+    log: &Arc<LogIdentity>,
+    alerting: &Arc<Alerting>,
+    models: &SearchModels,
+) -> Arc<Reports> {
+    Arc::new(Reports::new(ReportsParts {
+        store: store.reports.clone(),
+        events: store.events.clone(),
+        checkpoints: store.checkpoints.clone(),
+        anomalies: store.anomalies.clone(),
+        log: log.clone(),
+        alerting: alerting.clone(),
+        chat: models.chat.clone(),
+    }))
+}
+
+/// Generates requested reports as soon as they are recorded, and at start-up those a previous
+/// run left pending; the `reports` job picks up whatever this misses (another replica's
+/// requests, a lease that ran out). Claims are leased, so replicas never make one report twice.
+async fn generate_reports_on_request(reports: Arc<Reports>) {
+    loop {
+        if let Err(error) = reports.work().await {
+            tracing::error!(%error, "report generation failed; the reports job will retry");
+        }
+        reports.requested().await;
+    }
 }
 
 /// Sends new alerts as soon as they are recorded, without waiting for the `alert-delivery`

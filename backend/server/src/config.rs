@@ -27,6 +27,7 @@ pub struct Config {
     pub anomalies: AnomaliesConfig,
     pub alerts: AlertsConfig,
     pub auth: AuthConfig,
+    pub reports: ReportsConfig,
 }
 
 impl Default for Config {
@@ -44,7 +45,23 @@ impl Default for Config {
             anomalies: AnomaliesConfig::default(),
             alerts: AlertsConfig::default(),
             auth: AuthConfig::default(),
+            reports: ReportsConfig::default(),
         }
+    }
+}
+
+/// Reports and scheduled reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// When the `reports` job runs (six-field cron): it sends the scheduled reports that are due
+    /// and generates reports left pending. Empty: only on demand.
+    pub schedule: String,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        Self { schedule: "30 * * * * *".to_owned() }
     }
 }
 

@@ -16,6 +16,9 @@
 //! - `embed-backfill`: search documents for new events and vectors for texts without one
 //!   (loading the local model first if its files have appeared since start-up).
 //!
+//! - `reports`: send the scheduled reports that are due, by e-mail, and generate reports left
+//!   pending (requests also wake the report worker at once).
+//!
 //! Per-tenant results go under `details.tenants.<tenant>` of the run record, so the API can show
 //! each caller only its own tenant.
 
@@ -27,6 +30,7 @@ use serde_json::{Map, Value, json};
 use veritrail_alerts::Alerting;
 use veritrail_core::integrity::IntegrityMonitor;
 use veritrail_core::transparency::{LogIdentity, publish_checkpoints};
+use veritrail_reports::Reports;
 use veritrail_scheduler::{Job, Scheduled, Scheduler, SystemClock};
 use veritrail_search::indexer::{Indexer, IndexerSettings, StopSignal};
 use veritrail_store::Store;
@@ -244,8 +248,37 @@ impl Job for EventAlertsJob {
     }
 }
 
+/// The `reports` job: sends the scheduled reports that are due (each due run exactly once
+/// across replicas) and generates reports left pending.
+pub struct ReportsJob {
+    pub reports: Arc<Reports>,
+}
+
+#[async_trait]
+impl Job for ReportsJob {
+    fn name(&self) -> &'static str {
+        "reports"
+    }
+
+    async fn run(&self) -> anyhow::Result<Value> {
+        let details = self.reports.run_due(chrono::Utc::now()).await?;
+        let mut tenants = Map::new();
+        for run in details["runs"].as_array().into_iter().flatten() {
+            let tenant = run["tenant"].as_str().unwrap_or_default().to_owned();
+            let entry = tenants.entry(tenant).or_insert_with(|| json!({"runs": []}));
+            if let Some(list) = entry["runs"].as_array_mut() {
+                list.push(run["run"].clone());
+            }
+        }
+        Ok(
+            json!({"runs": details["runs"].as_array().map_or(0, Vec::len), "generated": details["generated"], "tenants": tenants}),
+        )
+    }
+}
+
 /// Builds the scheduler with every job and its configured schedule (an empty schedule means on
 /// demand only). `stop` ends a running back-fill between two batches (at shutdown).
+#[allow(clippy::too_many_arguments)] // one collaborator per job family; a struct would only rename them
 pub fn scheduler(
     config: &Config,
     store: &Store,
@@ -253,6 +286,7 @@ pub fn scheduler(
     monitor: &Arc<IntegrityMonitor>,
     models: &SearchModels,
     alerting: &Arc<Alerting>,
+    reports: &Arc<Reports>,
     stop: &StopSignal,
 ) -> Scheduler {
     let schedule = |cron: &str| (!cron.trim().is_empty()).then(|| cron.trim().to_owned());
@@ -307,6 +341,11 @@ pub fn scheduler(
             cron: schedule(&config.alerts.delivery_schedule),
             // Deliveries left pending by a previous run of the server go out at start-up.
             run_at_start: true,
+        },
+        Scheduled {
+            job: Arc::new(ReportsJob { reports: reports.clone() }),
+            cron: schedule(&config.reports.schedule),
+            run_at_start: false,
         },
     ];
     let holder = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());

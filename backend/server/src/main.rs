@@ -11,7 +11,9 @@ use veritrail_core::event::TenantId;
 use veritrail_core::store::SeqRange;
 use veritrail_server::app::{Application, open_store};
 use veritrail_server::config::Config;
-use veritrail_server::{bundle_cmd, ingest_cmd, keys, search_cmd, telemetry, users, verify_cmd};
+use veritrail_server::{
+    bundle_cmd, export_cmd, ingest_cmd, keys, report_cmd, search_cmd, telemetry, users, verify_cmd,
+};
 
 /// Ingest allocates many small, short-lived values per event (JSON trees, strings); glibc's
 /// allocator showed up as a large share of server CPU in profiles, mimalloc handles this pattern
@@ -114,6 +116,31 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         batch_size: usize,
     },
+    /// Export the tenant's events matching the filters, oldest first, as CSV or JSON Lines (the
+    /// same file as GET /api/v1/export/events.csv|jsonl), with a progress bar.
+    Export {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// csv or jsonl.
+        #[arg(long)]
+        format: String,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Output file.
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+    },
+    /// Make, list and download reports (PDF or CSV, with their evidence), as the API does.
+    Report {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[command(subcommand)]
+        action: ReportAction,
+    },
     /// Write an evidence bundle an auditor verifies offline (events, proofs, signed checkpoint).
     ExportBundle {
         #[command(flatten)]
@@ -190,6 +217,94 @@ enum Command {
         data: DataArgs,
         #[arg(long)]
         addr: Option<String>,
+    },
+}
+
+type Time = chrono::DateTime<chrono::Utc>;
+
+/// The event filters of `GET /api/v1/events`, as flags.
+#[derive(Debug, Args, Clone, Default)]
+struct FilterArgs {
+    /// The actor id exactly.
+    #[arg(long)]
+    actor: Option<String>,
+    /// The action exactly, or a prefix ending in `*` (iam.*).
+    #[arg(long)]
+    action: Option<String>,
+    #[arg(long)]
+    resource_type: Option<String>,
+    #[arg(long)]
+    resource_id: Option<String>,
+    /// success, failure or denied.
+    #[arg(long)]
+    outcome: Option<String>,
+    /// info, low, medium, high or critical.
+    #[arg(long)]
+    severity: Option<String>,
+    /// Only events with occurred_at at or after this RFC 3339 time.
+    #[arg(long)]
+    since: Option<String>,
+    /// Only events with occurred_at before this RFC 3339 time.
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl FilterArgs {
+    fn filter(&self) -> anyhow::Result<veritrail_reports::export::EventFilter> {
+        Ok(veritrail_reports::export::EventFilter {
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            resource_type: self.resource_type.clone(),
+            resource_id: self.resource_id.clone(),
+            outcome: self.outcome.as_deref().map(str::parse).transpose().map_err(anyhow::Error::msg)?,
+            severity: self.severity.as_deref().map(str::parse).transpose().map_err(anyhow::Error::msg)?,
+        })
+    }
+
+    fn period(&self) -> anyhow::Result<(Option<Time>, Option<Time>)> {
+        Ok((
+            export_cmd::parse_time("since", self.since.as_deref())?,
+            export_cmd::parse_time("until", self.until.as_deref())?,
+        ))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportAction {
+    /// Record a report, generate it now and write it to a file.
+    Create {
+        /// activity, anomalies, integrity or subject.
+        #[arg(long)]
+        kind: String,
+        /// pdf or csv.
+        #[arg(long, default_value = "pdf")]
+        format: String,
+        #[command(flatten)]
+        filter: Box<FilterArgs>,
+        /// The actor of a subject report.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Where to write the report.
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+        /// Also write the evidence bundle (tar) of its events here.
+        #[arg(long)]
+        evidence: Option<PathBuf>,
+    },
+    /// List the tenant's reports, newest first (JSON).
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one report (JSON).
+    Get { id: String },
+    /// Write a done report's file (and its evidence bundle).
+    Download {
+        id: String,
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+        #[arg(long)]
+        evidence: Option<PathBuf>,
     },
 }
 
@@ -463,6 +578,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let monitor = std::sync::Arc::new(veritrail_core::integrity::IntegrityMonitor::default());
             let models = veritrail_server::search_setup::SearchModels::from_config(&config)?;
             let alerting = veritrail_server::app::build_alerting(&config, &store)?;
+            let reports = veritrail_server::app::build_reports(&store, &log, &alerting, &models);
             let scheduler = veritrail_server::jobs::scheduler(
                 &config,
                 &store,
@@ -470,6 +586,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &monitor,
                 &models,
                 &alerting,
+                &reports,
                 &Default::default(),
             );
             match action {
@@ -500,6 +617,68 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "ingested {} new events into tenant {tenant} ({} already present)",
                 summary.created, summary.duplicates
             );
+        }
+        Command::Export { data, tenant, format, filter, output } => {
+            let format: veritrail_reports::export::ExportFormat = format.parse().map_err(anyhow::Error::msg)?;
+            let (since, until) = filter.period()?;
+            let selection = export_cmd::Selection { filter: filter.filter()?, since, until };
+            let config = load_config(config_file, &data, None)?;
+            let store = open_store(&config).await?;
+            let tenant = parse_tenant(&tenant)?;
+            let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let summary = export_cmd::export_file(&store, &tenant, &selection, format, &output, show_progress).await?;
+            println!(
+                "wrote {}: {} events of tenant {tenant} ({} bytes of {})",
+                output.display(),
+                summary.events,
+                summary.bytes,
+                format.as_str()
+            );
+        }
+        Command::Report { data, tenant, action } => {
+            let config = load_config(config_file, &data, None)?;
+            let store = open_store(&config).await?;
+            let tenant = parse_tenant(&tenant)?;
+            let reports = report_cmd::service(&config, &store)?;
+            match action {
+                ReportAction::Create { kind, format, filter, subject, output, evidence } => {
+                    let (since, until) = filter.period()?;
+                    let until = until.unwrap_or_else(chrono::Utc::now);
+                    let since = since.unwrap_or(until - chrono::Duration::days(7));
+                    let mut body = serde_json::json!({
+                        "kind": kind,
+                        "format": format,
+                        "since": veritrail_core::event::format_time(&since),
+                        "until": veritrail_core::event::format_time(&until),
+                        "filter": veritrail_reports::request::filter_value(&filter.filter()?),
+                    });
+                    if let Some(subject) = subject {
+                        body["subject"] = subject.into();
+                    }
+                    let spec = veritrail_reports::request::parse_report(&body).map_err(anyhow::Error::msg)?;
+                    let report = report_cmd::create(&reports, &tenant, spec).await?;
+                    report_cmd::download(&reports, &tenant, &report.id, &output, evidence.as_deref()).await?;
+                    println!("{}", serde_json::to_string_pretty(&report_cmd::describe(&report))?);
+                    eprintln!("wrote {}", output.display());
+                }
+                ReportAction::List { limit } => {
+                    let listed = reports.store().list_reports(&tenant, None, limit.clamp(1, 1000)).await?;
+                    let described: Vec<_> = listed.iter().map(report_cmd::describe).collect();
+                    println!("{}", serde_json::to_string_pretty(&described)?);
+                }
+                ReportAction::Get { id } => {
+                    let report = reports
+                        .store()
+                        .get_report(&tenant, &id)
+                        .await?
+                        .with_context(|| format!("no report {id} in tenant {tenant}"))?;
+                    println!("{}", serde_json::to_string_pretty(&report_cmd::describe(&report))?);
+                }
+                ReportAction::Download { id, output, evidence } => {
+                    report_cmd::download(&reports, &tenant, &id, &output, evidence.as_deref()).await?;
+                    println!("wrote {}", output.display());
+                }
+            }
         }
         Command::ExportBundle { data, tenant, since, until, output } => {
             let config = load_config(config_file, &data, None)?;

@@ -6,7 +6,7 @@
 //! what genuinely differs between the dialects. Concerns: `database` (pools, migrations,
 //! readiness), `events` (the log, group commit, Merkle nodes), `keys`, `users` (and sessions),
 //! `checkpoints`, `jobs`,
-//! `search`, `anomalies`, `alerting`. Conversions several concerns use live in
+//! `search`, `anomalies`, `alerting`, `reports`. Conversions several concerns use live in
 //! `rows.rs`, typed column access in `columns.rs`, the generic stores' dialect trait in `dialect.rs`.
 //!
 //! Architecture invariant: SQL lives only in this crate, next to its backend.
@@ -21,6 +21,7 @@ mod events;
 mod jobs;
 mod keys;
 pub mod migrate;
+pub mod reports;
 mod rows;
 pub mod search;
 mod users;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 use veritrail_core::alerting::AlertStore;
 use veritrail_core::anomalies::AnomalyStore;
 use veritrail_core::jobs::JobStore;
+use veritrail_core::reports::ReportStore;
 use veritrail_core::search::SearchIndex;
 use veritrail_core::store::{ApiKeyStore, CheckpointStore, EventLog, Readiness, StoreError};
 use veritrail_core::users::UserStore;
@@ -94,6 +96,8 @@ pub struct Store {
     pub anomalies: Arc<dyn AnomalyStore>,
     /// Alert channels and rules, and the outbox of alerts and deliveries.
     pub alerting: Arc<dyn AlertStore>,
+    /// Reports with their files, report schedules and their runs.
+    pub reports: Arc<dyn ReportStore>,
 }
 
 impl fmt::Debug for Store {
@@ -118,6 +122,7 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
                 search: Arc::new(search::SqliteSearch::new(pools.read.clone(), pools.write.clone())),
                 anomalies: Arc::new(anomalies::SqliteAnomalies::new(pools.read.clone(), pools.write.clone())),
                 alerting: Arc::new(alerting::SqliteAlerts::new(pools.read.clone(), pools.write.clone())),
+                reports: Arc::new(reports::SqliteReports::new(pools.read.clone(), pools.write.clone())),
             })
         }
         Backend::Postgres => {
@@ -132,7 +137,8 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
                 readiness: Arc::new(database::PostgresReadiness::new(&pool)),
                 search: Arc::new(search::PostgresSearch::new(pool.clone())),
                 anomalies: Arc::new(anomalies::PostgresAnomalies::new(pool.clone())),
-                alerting: Arc::new(alerting::PostgresAlerts::new(pool)),
+                alerting: Arc::new(alerting::PostgresAlerts::new(pool.clone())),
+                reports: Arc::new(reports::PostgresReports::new(pool)),
             })
         }
     }

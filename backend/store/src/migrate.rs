@@ -67,6 +67,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0010_search_rendering.sql"),
     },
     Migration { version: 11, name: "0011_users.sql", sql: include_str!("../../../migrations/sqlite/0011_users.sql") },
+    Migration {
+        version: 12,
+        name: "0012_reports.sql",
+        sql: include_str!("../../../migrations/sqlite/0012_reports.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -122,6 +127,11 @@ pub const POSTGRES: &[Migration] = &[
         sql: include_str!("../../../migrations/postgres/0010_search_rendering.sql"),
     },
     Migration { version: 11, name: "0011_users.sql", sql: include_str!("../../../migrations/postgres/0011_users.sql") },
+    Migration {
+        version: 12,
+        name: "0012_reports.sql",
+        sql: include_str!("../../../migrations/postgres/0012_reports.sql"),
+    },
 ];
 
 /// Creates the table that records applied migrations (same SQL on both backends).

@@ -249,3 +249,56 @@ export interface ApiKey {
   expires_at: string | null;
   last_used_at: string | null;
 }
+
+export type ReportKind = 'activity' | 'anomalies' | 'integrity' | 'subject';
+export type ReportFormat = 'pdf' | 'csv';
+export type ReportStatus = 'pending' | 'running' | 'done' | 'failed';
+export type ReportPeriod = 'P1D' | 'P7D' | 'P30D';
+
+export interface Report {
+  id: string;
+  kind: ReportKind;
+  format: ReportFormat;
+  status: ReportStatus;
+  since: string;
+  until: string;
+  filter: Record<string, unknown>;
+  subject?: string;
+  requested_by: string;
+  schedule_id?: string;
+  created_at: string;
+  started_at?: string;
+  finished_at: string | null;
+  pages?: number;
+  events?: number;
+  sha256?: string;
+  checkpoint?: { tree_size: number; root_hash: string };
+  error?: string;
+  download: string;
+  evidence?: string;
+}
+
+export interface ReportSchedule {
+  id: string;
+  tenant: string;
+  name: string;
+  cron: string;
+  report: { kind: ReportKind; format: ReportFormat; period: ReportPeriod; filter: Record<string, unknown>; subject?: string };
+  channels: string[];
+  next_run_at: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ScheduleRun {
+  id: string;
+  schedule_id: string;
+  trigger: string;
+  scheduled_for: string;
+  report_id: string | null;
+  status: 'running' | 'sent' | 'failed';
+  error: string | null;
+  deliveries: unknown;
+  created_at: string;
+  finished_at: string | null;
+}

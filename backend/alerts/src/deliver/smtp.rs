@@ -41,8 +41,61 @@ pub(super) async fn send(
     policy: &TargetPolicy,
     options: &DeliveryOptions,
 ) -> Result<DeliveryReceipt, DeliveryError> {
-    let target = policy.check_host(&email.host, email.port).await?;
     let mail = build(email, message, delivery_id)?;
+    send_message(email, mail, policy, options).await
+}
+
+/// A message with one file attached (a scheduled report), sent through an e-mail channel.
+#[derive(Debug, Clone)]
+pub struct FileMail {
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// Identifies the mail (`Message-ID` and `X-Veritrail-Delivery`), e.g. the run's id.
+    pub id: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Sends `mail` with its attachment to the channel's recipients, once.
+pub async fn send_file(
+    email: &ResolvedEmail,
+    mail: &FileMail,
+    policy: &TargetPolicy,
+    options: &DeliveryOptions,
+) -> Result<DeliveryReceipt, DeliveryError> {
+    use lettre::message::{Attachment, SinglePart, header::ContentType};
+    let domain = email.from.email.domain().to_owned();
+    let id_part: String =
+        mail.id.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+    let mut builder = Message::builder()
+        .from(email.from.clone())
+        .subject(mail.subject.clone())
+        .message_id(Some(format!("<{id_part}.report@{domain}>")))
+        .header(DeliveryId(mail.id.clone()));
+    for recipient in &email.to {
+        builder = builder.to(Mailbox::clone(recipient));
+    }
+    let content_type = ContentType::parse(&mail.content_type)
+        .map_err(|error| DeliveryError::permanent(format!("content type {:?}: {error}", mail.content_type)))?;
+    let message = builder
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(mail.text.clone()))
+                .singlepart(Attachment::new(mail.file_name.clone()).body(mail.bytes.clone(), content_type)),
+        )
+        .map_err(|error| DeliveryError::permanent(format!("cannot build the e-mail: {error}")))?;
+    send_message(email, message, policy, options).await
+}
+
+async fn send_message(
+    email: &ResolvedEmail,
+    mail: Message,
+    policy: &TargetPolicy,
+    options: &DeliveryOptions,
+) -> Result<DeliveryReceipt, DeliveryError> {
+    let target = policy.check_host(&email.host, email.port).await?;
     let started = Instant::now();
     let mut last_error = None;
     for addr in &target.addrs {

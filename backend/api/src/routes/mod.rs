@@ -9,6 +9,7 @@ pub(crate) mod export;
 pub(crate) mod health;
 pub(crate) mod jobs;
 mod params;
+pub(crate) mod reports;
 pub(crate) mod search;
 pub(crate) mod stats;
 pub(crate) mod stream;

@@ -53,6 +53,7 @@ pub async fn start_app(url: &str, tweak: impl FnOnce(&mut Config)) -> (String, t
     config.anomalies.schedule = String::new();
     config.alerts.delivery_schedule = String::new();
     config.alerts.event_schedule = String::new();
+    config.reports.schedule = String::new();
     config.auth.bootstrap_password = ADMIN_PASSWORD.into();
     tweak(&mut config);
     let app = Application::build(&config, Some(ADMIN_KEY.to_owned())).await.expect("build app");

@@ -9,6 +9,7 @@ mod events;
 mod helpers;
 mod integrity;
 mod receivers;
+mod reports;
 mod search;
 mod security;
 mod stream;

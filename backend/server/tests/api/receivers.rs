@@ -191,6 +191,11 @@ impl SmtpSink {
         Self { _child: child, port: port.unwrap_or_else(|| panic!("unexpected line {line:?}")), dir }
     }
 
+    /// The raw bytes of message `n` (counting from 1), as received.
+    pub fn raw(&self, n: usize) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("mail").join(format!("{n}.eml"))).expect("message file")
+    }
+
     /// The sink's metadata (envelope and parsed message) of every message received, in order.
     pub fn messages(&self) -> Vec<Value> {
         let mail_dir = self.dir.path().join("mail");
