@@ -132,6 +132,10 @@ struct IngestArgs {
     /// (documents and vectors of every event) with no load; 0 skips the wait.
     #[arg(long, default_value_t = 300.0)]
     catch_up_seconds: f64,
+    /// Extra server settings for the product mode, `KEY=VALUE` (e.g.
+    /// `VERITRAIL__BACKGROUND__BUSY_SHARE=0.05`); repeatable. Shown in the report.
+    #[arg(long = "product-env", value_name = "KEY=VALUE")]
+    product_env: Vec<String>,
     /// Markdown report [default: bench/results/ingest-<UTC date>.md]; the JSON goes next to it.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -428,6 +432,10 @@ async fn drive_server(ctx: &Bench, db: &DatabaseRef, mode: Mode, round: usize) -
                 "VERITRAIL__SEARCH__EMBEDDING__MODEL_DIR".to_owned(),
                 ctx.model_dir.to_string_lossy().into_owned(),
             ));
+            for setting in &args.product_env {
+                let (key, value) = setting.split_once('=').unwrap_or((setting.as_str(), ""));
+                env.push((key.to_owned(), value.to_owned()));
+            }
             Some(receiver)
         }
     };

@@ -678,12 +678,12 @@ pub fn markdown(report: &Report) -> String {
     }
     out.push_str(
         "\n### The server's CPU by thread\n\nThe server's own cores split by thread name (from \
-         `/proc/PID/task/*/stat`): `vt-ingest` is the runtime serving requests (HTTP, validation, hashing, the \
-         group commit), `vt-background` the runtime of jobs, the search indexer and the alert evaluator, \
-         `minilm-bg` / `minilm-q` inference for the back-fill and for questions, `sqlx-sqlite-worker` the SQLite \
-         connections (each runs its statements on its own thread, whoever asked), `tokio-runtime-w` tokio's \
-         blocking pool. `ended threads`: threads that exited during the phase (their last ticks are not \
-         attributed).\n\n| backend | run | phase | server cores | by thread |\n|---|---|---|---:|---|\n",
+         `/proc/PID/task/*/stat`): `tokio-rt-worker` is the async runtime (HTTP, validation, hashing, the \
+         group commit, and the async part of jobs, indexing and rule evaluation), `tokio-runtime-w` tokio's \
+         blocking pool, `minilm-bg` / `minilm-q` inference for the back-fill and for questions, `candle-bp` \
+         candle's own inference workers, `sqlx-sqlite-wor` the SQLite connections (each runs its statements on \
+         its own thread, whoever asked). `ended threads`: threads that exited during the phase (their last ticks \
+         are not attributed).\n\n| backend | run | phase | server cores | by thread |\n|---|---|---|---:|---|\n",
     );
     for backend in &report.backends {
         for run in &backend.runs {

@@ -1,9 +1,10 @@
 //! Where the server's own CPU went, by thread: `/proc/PID/task/*/stat` before and after a phase,
-//! grouped by thread name. The server names the threads that matter (`vt-ingest-*` for the
-//! runtime serving requests, `vt-background-*` for jobs, the search indexer and the alert
-//! evaluator, `minilm-bg-*` / `minilm-q-*` for inference of the back-fill and of questions,
-//! `sqlx-sqlite-*` for SQLite connections); any other name is reported as it is. Linux only;
-//! elsewhere every figure reads as zero.
+//! grouped by thread name without its number: `tokio-rt-worker` (the async runtime: requests,
+//! the group commit, and the async part of jobs, indexing and rule evaluation),
+//! `tokio-runtime-w` (tokio's blocking pool), `minilm-bg` / `minilm-q` (inference for the
+//! back-fill and for questions), `candle-bp` (candle's own inference workers),
+//! `sqlx-sqlite-wor` (one per SQLite connection: every statement runs there, whoever asked). Linux
+//! only; elsewhere every figure reads as zero.
 //!
 //! A thread that ended during the phase (an idle blocking-pool thread, a closed SQLite
 //! connection) is missing from the second sample, so its last ticks are lost: the groups are a
@@ -99,7 +100,7 @@ impl ThreadSample {
 }
 
 impl ThreadCpu {
-    /// E.g. `vt-ingest 0.61, minilm-bg 0.20, vt-background 0.05`, busiest first, groups under
+    /// E.g. `tokio-rt-worker 0.61, minilm-bg 0.20, sqlx-sqlite-wor 0.05`, busiest first, groups under
     /// 0.01 cores left out.
     pub fn describe(&self) -> String {
         let mut busiest: Vec<(&String, &f64)> = self.groups.iter().filter(|(_, cores)| **cores >= 0.01).collect();

@@ -88,6 +88,8 @@ pub struct AppState {
     pub login_throttle: Arc<routes::auth::LoginThrottle>,
     /// Wakes the live streams after appends and counts open streams.
     pub stream_hub: Arc<stream::StreamHub>,
+    /// Told of every append, so background work yields to ingest while it is busy.
+    pub activity: Arc<veritrail_core::activity::IngestActivity>,
 }
 
 /// Builds the whole HTTP app: the API, and the dashboard from `dashboard_dir` when it holds a

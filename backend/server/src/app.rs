@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use veritrail_alerts::Alerting;
 use veritrail_api::AppState;
 use veritrail_api::auth::KeyCache;
+use veritrail_core::activity::{IngestActivity, Pacer};
 use veritrail_core::integrity::IntegrityMonitor;
 use veritrail_core::store::EventLog;
 use veritrail_scheduler::Scheduler;
@@ -34,6 +35,8 @@ pub struct Application {
     /// Stops the back-fill at shutdown: its inference would otherwise keep the cores busy, and
     /// the process alive, until its batch loop ran out.
     stop_jobs: StopSignal,
+    /// How busy ingest is: background work yields to it.
+    activity: Arc<IngestActivity>,
 }
 
 impl Application {
@@ -60,8 +63,10 @@ impl Application {
             );
         }
         let stop_jobs = StopSignal::default();
-        let scheduler =
-            Arc::new(crate::jobs::scheduler(config, &store, &log, &integrity, &models, &alerting, &stop_jobs));
+        let activity = Arc::new(IngestActivity::new(config.background.settings()));
+        let scheduler = Arc::new(crate::jobs::scheduler(
+            config, &store, &log, &integrity, &models, &alerting, &stop_jobs, &activity,
+        ));
         let search =
             SearchEngine::new(store.events.clone(), store.search.clone(), models.embedder.clone(), models.chat.clone());
         let listener =
@@ -87,10 +92,11 @@ impl Application {
                 sessions: config.auth.sessions(),
                 login_throttle: Default::default(),
                 stream_hub: Default::default(),
+                activity: activity.clone(),
             },
             Some(config.server.dashboard_dir.as_path()).filter(|dir| !dir.as_os_str().is_empty()),
         );
-        Ok(Self { listener, router, store, scheduler, alerting, stop_jobs })
+        Ok(Self { listener, router, store, scheduler, alerting, stop_jobs, activity })
     }
 
     /// Returns the address actually bound.
@@ -108,7 +114,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         self.scheduler.start().await.context("start the job scheduler")?;
         tokio::spawn(deliver_on_wake(self.alerting.clone()));
-        tokio::spawn(alert_events_on_wake(self.alerting.clone(), self.store.events.clone()));
+        tokio::spawn(alert_events_on_wake(self.alerting.clone(), self.store.events.clone(), self.activity.clone()));
         // Connection info gives handlers the client's address (sign-in throttling).
         let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
         // Jobs stop as soon as shutdown begins, while in-flight requests are still finishing.
@@ -150,9 +156,20 @@ async fn deliver_on_wake(alerting: Arc<Alerting>) {
 /// for the `event-alerts` schedule (tenants without event rules wait for it: for them it only
 /// moves the cursor). Passes over one tenant never overlap in this process, and
 /// the event cursor keeps other replicas from evaluating the same events twice.
-async fn alert_events_on_wake(alerting: Arc<Alerting>, events: Arc<dyn EventLog>) {
+///
+/// While ingest is busy, wake-ups are coalesced: a pass is one write transaction (the cursor and
+/// the alerts it raised), and with a pass per group commit the evaluator would take the write
+/// lock (SQLite) or a commit (PostgreSQL) as often as ingest itself. So a busy evaluator first
+/// waits [`EVENT_COALESCE`], gathering the appends meanwhile into one pass, and pauses after it
+/// as the background share says. Quiet ingest is evaluated at once.
+async fn alert_events_on_wake(alerting: Arc<Alerting>, events: Arc<dyn EventLog>, activity: Arc<IngestActivity>) {
     loop {
-        for tenant in alerting.tenants_with_new_events().await {
+        let tenants = alerting.tenants_with_new_events().await;
+        if activity.is_busy() {
+            tokio::time::sleep(EVENT_COALESCE).await;
+        }
+        let pacer = Pacer::start(&activity);
+        for tenant in tenants {
             let pass = match alerting.watches_events(&tenant).await {
                 Ok(false) => continue,
                 Ok(true) => alerting.alert_new_events(events.as_ref(), &tenant, chrono::Utc::now()).await.map(drop),
@@ -162,8 +179,13 @@ async fn alert_events_on_wake(alerting: Arc<Alerting>, events: Arc<dyn EventLog>
                 tracing::error!(tenant = %tenant, %error, "event rules could not be evaluated; the event-alerts job will retry");
             }
         }
+        tokio::time::sleep(pacer.pause()).await;
     }
 }
+
+/// How long a woken event-rule evaluator gathers appends while ingest is busy: alerts leave at
+/// most this much later, and a pass costs one write per this interval instead of one per commit.
+const EVENT_COALESCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Opens the configured database (creating the data directory for SQLite).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {

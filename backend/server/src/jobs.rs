@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use veritrail_alerts::Alerting;
+use veritrail_core::activity::IngestActivity;
 use veritrail_core::integrity::IntegrityMonitor;
 use veritrail_core::transparency::{LogIdentity, publish_checkpoints};
 use veritrail_scheduler::{Job, Scheduled, Scheduler, SystemClock};
@@ -245,7 +246,9 @@ impl Job for EventAlertsJob {
 }
 
 /// Builds the scheduler with every job and its configured schedule (an empty schedule means on
-/// demand only). `stop` ends a running back-fill between two batches (at shutdown).
+/// demand only). `stop` ends a running back-fill between two batches (at shutdown); the
+/// back-fill yields to ingest as `activity` says.
+#[allow(clippy::too_many_arguments)]
 pub fn scheduler(
     config: &Config,
     store: &Store,
@@ -254,7 +257,14 @@ pub fn scheduler(
     models: &SearchModels,
     alerting: &Arc<Alerting>,
     stop: &StopSignal,
+    activity: &Arc<IngestActivity>,
 ) -> Scheduler {
+    // SQLite has one write lock, which appends wait for: index in short transactions while
+    // ingest is busy.
+    let indexer_settings = match store.backend {
+        veritrail_store::Backend::Sqlite => IndexerSettings::single_writer(),
+        veritrail_store::Backend::Postgres => IndexerSettings::default(),
+    };
     let schedule = |cron: &str| (!cron.trim().is_empty()).then(|| cron.trim().to_owned());
     let jobs = vec![
         Scheduled {
@@ -279,9 +289,10 @@ pub fn scheduler(
                     store.events.clone(),
                     store.search.clone(),
                     models.embedder.clone(),
-                    IndexerSettings::default(),
+                    indexer_settings,
                 )
-                .with_stop(stop.clone()),
+                .with_stop(stop.clone())
+                .with_activity(activity.clone()),
                 models: models.clone(),
             }),
             cron: schedule(&config.search.schedule),

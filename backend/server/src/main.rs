@@ -471,6 +471,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &models,
                 &alerting,
                 &Default::default(),
+                // No ingest in this process: jobs never pause.
+                &Default::default(),
             );
             match action {
                 JobsAction::Run { name, full } => {
