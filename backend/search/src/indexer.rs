@@ -41,8 +41,12 @@ pub struct IndexerSettings {
 }
 
 impl Default for IndexerSettings {
+    /// While ingest is busy, documents go in batches of 500: about a quarter of a second of
+    /// database work, evened out by the pause after it, rather than second-long bursts that every
+    /// append meanwhile would feel in its latency (and a pause long enough for them would exceed
+    /// the longest pause, so the share would not hold).
     fn default() -> Self {
-        Self { document_batch: 2_000, busy_document_batch: 2_000, embed_batch: 16 }
+        Self { document_batch: 2_000, busy_document_batch: 500, embed_batch: 16 }
     }
 }
 
