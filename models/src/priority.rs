@@ -67,7 +67,7 @@ mod tests {
         let main_nice = rustix::process::getpriority_process(Some(rustix::thread::gettid())).expect("nice");
         let lowered = std::thread::Builder::new()
             .name("vt-prio-test".to_owned())
-            .spawn(|| {
+            .spawn(move || {
                 let ok = lower_current_thread(main_nice + 5);
                 (ok, rustix::process::getpriority_process(Some(rustix::thread::gettid())).expect("nice"))
             })
