@@ -321,5 +321,11 @@ pub fn scheduler(
         },
     ];
     let holder = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
-    Scheduler::new(jobs, store.jobs.clone(), Arc::new(SystemClock), holder)
+    // The two jobs that read (and hash, or score) everything new in one go wait for a gap in
+    // ingest, at most one default interval; the others are small or pace themselves.
+    Scheduler::new(jobs, store.jobs.clone(), Arc::new(SystemClock), holder).deferring(
+        activity.clone(),
+        &["integrity-check", "anomaly-detection"],
+        std::time::Duration::from_secs(300),
+    )
 }
