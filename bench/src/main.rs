@@ -14,6 +14,7 @@ mod integrity_report;
 mod load;
 mod profile;
 mod proofs;
+mod receiver;
 mod report;
 mod reports_bench;
 mod search;
@@ -22,6 +23,7 @@ mod search_questions;
 mod search_report;
 mod search_vocab;
 mod server;
+mod threads;
 mod vector_scan;
 mod vector_scan_data;
 mod vector_scan_report;
@@ -39,8 +41,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::cpu::CpuSample;
 use crate::db::{Backend, BaselineRun, DatabaseRef, FreshDatabase};
 use crate::load::Target;
-use crate::report::{BackendReport, Report, Warmup};
+use crate::report::{BackendLag, BackendReport, Mode, ModeRun, Report, Warmup};
 use crate::server::ServerProcess;
+use crate::threads::ThreadSample;
 use crate::workload::Workload;
 
 /// The allocator of the `veritrail` binary, so that what this process measures in-process (SQLite
@@ -119,6 +122,27 @@ struct IngestArgs {
     /// Fill the baseline's hash columns with pseudo-random bytes instead of one fixed value.
     #[arg(long)]
     baseline_random_hashes: bool,
+    /// Server modes to run, in this order (the order alternates in every other round): `jobs-off`
+    /// (every background job unscheduled, no embedding model, no alert rule) and `product` (the
+    /// defaults of `scripts/run.sh`: local model installed, every job on its default schedule,
+    /// plus an event rule with a webhook channel).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Mode::JobsOff, Mode::Product])]
+    modes: Vec<Mode>,
+    /// Each mode runs this many times per backend, each time on a fresh database; the summary
+    /// takes the median.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// The local embedding model for the product mode [default: the server's default directory].
+    #[arg(long)]
+    model_dir: Option<PathBuf>,
+    /// After the product mode's timed phases: how long to wait for the search index to catch up
+    /// (documents and vectors of every event) with no load; 0 skips the wait.
+    #[arg(long, default_value_t = 300.0)]
+    catch_up_seconds: f64,
+    /// Extra server settings for the product mode, `KEY=VALUE` (e.g.
+    /// `VERITRAIL__BACKGROUND__BUSY_SHARE=0.05`); repeatable. Shown in the report.
+    #[arg(long = "product-env", value_name = "KEY=VALUE")]
+    product_env: Vec<String>,
     /// Markdown report [default: bench/results/ingest-<UTC date>.md]; the JSON goes next to it.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -128,6 +152,7 @@ struct IngestArgs {
 struct Bench {
     args: IngestArgs,
     server_bin: PathBuf,
+    model_dir: PathBuf,
     workload: Arc<Workload>,
     ticks_per_second: u64,
 }
@@ -207,6 +232,16 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         eprintln!("warning: the server refuses batches over 1000 events unless configured otherwise");
     }
 
+    anyhow::ensure!(!args.modes.is_empty() && args.rounds > 0, "--modes must name a mode and --rounds be > 0");
+    let model_dir = args.model_dir.clone().unwrap_or_else(veritrail_models::fetch::default_model_dir);
+    if args.modes.contains(&Mode::Product) && !veritrail_models::fetch::model_present(&model_dir) {
+        bail!(
+            "the product mode runs with the local embedding model, and there is none in {}: run `veritrail models \
+             fetch` (or pass --model-dir, or --modes jobs-off)",
+            model_dir.display()
+        );
+    }
+
     let out_md = args.out.clone().unwrap_or_else(|| {
         root.join("bench").join("results").join(format!("ingest-{}.md", started.format("%Y-%m-%d")))
     });
@@ -234,6 +269,9 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         event_templates: workload.template_count(),
         baseline_rows: args.batched_events,
         baseline_hash_values: if args.baseline_random_hashes { "pseudo-random" } else { "fixed" }.to_owned(),
+        modes: args.modes.clone(),
+        rounds: args.rounds,
+        catch_up_seconds: args.catch_up_seconds,
     };
     eprintln!(
         "veritrail-bench ingest: server {} ({}), {} CPUs, backends {:?}; events ~{:.0} bytes",
@@ -244,7 +282,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         parameters.mean_event_bytes
     );
 
-    let ctx = Arc::new(Bench { args, server_bin, workload, ticks_per_second: cpu::clock_ticks() });
+    let ctx = Arc::new(Bench { args, server_bin, model_dir, workload, ticks_per_second: cpu::clock_ticks() });
     let mut reports = Vec::new();
     for backend in backends {
         reports.push(run_backend(&ctx, backend, pg_url.as_deref()).await?);
@@ -267,6 +305,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     std::fs::write(&out_md, report::markdown(&report)).with_context(|| format!("write {}", out_md.display()))?;
 
     println!("{}", report::summary_table(&report));
+    println!("{}", report::versus_table(&report));
     println!("{}", report::goals_table(&report));
     println!("wrote {} and {}", out_md.display(), out_json.display());
     Ok(())
@@ -275,26 +314,20 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
 async fn run_backend(ctx: &Arc<Bench>, backend: Backend, pg_url: Option<&str>) -> anyhow::Result<BackendReport> {
     eprintln!("== {} ==", backend.label());
     let before = baseline(ctx, backend, pg_url, "before").await?;
-    let phases = server_phases(ctx, backend, pg_url).await?;
+    let mut runs = Vec::new();
+    for round in 0..ctx.args.rounds {
+        // Alternate the order, so that neither mode always runs on a machine warmed (or disturbed)
+        // by the other.
+        let mut modes = ctx.args.modes.clone();
+        if round % 2 == 1 {
+            modes.reverse();
+        }
+        for mode in modes {
+            runs.push(server_phases(ctx, backend, pg_url, mode, round).await?);
+        }
+    }
     let after = baseline(ctx, backend, pg_url, "after").await?;
-    let baseline_rows_per_second = (before.rows_per_second + after.rows_per_second) / 2.0;
-    let ratio = |value: f64| if baseline_rows_per_second > 0.0 { value / baseline_rows_per_second } else { 0.0 };
-    Ok(BackendReport {
-        backend,
-        baseline_runs: vec![before, after],
-        baseline_rows_per_second,
-        batched_vs_baseline: ratio(phases.batched.events_per_second),
-        single_vs_baseline: ratio(phases.single.requests_per_second),
-        batched: phases.batched,
-        batched_cpu: phases.batched_cpu,
-        single: phases.single,
-        single_cpu: phases.single_cpu,
-        warmup: phases.warmup,
-        events_expected: phases.events_expected,
-        events_stored: phases.events_stored,
-        server_stderr_lines: phases.stderr.lines,
-        server_stderr_tail: phases.stderr.tail,
-    })
+    Ok(BackendReport::new(backend, vec![before, after], runs))
 }
 
 /// Runs `work` on a task, so that a panic inside it still lets the caller drop the database.
@@ -339,22 +372,43 @@ async fn baseline(
     .await
 }
 
-struct ServerPhases {
-    batched: load::BatchedResult,
-    batched_cpu: cpu::CpuUsage,
-    single: load::SingleResult,
-    single_cpu: cpu::CpuUsage,
-    warmup: Warmup,
-    events_expected: u64,
-    events_stored: i64,
-    stderr: server::StderrSummary,
-}
-
-async fn server_phases(ctx: &Arc<Bench>, backend: Backend, pg_url: Option<&str>) -> anyhow::Result<ServerPhases> {
+async fn server_phases(
+    ctx: &Arc<Bench>,
+    backend: Backend,
+    pg_url: Option<&str>,
+    mode: Mode,
+    round: usize,
+) -> anyhow::Result<ModeRun> {
     let db = FreshDatabase::create(backend, pg_url, "server").await?;
     let handle = db.handle();
     let ctx = ctx.clone();
-    guarded(db, async move { drive_server(&ctx, &handle).await }).await
+    guarded(db, async move { drive_server(&ctx, &handle, mode, round).await }).await
+}
+
+/// Settings that switch every background job off: no schedule (on demand only), no model.
+const JOBS_OFF: [(&str, &str); 7] = [
+    ("VERITRAIL__SEARCH__EMBEDDING__PROVIDER", "none"),
+    ("VERITRAIL__SEARCH__SCHEDULE", ""),
+    ("VERITRAIL__CHECKPOINTS__SCHEDULE", ""),
+    ("VERITRAIL__INTEGRITY__SCHEDULE", ""),
+    ("VERITRAIL__ANOMALIES__SCHEDULE", ""),
+    ("VERITRAIL__ALERTS__EVENT_SCHEDULE", ""),
+    ("VERITRAIL__ALERTS__DELIVERY_SCHEDULE", ""),
+];
+
+/// The product mode's configuration file: a webhook channel to `receiver_url` and an event
+/// rule that matches a few percent of the benchmark's events (denied deletes, token creations
+/// and invitations).
+fn product_config(receiver_url: &str) -> String {
+    format!(
+        "[alerts]\nallow_private_targets = true\n\n\
+         [[alerts.channels]]\ntenant = \"{tenant}\"\nname = \"bench-hook\"\nkind = \"webhook\"\n\
+         config = {{ url = \"{receiver_url}\", secret = \"bench-webhook-signing-secret\" }}\n\n\
+         [[alerts.rules]]\ntenant = \"{tenant}\"\nname = \"denied-changes\"\nkind = \"event\"\n\
+         min_severity = \"medium\"\nchannels = [\"bench-hook\"]\n\
+         match = {{ outcome = \"denied\", actions = [\"repo.delete\", \"token.create\", \"member.invite\"] }}\n",
+        tenant = workload::TENANT
+    )
 }
 
 /// The batch bodies for events `0..total`, `size` per request, ids `{prefix}-{n}`.
@@ -368,11 +422,35 @@ fn batch_bodies(workload: &Workload, offset: u64, total: u64, size: u64, prefix:
         .collect()
 }
 
-async fn drive_server(ctx: &Bench, db: &DatabaseRef) -> anyhow::Result<ServerPhases> {
+async fn drive_server(ctx: &Bench, db: &DatabaseRef, mode: Mode, round: usize) -> anyhow::Result<ModeRun> {
     let args = &ctx.args;
     let secret = db::random_secret()?;
-    let server = ServerProcess::start(&ctx.server_bin, &db.data_dir, &db.url, &secret).await?;
-    eprintln!("  server pid {} on {}", server.pid, server.base_url);
+    let mut env: Vec<(String, String)> = vec![("RUST_LOG".to_owned(), "warn".to_owned())];
+    let receiver = match mode {
+        Mode::JobsOff => {
+            env.extend(JOBS_OFF.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())));
+            None
+        }
+        Mode::Product => {
+            let receiver = receiver::Receiver::start().await?;
+            let config_path = db.data_dir.join("bench-product.toml");
+            std::fs::write(&config_path, product_config(&receiver.url))
+                .with_context(|| format!("write {}", config_path.display()))?;
+            env.push(("VERITRAIL_CONFIG".to_owned(), config_path.to_string_lossy().into_owned()));
+            env.push((
+                "VERITRAIL__SEARCH__EMBEDDING__MODEL_DIR".to_owned(),
+                ctx.model_dir.to_string_lossy().into_owned(),
+            ));
+            for setting in &args.product_env {
+                let (key, value) = setting.split_once('=').unwrap_or((setting.as_str(), ""));
+                env.push((key.to_owned(), value.to_owned()));
+            }
+            Some(receiver)
+        }
+    };
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect();
+    let server = ServerProcess::start_with_env(&ctx.server_bin, &db.data_dir, &db.url, &secret, &env_refs).await?;
+    eprintln!("  {} (round {}): server pid {} on {}", mode.label(), round + 1, server.pid, server.base_url);
     let target = Target::new(&server.base_url, &secret, args.concurrency.max(args.batch_concurrency) + 8)?;
     let batch_concurrency = args.batch_concurrency.max(1);
     let concurrency = args.concurrency.max(1);
@@ -391,9 +469,10 @@ async fn drive_server(ctx: &Bench, db: &DatabaseRef) -> anyhow::Result<ServerPha
 
     let bodies = batch_bodies(&ctx.workload, warm_events, args.batched_events, args.batch_size, "bat");
     eprintln!("  batched: {} events in {} requests, {} clients", args.batched_events, bodies.len(), batch_concurrency);
-    let cpu_before = CpuSample::take(Some(server.pid));
+    let (cpu_before, threads_before) = (CpuSample::take(Some(server.pid)), ThreadSample::take(server.pid));
     let batched = load::run_batched(&target, bodies, batch_concurrency).await;
     let batched_cpu = cpu_before.usage_until(&CpuSample::take(Some(server.pid)), ctx.ticks_per_second);
+    let batched_threads = threads_before.usage_until(&ThreadSample::take(server.pid), ctx.ticks_per_second);
     eprintln!(
         "    {:.0} events/s ({:.2} s), errors {}",
         batched.events_per_second,
@@ -414,7 +493,7 @@ async fn drive_server(ctx: &Bench, db: &DatabaseRef) -> anyhow::Result<ServerPha
         single_warm_created = warm_single.outcomes.created;
     }
     eprintln!("  single: {concurrency} clients for {} s", args.single_seconds);
-    let cpu_before = CpuSample::take(Some(server.pid));
+    let (cpu_before, threads_before) = (CpuSample::take(Some(server.pid)), ThreadSample::take(server.pid));
     let single = load::run_single(
         &target,
         ctx.workload.clone(),
@@ -424,14 +503,20 @@ async fn drive_server(ctx: &Bench, db: &DatabaseRef) -> anyhow::Result<ServerPha
     )
     .await;
     let single_cpu = cpu_before.usage_until(&CpuSample::take(Some(server.pid)), ctx.ticks_per_second);
+    let single_threads = threads_before.usage_until(&ThreadSample::take(server.pid), ctx.ticks_per_second);
     eprintln!(
-        "    {:.0} requests/s, p50 {:.1} ms, p99 {:.1} ms, errors {}",
+        "    {:.0} requests/s, p50 {:.1} ms, p99 {:.1} ms, errors {}; server threads: {}",
         single.requests_per_second,
         single.latency.p50_ms,
         single.latency.p99_ms,
-        single.outcomes.describe_errors()
+        single.outcomes.describe_errors(),
+        single_threads.describe()
     );
 
+    let background = match &receiver {
+        Some(receiver) => Some(background_lag(ctx, &server, &secret, receiver).await),
+        None => None,
+    };
     drop(target);
     let stderr = server.stop().await?;
     if stderr.lines > 0 {
@@ -442,14 +527,82 @@ async fn drive_server(ctx: &Bench, db: &DatabaseRef) -> anyhow::Result<ServerPha
     if u64::try_from(events_stored).ok() != Some(events_expected) {
         eprintln!("  warning: {events_stored} events stored, {events_expected} expected from the 201 answers");
     }
-    Ok(ServerPhases {
+    Ok(ModeRun {
+        mode,
+        round: round + 1,
         batched,
         batched_cpu,
+        batched_threads,
         single,
         single_cpu,
+        single_threads,
         warmup: Warmup { batch_events_created: warm.events_created, single_events_created: single_warm_created },
         events_expected,
         events_stored,
-        stderr,
+        background,
+        server_stderr_lines: stderr.lines,
+        server_stderr_tail: stderr.tail,
     })
+}
+
+/// `GET /api/v1/search/status` as JSON, or `None` when it cannot be read.
+async fn search_status(client: &reqwest::Client, server: &ServerProcess, secret: &str) -> Option<serde_json::Value> {
+    let response =
+        client.get(format!("{}/api/v1/search/status", server.base_url)).bearer_auth(secret).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+/// How far the background work lagged when the timed phases ended, and how long it took to catch
+/// up with no load (documents and vectors for every event).
+async fn background_lag(
+    ctx: &Bench,
+    server: &ServerProcess,
+    secret: &str,
+    receiver: &receiver::Receiver,
+) -> BackendLag {
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap_or_default();
+    let at_end = search_status(&client, server, secret).await;
+    let number = |status: &Option<serde_json::Value>, key: &str| -> Option<u64> { status.as_ref()?.get(key)?.as_u64() };
+    let caught_up = |status: &Option<serde_json::Value>| -> bool {
+        let events = number(status, "events");
+        events.is_some() && events == number(status, "indexed") && events == number(status, "embedded")
+    };
+    let started = std::time::Instant::now();
+    let (threads_before, mut last) = (ThreadSample::take(server.pid), at_end.clone());
+    let mut caught_up_seconds = None;
+    if ctx.args.catch_up_seconds > 0.0 {
+        eprintln!("    waiting up to {} s for the search index to catch up", ctx.args.catch_up_seconds);
+        while started.elapsed().as_secs_f64() < ctx.args.catch_up_seconds {
+            if caught_up(&last) {
+                caught_up_seconds = Some(started.elapsed().as_secs_f64());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            last = search_status(&client, server, secret).await;
+        }
+    }
+    let catch_up_threads = threads_before.usage_until(&ThreadSample::take(server.pid), ctx.ticks_per_second);
+    let lag = BackendLag {
+        events: number(&at_end, "events").unwrap_or_default(),
+        indexed_at_end: number(&at_end, "indexed").unwrap_or_default(),
+        embedded_at_end: number(&at_end, "embedded").unwrap_or_default(),
+        status_at_end: at_end,
+        caught_up_seconds,
+        status_last: last,
+        catch_up_threads,
+        webhook_deliveries: receiver.received(),
+    };
+    eprintln!(
+        "    at the end: {} events, {} indexed, {} embedded; caught up {}; {} webhook deliveries",
+        lag.events,
+        lag.indexed_at_end,
+        lag.embedded_at_end,
+        lag.caught_up_seconds
+            .map_or_else(|| "not within the wait".to_owned(), |seconds| format!("after {seconds:.0} s")),
+        lag.webhook_deliveries
+    );
+    lag
 }

@@ -26,13 +26,8 @@ pub struct StderrSummary {
 }
 
 impl ServerProcess {
-    /// Starts `bin serve` on a free port and waits until it listens.
-    pub async fn start(bin: &Path, data_dir: &Path, database_url: &str, secret: &str) -> anyhow::Result<Self> {
-        Self::start_with_env(bin, data_dir, database_url, secret, &[("RUST_LOG", "warn")]).await
-    }
-
-    /// As [`ServerProcess::start`], with these environment variables (e.g. `RUST_LOG`, or
-    /// `VERITRAIL__SECTION__KEY` settings).
+    /// Starts `bin serve` on a free port with these environment variables (e.g. `RUST_LOG`, or
+    /// `VERITRAIL__SECTION__KEY` settings) and waits until it listens.
     pub async fn start_with_env(
         bin: &Path,
         data_dir: &Path,

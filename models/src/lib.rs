@@ -16,3 +16,4 @@ pub mod anomaly;
 pub mod chat;
 pub mod embed;
 pub mod fetch;
+pub mod priority;

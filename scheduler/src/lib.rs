@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use veritrail_core::activity::IngestActivity;
 use veritrail_core::jobs::{JobError, JobRun, JobRunner, JobStatus, JobStore, RunOutcome, Trigger};
 use veritrail_core::store::StoreError;
 
@@ -67,7 +68,19 @@ pub struct Scheduler {
     /// process shares with itself, so without this a tick that fires while the previous run is
     /// still going would start a second, overlapping run of the same job.
     running: Arc<Mutex<HashSet<&'static str>>>,
+    /// Scheduled runs of these jobs wait while ingest is busy (see [`Scheduler::deferring`]).
+    deferred: Option<Deferral>,
 }
+
+/// Which scheduled runs wait for quiet ingest, and for how long at most.
+struct Deferral {
+    activity: Arc<IngestActivity>,
+    jobs: HashSet<&'static str>,
+    at_most: Duration,
+}
+
+/// How often a deferred run looks whether ingest is quiet.
+const DEFER_POLL: Duration = Duration::from_secs(1);
 
 /// Marks a job as running in this process until dropped (also when the run's future is dropped).
 struct RunningGuard {
@@ -101,7 +114,43 @@ impl Scheduler {
             manual_wait: Duration::from_secs(60),
             cron: tokio::sync::Mutex::new(None),
             running: Arc::default(),
+            deferred: None,
         }
+    }
+
+    /// Scheduled runs (cron ticks and start-up runs, never manual ones) of `jobs` wait while
+    /// `activity` says ingest is busy, at most `at_most`, then run anyway: heavy jobs (reading and
+    /// hashing the whole new part of the log, scoring every window) run in the gaps of ingest
+    /// rather than in the middle of it, and still run when ingest never pauses.
+    pub fn deferring(mut self, activity: Arc<IngestActivity>, jobs: &[&'static str], at_most: Duration) -> Self {
+        self.deferred = Some(Deferral { activity, jobs: jobs.iter().copied().collect(), at_most });
+        self
+    }
+
+    /// Waits as [`Scheduler::deferring`] says before a scheduled run of `name`.
+    async fn defer(&self, name: &'static str) {
+        let Some(deferral) = self.deferred.as_ref().filter(|deferral| deferral.jobs.contains(name)) else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + deferral.at_most;
+        let mut waited = false;
+        while deferral.activity.is_busy() && tokio::time::Instant::now() < deadline {
+            waited = true;
+            tokio::time::sleep(DEFER_POLL).await;
+        }
+        if waited {
+            tracing::debug!(
+                job = name,
+                busy = deferral.activity.is_busy(),
+                "scheduled run deferred while ingest was busy"
+            );
+        }
+    }
+
+    /// A scheduled run: deferred as configured, then [`Scheduler::run_once`].
+    async fn run_scheduled(&self, name: &'static str) -> Result<Option<JobRun>, JobError> {
+        self.defer(name).await;
+        self.run_once(name, Trigger::Schedule).await
     }
 
     /// Sets how long leases last (default 15 minutes).
@@ -195,7 +244,7 @@ impl Scheduler {
                 let scheduler = scheduler.clone();
                 Box::pin(async move {
                     if let Some(scheduler) = scheduler.upgrade()
-                        && let Err(err) = scheduler.run_once(name, Trigger::Schedule).await
+                        && let Err(err) = scheduler.run_scheduled(name).await
                     {
                         tracing::error!(job = name, error = %err, "scheduled run could not start");
                     }
@@ -211,7 +260,7 @@ impl Scheduler {
             let scheduler = Arc::downgrade(self);
             tokio::spawn(async move {
                 if let Some(scheduler) = scheduler.upgrade()
-                    && let Err(err) = scheduler.run_once(name, Trigger::Schedule).await
+                    && let Err(err) = scheduler.run_scheduled(name).await
                 {
                     tracing::error!(job = name, error = %err, "start-up run could not start");
                 }

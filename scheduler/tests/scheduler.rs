@@ -203,3 +203,33 @@ async fn a_tick_during_a_run_of_the_same_replica_is_skipped() {
         assert_eq!(slow.most_at_once.load(Ordering::SeqCst), 1);
     }
 }
+
+#[tokio::test]
+async fn busy_ingest_defers_scheduled_runs_but_never_manual_ones() {
+    use veritrail_core::activity::{BackgroundSettings, IngestActivity};
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let flaky = Arc::new(Flaky { failures: 0, runs: AtomicU32::new(0) });
+        // Busy for a moment after the append below; a deferred run waits for that, then runs.
+        let activity = Arc::new(IngestActivity::new(BackgroundSettings {
+            quiet_after: std::time::Duration::from_millis(300),
+            ..BackgroundSettings::default()
+        }));
+        activity.appended();
+        let jobs = vec![Scheduled { job: flaky.clone(), cron: Some("0 0 0 1 1 *".to_owned()), run_at_start: true }];
+        let scheduler = Arc::new(
+            Scheduler::new(jobs, store.jobs.clone(), clock(), "replica-a".to_owned())
+                .with_manual_wait(std::time::Duration::from_secs(30))
+                .deferring(activity.clone(), &["flaky"], std::time::Duration::from_secs(3600)),
+        );
+        scheduler.start().await.expect("start");
+        // A manual run is never deferred.
+        let manual = scheduler.run_now("flaky").await.expect("manual run");
+        assert_eq!(manual.trigger, Trigger::Manual, "{:?}", db.backend);
+        // The start-up run happens once ingest is quiet.
+        while flaky.runs.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(!activity.is_busy(), "{:?}: the start-up run waited for quiet ingest", db.backend);
+    }
+}

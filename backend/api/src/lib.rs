@@ -90,6 +90,8 @@ pub struct AppState {
     pub stream_hub: Arc<stream::StreamHub>,
     /// Reports, their worker and schedules.
     pub reports: Arc<veritrail_reports::Reports>,
+    /// Told of every append, so background work yields to ingest while it is busy.
+    pub activity: Arc<veritrail_core::activity::IngestActivity>,
 }
 
 /// Builds the whole HTTP app: the API, and the dashboard from `dashboard_dir` when it holds a

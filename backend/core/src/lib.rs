@@ -1,6 +1,7 @@
 //! `veritrail-core`: the domain of Veritrail, free of I/O.
 //!
 //! - [`event`]: what clients submit and what the log stores;
+//! - [`activity`]: how busy the write path is, so background work can yield to it;
 //! - [`validate`]: untrusted JSON to a [`event::NewEvent`], with precise errors;
 //! - [`canonical`]: RFC 8785 canonical JSON, the bytes every hash covers;
 //! - [`hash`]: SHA-256 digests;
@@ -14,6 +15,7 @@
 //! Architecture invariant: this crate knows nothing about HTTP, SQL or an async runtime.
 
 pub mod access;
+pub mod activity;
 pub mod alerting;
 pub mod anomalies;
 pub mod auth;

@@ -6,14 +6,19 @@
 //!    from the one the tenant's documents were written with, they are all rebuilt first;
 //! 2. **Vectors** for distinct texts without one, in batches, when an embedder is loaded.
 //!
-//! Ingest never waits for any of this: the job reads the log after the fact.
+//! Ingest never waits for any of this: the job reads the log after the fact. Nor is it slowed by
+//! it: with an [`IngestActivity`] attached, every batch is timed and followed by the pause that
+//! holds indexing to its share of the machine while appends keep coming (none once ingest is
+//! quiet), and batches of documents are smaller while ingest is busy, so that a backend with one
+//! write lock (SQLite) never makes an append wait long.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use veritrail_core::activity::{IngestActivity, Pacer};
 use veritrail_core::event::{StoredEvent, TenantId};
 use veritrail_core::render::{RENDERING_VERSION, render};
 use veritrail_core::search::{INDEX_DIMENSIONS, IndexProgress, SearchDocument, SearchIndex, TextHash};
@@ -27,16 +32,34 @@ use crate::slot::EmbedderSlot;
 pub struct IndexerSettings {
     /// Events read and documents written per round trip.
     pub document_batch: u32,
+    /// Events read and documents written per round trip while ingest is busy: each batch is one
+    /// write transaction, and on SQLite appends wait for it, so there it is kept short.
+    pub busy_document_batch: u32,
     /// Texts embedded per model call: small, because a stop is only seen between calls (a call
     /// of 16 texts takes a second or two on two cores).
     pub embed_batch: u32,
 }
 
 impl Default for IndexerSettings {
+    /// While ingest is busy, documents go in batches of 500: about a quarter of a second of
+    /// database work, evened out by the pause after it, rather than second-long bursts that every
+    /// append meanwhile would feel in its latency (and a pause long enough for them would exceed
+    /// the longest pause, so the share would not hold).
     fn default() -> Self {
-        Self { document_batch: 2_000, embed_batch: 16 }
+        Self { document_batch: 2_000, busy_document_batch: 500, embed_batch: 16 }
     }
 }
+
+impl IndexerSettings {
+    /// The defaults for a backend whose writes all take one lock (SQLite): while ingest is busy,
+    /// documents go in batches of 100 (a few milliseconds of the write lock each).
+    pub fn single_writer() -> Self {
+        Self { busy_document_batch: 100, ..Self::default() }
+    }
+}
+
+/// The longest single sleep of a pause, so that a stop is seen promptly.
+const PAUSE_SLICE: Duration = Duration::from_millis(200);
 
 /// Asks a running indexer to stop (the server is shutting down). The indexer looks between its
 /// batches, so it stops within one batch; what it stored is kept, and the next run resumes from
@@ -89,6 +112,8 @@ pub struct Indexer {
     embedder: EmbedderSlot,
     settings: IndexerSettings,
     stop: StopSignal,
+    /// The write path's activity; `None`: never pause.
+    activity: Option<Arc<IngestActivity>>,
 }
 
 impl Indexer {
@@ -98,7 +123,33 @@ impl Indexer {
         embedder: EmbedderSlot,
         settings: IndexerSettings,
     ) -> Self {
-        Self { events, index, embedder, settings, stop: StopSignal::default() }
+        Self { events, index, embedder, settings, stop: StopSignal::default(), activity: None }
+    }
+
+    /// Yields to ingest: pauses after each batch while appends keep coming (see
+    /// [`IngestActivity::pause_after`]).
+    pub fn with_activity(mut self, activity: Arc<IngestActivity>) -> Self {
+        self.activity = Some(activity);
+        self
+    }
+
+    fn is_busy(&self) -> bool {
+        self.activity.as_ref().is_some_and(|activity| activity.is_busy())
+    }
+
+    /// Sleeps the pause owed for the work `pacer` timed, in slices, returning early on a stop.
+    async fn pause(&self, pacer: Option<Pacer<'_>>, cores: f64) {
+        let Some(pacer) = pacer else { return };
+        let mut left = pacer.pause_for_cores(cores);
+        while !left.is_zero() && !self.stop.is_stopped() {
+            let slice = left.min(PAUSE_SLICE);
+            tokio::time::sleep(slice).await;
+            left -= slice;
+        }
+    }
+
+    fn pacer(&self) -> Option<Pacer<'_>> {
+        self.activity.as_deref().map(Pacer::start)
     }
 
     /// Stops between batches once `stop` is signalled.
@@ -133,7 +184,10 @@ impl Indexer {
             }
             let model = embedder.model_id().to_owned();
             let started = Instant::now();
+            // Inference keeps this many cores busy while it runs; storing vectors, one.
+            let cores = embedder.compute_threads().max(1) as f64;
             while !self.stop.is_stopped() {
+                let pacer = self.pacer();
                 let pending = self.index.pending_texts(tenant, &model, self.settings.embed_batch).await?;
                 if pending.is_empty() {
                     break;
@@ -147,6 +201,7 @@ impl Indexer {
                 let rows: Vec<(TextHash, Vec<f32>)> = pending.iter().map(|text| text.text_hash).zip(vectors).collect();
                 self.index.put_vectors(tenant, &model, &rows).await?;
                 report.texts_embedded += rows.len() as u64;
+                self.pause(pacer, cores).await;
             }
             report.embed_seconds = started.elapsed().as_secs_f64();
             report.model = Some(model);
@@ -176,8 +231,10 @@ impl Indexer {
             if self.stop.is_stopped() {
                 return Ok(added);
             }
+            let pacer = self.pacer();
+            let batch = if self.is_busy() { self.settings.busy_document_batch } else { self.settings.document_batch };
             let from = self.index.indexed_until(tenant).await?;
-            let events = self.events.scan(tenant, from, self.settings.document_batch).await?;
+            let events = self.events.scan(tenant, from, batch.max(1)).await?;
             if events.is_empty() {
                 // Caught up: a rebuild's old texts are gone for good, and so may their vectors be.
                 let pruned = self.index.prune_vectors(tenant).await?;
@@ -193,6 +250,7 @@ impl Indexer {
             let documents: Vec<SearchDocument> = events.iter().map(document_of).collect();
             self.index.put_documents(tenant, &documents).await?;
             added += documents.len() as u64;
+            self.pause(pacer, 1.0).await;
         }
     }
 }

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use veritrail_alerts::Alerting;
 use veritrail_api::AppState;
 use veritrail_api::auth::KeyCache;
+use veritrail_core::activity::{IngestActivity, Pacer};
 use veritrail_core::integrity::IntegrityMonitor;
 use veritrail_core::store::EventLog;
 use veritrail_core::transparency::LogIdentity;
@@ -37,6 +38,8 @@ pub struct Application {
     /// Stops the back-fill at shutdown: its inference would otherwise keep the cores busy, and
     /// the process alive, until its batch loop ran out.
     stop_jobs: StopSignal,
+    /// How busy ingest is: background work yields to it.
+    activity: Arc<IngestActivity>,
 }
 
 impl Application {
@@ -64,8 +67,9 @@ impl Application {
         }
         let stop_jobs = StopSignal::default();
         let reports = build_reports(&store, &log, &alerting, &models);
+        let activity = Arc::new(IngestActivity::new(config.background.settings()));
         let scheduler = Arc::new(crate::jobs::scheduler(
-            config, &store, &log, &integrity, &models, &alerting, &reports, &stop_jobs,
+            config, &store, &log, &integrity, &models, &alerting, &reports, &stop_jobs, &activity,
         ));
         let search =
             SearchEngine::new(store.events.clone(), store.search.clone(), models.embedder.clone(), models.chat.clone());
@@ -93,10 +97,11 @@ impl Application {
                 login_throttle: Default::default(),
                 stream_hub: Default::default(),
                 reports: reports.clone(),
+                activity: activity.clone(),
             },
             Some(config.server.dashboard_dir.as_path()).filter(|dir| !dir.as_os_str().is_empty()),
         );
-        Ok(Self { listener, router, store, scheduler, alerting, reports, stop_jobs })
+        Ok(Self { listener, router, store, scheduler, alerting, reports, stop_jobs, activity })
     }
 
     /// Returns the address actually bound.
@@ -114,7 +119,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         self.scheduler.start().await.context("start the job scheduler")?;
         tokio::spawn(deliver_on_wake(self.alerting.clone()));
-        tokio::spawn(alert_events_on_wake(self.alerting.clone(), self.store.events.clone()));
+        tokio::spawn(alert_events_on_wake(self.alerting.clone(), self.store.events.clone(), self.activity.clone()));
         tokio::spawn(generate_reports_on_request(self.reports.clone()));
         // Connection info gives handlers the client's address (sign-in throttling).
         let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
@@ -189,9 +194,20 @@ async fn deliver_on_wake(alerting: Arc<Alerting>) {
 /// for the `event-alerts` schedule (tenants without event rules wait for it: for them it only
 /// moves the cursor). Passes over one tenant never overlap in this process, and
 /// the event cursor keeps other replicas from evaluating the same events twice.
-async fn alert_events_on_wake(alerting: Arc<Alerting>, events: Arc<dyn EventLog>) {
+///
+/// While ingest is busy, wake-ups are coalesced: a pass is one write transaction (the cursor and
+/// the alerts it raised), and with a pass per group commit the evaluator would take the write
+/// lock (SQLite) or a commit (PostgreSQL) as often as ingest itself. So a busy evaluator first
+/// waits [`EVENT_COALESCE`], gathering the appends meanwhile into one pass, and pauses after it
+/// as the background share says. Quiet ingest is evaluated at once.
+async fn alert_events_on_wake(alerting: Arc<Alerting>, events: Arc<dyn EventLog>, activity: Arc<IngestActivity>) {
     loop {
-        for tenant in alerting.tenants_with_new_events().await {
+        let tenants = alerting.tenants_with_new_events().await;
+        if activity.is_busy() {
+            tokio::time::sleep(EVENT_COALESCE).await;
+        }
+        let pacer = Pacer::start(&activity);
+        for tenant in tenants {
             let pass = match alerting.watches_events(&tenant).await {
                 Ok(false) => continue,
                 Ok(true) => alerting.alert_new_events(events.as_ref(), &tenant, chrono::Utc::now()).await.map(drop),
@@ -201,8 +217,13 @@ async fn alert_events_on_wake(alerting: Arc<Alerting>, events: Arc<dyn EventLog>
                 tracing::error!(tenant = %tenant, %error, "event rules could not be evaluated; the event-alerts job will retry");
             }
         }
+        tokio::time::sleep(pacer.pause()).await;
     }
 }
+
+/// How long a woken event-rule evaluator gathers appends while ingest is busy: alerts leave at
+/// most this much later, and a pass costs one write per this interval instead of one per commit.
+const EVENT_COALESCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Opens the configured database (creating the data directory for SQLite).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {

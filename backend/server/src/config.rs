@@ -28,6 +28,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub auth: AuthConfig,
     pub reports: ReportsConfig,
+    pub background: BackgroundConfig,
 }
 
 impl Default for Config {
@@ -46,6 +47,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             auth: AuthConfig::default(),
             reports: ReportsConfig::default(),
+            background: BackgroundConfig::default(),
         }
     }
 }
@@ -157,6 +159,41 @@ impl Default for CheckpointConfig {
             origin: "veritrail.local".to_owned(),
             schedule: "0 * * * * *".to_owned(),
             private_key: Secret::default(),
+        }
+    }
+}
+
+/// How background work (search indexing and embedding, event-rule evaluation) yields to ingest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackgroundConfig {
+    /// While appends keep coming, each kind of background work pauses after every batch so that
+    /// it takes at most this share of one core (0.01 to 1; 1: never pause). It catches up at full
+    /// speed once ingest is quiet; `/api/v1/search/status` shows the lag meanwhile.
+    pub busy_share: f64,
+    /// Ingest counts as quiet this many milliseconds after the last append.
+    pub quiet_after_ms: u64,
+    /// The longest single pause, in seconds, so background work never stops for long.
+    pub max_pause_seconds: u64,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        let defaults = veritrail_core::activity::BackgroundSettings::default();
+        Self {
+            busy_share: defaults.busy_share,
+            quiet_after_ms: u64::try_from(defaults.quiet_after.as_millis()).unwrap_or(500),
+            max_pause_seconds: defaults.max_pause.as_secs(),
+        }
+    }
+}
+
+impl BackgroundConfig {
+    pub fn settings(&self) -> veritrail_core::activity::BackgroundSettings {
+        veritrail_core::activity::BackgroundSettings {
+            busy_share: self.busy_share,
+            quiet_after: std::time::Duration::from_millis(self.quiet_after_ms),
+            max_pause: std::time::Duration::from_secs(self.max_pause_seconds.max(1)),
         }
     }
 }

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use veritrail_alerts::Alerting;
+use veritrail_core::activity::IngestActivity;
 use veritrail_core::integrity::IntegrityMonitor;
 use veritrail_core::transparency::{LogIdentity, publish_checkpoints};
 use veritrail_reports::Reports;
@@ -277,7 +278,8 @@ impl Job for ReportsJob {
 }
 
 /// Builds the scheduler with every job and its configured schedule (an empty schedule means on
-/// demand only). `stop` ends a running back-fill between two batches (at shutdown).
+/// demand only). `stop` ends a running back-fill between two batches (at shutdown); the
+/// back-fill yields to ingest as `activity` says.
 #[allow(clippy::too_many_arguments)] // one collaborator per job family; a struct would only rename them
 pub fn scheduler(
     config: &Config,
@@ -288,7 +290,14 @@ pub fn scheduler(
     alerting: &Arc<Alerting>,
     reports: &Arc<Reports>,
     stop: &StopSignal,
+    activity: &Arc<IngestActivity>,
 ) -> Scheduler {
+    // SQLite has one write lock, which appends wait for: index in short transactions while
+    // ingest is busy.
+    let indexer_settings = match store.backend {
+        veritrail_store::Backend::Sqlite => IndexerSettings::single_writer(),
+        veritrail_store::Backend::Postgres => IndexerSettings::default(),
+    };
     let schedule = |cron: &str| (!cron.trim().is_empty()).then(|| cron.trim().to_owned());
     let jobs = vec![
         Scheduled {
@@ -313,9 +322,10 @@ pub fn scheduler(
                     store.events.clone(),
                     store.search.clone(),
                     models.embedder.clone(),
-                    IndexerSettings::default(),
+                    indexer_settings,
                 )
-                .with_stop(stop.clone()),
+                .with_stop(stop.clone())
+                .with_activity(activity.clone()),
                 models: models.clone(),
             }),
             cron: schedule(&config.search.schedule),
@@ -349,5 +359,11 @@ pub fn scheduler(
         },
     ];
     let holder = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
-    Scheduler::new(jobs, store.jobs.clone(), Arc::new(SystemClock), holder)
+    // The two jobs that read (and hash, or score) everything new in one go wait for a gap in
+    // ingest, at most one default interval; the others are small or pace themselves.
+    Scheduler::new(jobs, store.jobs.clone(), Arc::new(SystemClock), holder).deferring(
+        activity.clone(),
+        &["integrity-check", "anomaly-detection"],
+        std::time::Duration::from_secs(300),
+    )
 }

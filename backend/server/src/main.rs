@@ -588,6 +588,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &alerting,
                 &reports,
                 &Default::default(),
+                // No ingest in this process: jobs never pause.
+                &Default::default(),
             );
             match action {
                 JobsAction::Run { name, full } => {

@@ -157,6 +157,10 @@ impl Embedder for LocalEmbedder {
     async fn embed_background(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.off_the_runtime(texts, Inner::embed_background).await
     }
+
+    fn compute_threads(&self) -> usize {
+        self.inner.lanes.threads()
+    }
 }
 
 /// [`Inner::embed`] or [`Inner::embed_background`].

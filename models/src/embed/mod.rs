@@ -47,4 +47,10 @@ pub trait Embedder: Send + Sync {
     async fn embed_background(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.embed(texts).await
     }
+
+    /// Cores of this machine a call keeps busy while it runs: the threads of a local model, 0
+    /// for a remote endpoint. Background work that paces itself counts its time this many times.
+    fn compute_threads(&self) -> usize {
+        0
+    }
 }

@@ -63,6 +63,7 @@ async fn create_event(
     caller.require(Permission::Ingest)?;
     let event = validate_event(&body, &state.limits.event, new_id).map_err(|err| validation_error(err, ""))?;
     let mut appended = state.events.append(caller.tenant(), vec![event]).await?;
+    state.activity.appended();
     state.alerting.events_appended(caller.tenant());
     state.stream_hub.appended();
     let Appended { receipt, created } =
@@ -144,6 +145,7 @@ async fn append_all(state: &AppState, caller: &Caller, items: &[Value], what: &s
         })
         .collect::<Result<_, _>>()?;
     let appended = state.events.append(caller.tenant(), events).await?;
+    state.activity.appended();
     state.alerting.events_appended(caller.tenant());
     state.stream_hub.appended();
     let status = if appended.iter().any(|appended| appended.created) { StatusCode::CREATED } else { StatusCode::OK };

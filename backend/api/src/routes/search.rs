@@ -1,6 +1,7 @@
 //! `POST /api/v1/search`: a question in plain language → how it was understood, the ranked
 //! events, and a short answer citing them (each citation with its inclusion proof when a
-//! published checkpoint covers it). `GET /api/v1/search/status`: how far indexing has got.
+//! published checkpoint covers it). `GET /api/v1/search/status`: how far indexing has got, and
+//! whether it is holding back for ingest.
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -141,12 +142,23 @@ fn reject_unknown_fields(object: &Map<String, Value>) -> Result<(), ApiError> {
 async fn status(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let progress = state.search.progress(caller.tenant()).await?;
+    let semantic = state.search.semantic_enabled();
+    let activity = &state.activity;
     Ok(Json(json!({
-        "semantic": if state.search.semantic_enabled() { "on" } else { "off" },
+        "semantic": if semantic { "on" } else { "off" },
         "model": state.search.model_id(),
         "events": progress.events,
         "indexed": progress.indexed,
         "embedded": progress.embedded,
+        // Events waiting for a search document, and (with a model) for their text's vector.
         "lag": progress.events.saturating_sub(progress.indexed),
+        "vectors_lag": if semantic { progress.events.saturating_sub(progress.embedded) } else { 0 },
+        // While ingest is busy, indexing holds back to its share of the machine; the lag then
+        // grows and shrinks again once ingest is quiet.
+        "background": {
+            "ingest_busy": activity.is_busy(),
+            "busy_share": activity.settings().busy_share,
+            "paused_seconds": activity.paused().as_secs_f64(),
+        },
     })))
 }
