@@ -57,7 +57,6 @@ fi
 [[ -f frontend/dist/index.html ]] || die "the dashboard was not built"
 
 random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
 # --- one backend -----------------------------------------------------------------------------
 state=""
@@ -85,7 +84,6 @@ run_backend() {
   local backend=$1 t0=$SECONDS
   shift
   state=$(mktemp -d "${TMPDIR:-/tmp}/veritrail-e2e-$backend.XXXXXX")
-  mkdir -p "$state/data"
   local database_url=""
   if [[ $backend == postgres ]]; then
     if command -v psql >/dev/null; then
@@ -101,20 +99,10 @@ run_backend() {
       database_url=$VERITRAIL_TEST_PG_URL
     fi
   fi
-  local key password port
-  key=vt_$(random_hex 24)
-  password=$(random_hex 12)
-  port=$(free_port)
-  {
-    printf 'E2E_BIN=%q\n' "$bin"
-    printf 'E2E_DATA_DIR=%q\n' "$state/data"
-    printf 'E2E_DATABASE_URL=%q\n' "$database_url"
-    printf 'E2E_ADDR=%q\n' "127.0.0.1:$port"
-    printf 'E2E_KEY=%q\n' "$key"
-    printf 'E2E_PASSWORD=%q\n' "$password"
-    printf 'E2E_DASHBOARD_DIR=%q\n' "$repo/frontend/dist"
-  } >"$state/env"
-  chmod 600 "$state/env"
+  scripts/e2e-server.sh prepare "$state" "$bin" "$database_url" "$repo/frontend/dist"
+  # shellcheck source=/dev/null
+  source "$state/env"
+  local key=$E2E_KEY password=$E2E_PASSWORD port=${E2E_ADDR##*:}
 
   log "[$backend] starting veritrail serve on 127.0.0.1:$port (state in $state)"
   scripts/e2e-server.sh start "$state"

@@ -23,7 +23,6 @@ scripts/build-frontend.sh
 [[ -d frontend/node_modules/playwright-core ]] || (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
 
 random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
 state=""
 cleanup() { if [[ -n $state ]]; then scripts/e2e-server.sh stop "$state" || true; rm -rf "$state"; fi; }
@@ -32,20 +31,10 @@ trap cleanup EXIT
 bench_backend() {
   local backend=$1 database_url=$2
   state=$(mktemp -d "${TMPDIR:-/tmp}/veritrail-bench-$backend.XXXXXX")
-  mkdir -p "$state/data"
-  local key password port
-  key=vt_$(random_hex 24)
-  password=$(random_hex 12)
-  port=$(free_port)
-  {
-    printf 'E2E_BIN=%q\n' "$bin"
-    printf 'E2E_DATA_DIR=%q\n' "$state/data"
-    printf 'E2E_DATABASE_URL=%q\n' "$database_url"
-    printf 'E2E_ADDR=%q\n' "127.0.0.1:$port"
-    printf 'E2E_KEY=%q\n' "$key"
-    printf 'E2E_PASSWORD=%q\n' "$password"
-    printf 'E2E_DASHBOARD_DIR=%q\n' "$repo/frontend/dist"
-  } >"$state/env"
+  scripts/e2e-server.sh prepare "$state" "$bin" "$database_url" "$repo/frontend/dist"
+  # shellcheck source=/dev/null
+  source "$state/env"
+  local key=$E2E_KEY password=$E2E_PASSWORD port=${E2E_ADDR##*:}
   RUST_LOG=warn scripts/e2e-server.sh start "$state"
   local out
   out=${BENCH_OUT_DIR:-$repo/bench/results}/dashboard-$(date -u +%F)-$backend.json

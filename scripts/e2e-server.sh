@@ -4,14 +4,35 @@
 # directory, the database URL, the address and the secrets). The tests call it too, to restart
 # the server on the same data while a page stays open.
 #
-# Usage: scripts/e2e-server.sh start|stop|restart STATE_DIR
+# Usage: scripts/e2e-server.sh prepare STATE_DIR BIN DATABASE_URL DASHBOARD_DIR
+#          (writes STATE_DIR/env: a data directory, a free port, a random admin key and password;
+#           DATABASE_URL empty = SQLite in the data directory)
+#        scripts/e2e-server.sh start|stop|restart STATE_DIR
 #        scripts/e2e-server.sh ingest STATE_DIR FILE.jsonl   (server must be stopped on SQLite)
 set -euo pipefail
 
 die() { echo "e2e-server.sh: ERROR: $*" >&2; exit 1; }
-[[ $# -ge 2 ]] || die "usage: $0 start|stop|restart|ingest STATE_DIR [FILE]"
+[[ $# -ge 2 ]] || die "usage: $0 prepare|start|stop|restart|ingest STATE_DIR [...]"
 cmd=$1
 state=$2
+
+if [[ $cmd == prepare ]]; then
+  [[ $# -eq 5 ]] || die "usage: $0 prepare STATE_DIR BIN DATABASE_URL DASHBOARD_DIR"
+  random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+  port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  mkdir -p "$state/data"
+  {
+    printf 'E2E_BIN=%q\n' "$3"
+    printf 'E2E_DATA_DIR=%q\n' "$state/data"
+    printf 'E2E_DATABASE_URL=%q\n' "$4"
+    printf 'E2E_ADDR=%q\n' "127.0.0.1:$port"
+    printf 'E2E_KEY=%q\n' "vt_$(random_hex 24)"
+    printf 'E2E_PASSWORD=%q\n' "$(random_hex 12)"
+    printf 'E2E_DASHBOARD_DIR=%q\n' "$5"
+  } >"$state/env"
+  chmod 600 "$state/env"
+  exit 0
+fi
 [[ -f $state/env ]] || die "$state/env is missing"
 # shellcheck source=/dev/null
 source "$state/env"
