@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use veritrail_core::activity::IngestActivity;
-use veritrail_core::jobs::{JobError, JobRun, JobRunner, JobStatus, JobStore, RunOutcome, Trigger};
+use veritrail_core::event::TenantId;
+use veritrail_core::jobs::{JobError, JobRun, JobRunner, JobScope, JobStatus, JobStore, RunOutcome, Trigger};
 use veritrail_core::store::StoreError;
 
 /// A named piece of background work.
@@ -23,8 +24,10 @@ pub trait Job: Send + Sync {
     /// The stable job name used in the API and the CLI (e.g. `checkpoint`).
     fn name(&self) -> &'static str;
 
-    /// Does the work once; the returned JSON becomes the run record's `details`.
-    async fn run(&self) -> anyhow::Result<Value>;
+    /// Does the work once for the tenants of `scope` (and nothing for any other tenant); the
+    /// returned JSON becomes the run record's `details`, each tenant's part under
+    /// `details.tenants.<tenant>`.
+    async fn run(&self, scope: &JobScope) -> anyhow::Result<Value>;
 }
 
 /// The time, injectable so tests can move it.
@@ -150,7 +153,7 @@ impl Scheduler {
     /// A scheduled run: deferred as configured, then [`Scheduler::run_once`].
     async fn run_scheduled(&self, name: &'static str) -> Result<Option<JobRun>, JobError> {
         self.defer(name).await;
-        self.run_once(name, Trigger::Schedule).await
+        self.run_once(name, Trigger::Schedule, JobScope::AllTenants).await
     }
 
     /// Sets how long leases last (default 15 minutes).
@@ -169,10 +172,11 @@ impl Scheduler {
         self.jobs.iter().find(|scheduled| scheduled.job.name() == name)
     }
 
-    /// One step: takes the job's lease, runs it, records the run and gives the lease back.
-    /// Returns `Ok(None)` when another replica holds the lease, or the job is still running in
-    /// this process (a scheduled run is then skipped).
-    pub async fn run_once(&self, name: &str, trigger: Trigger) -> Result<Option<JobRun>, JobError> {
+    /// One step: takes the job's lease, runs it over `scope`, records the run and gives the lease
+    /// back. Returns `Ok(None)` when another replica holds the lease, or the job is still running
+    /// in this process (a scheduled run is then skipped). The lease and the in-process guard are
+    /// per job, whatever the scope: a tenant's run and a run over every tenant never overlap.
+    pub async fn run_once(&self, name: &str, trigger: Trigger, scope: JobScope) -> Result<Option<JobRun>, JobError> {
         let scheduled = self.find(name).ok_or_else(|| JobError::Unknown(name.to_owned()))?;
         let name = scheduled.job.name();
         let Some(_running) = RunningGuard::take(&self.running, name) else {
@@ -188,7 +192,8 @@ impl Scheduler {
         let started_at = self.clock.now();
         // A panicking job must neither take the scheduler down nor keep its lease: run it apart.
         let job = scheduled.job.clone();
-        let result = match tokio::spawn(async move { job.run().await }).await {
+        let tenant = scope.tenant().cloned();
+        let result = match tokio::spawn(async move { job.run(&scope).await }).await {
             Ok(result) => result,
             Err(panic) => Err(anyhow::anyhow!("the job panicked: {panic}")),
         };
@@ -200,6 +205,7 @@ impl Scheduler {
             id: uuid::Uuid::now_v7().to_string(),
             job: name.to_owned(),
             trigger,
+            tenant,
             holder: self.holder.clone(),
             started_at: veritrail_core::event::normalize_time(started_at),
             finished_at: veritrail_core::event::normalize_time(self.clock.now()),
@@ -272,10 +278,10 @@ impl Scheduler {
 
 #[async_trait]
 impl JobRunner for Scheduler {
-    async fn run_now(&self, name: &str) -> Result<JobRun, JobError> {
+    async fn run_now(&self, name: &str, scope: JobScope) -> Result<JobRun, JobError> {
         let deadline = tokio::time::Instant::now() + self.manual_wait;
         loop {
-            if let Some(run) = self.run_once(name, Trigger::Manual).await? {
+            if let Some(run) = self.run_once(name, Trigger::Manual, scope.clone()).await? {
                 return Ok(run);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -285,7 +291,7 @@ impl JobRunner for Scheduler {
         }
     }
 
-    async fn status(&self) -> Result<Vec<JobStatus>, StoreError> {
+    async fn status(&self, tenant: Option<&TenantId>) -> Result<Vec<JobStatus>, StoreError> {
         let mut cron = self.cron.lock().await;
         let mut statuses = Vec::with_capacity(self.jobs.len());
         for scheduled in &self.jobs {
@@ -297,7 +303,7 @@ impl JobRunner for Scheduler {
                 },
                 None => None,
             };
-            let last_run = self.store.recent_runs(name, 1).await?.into_iter().next();
+            let last_run = self.store.recent_runs(name, tenant, 1).await?.into_iter().next();
             statuses.push(JobStatus { name: name.to_owned(), schedule: scheduled.cron.clone(), next_run, last_run });
         }
         Ok(statuses)

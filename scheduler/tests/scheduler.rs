@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
+use veritrail_core::event::TenantId;
 use veritrail_core::jobs::{JobRunner, JobStore};
-use veritrail_core::jobs::{RunOutcome, Trigger};
+use veritrail_core::jobs::{JobScope, RunOutcome, Trigger};
 use veritrail_scheduler::{Clock, Job, Scheduled, Scheduler};
 use veritrail_store::testing::TestDatabase;
 
@@ -41,7 +42,7 @@ impl Job for Flaky {
         "flaky"
     }
 
-    async fn run(&self) -> anyhow::Result<Value> {
+    async fn run(&self, _scope: &JobScope) -> anyhow::Result<Value> {
         let run = self.runs.fetch_add(1, Ordering::SeqCst);
         anyhow::ensure!(run >= self.failures, "planned failure {run}");
         Ok(json!({"run": run}))
@@ -56,7 +57,7 @@ impl Job for Panics {
         "panics"
     }
 
-    async fn run(&self) -> anyhow::Result<Value> {
+    async fn run(&self, _scope: &JobScope) -> anyhow::Result<Value> {
         panic!("planned panic")
     }
 }
@@ -82,24 +83,32 @@ async fn failed_runs_are_recorded_and_the_next_tick_retries() {
         let flaky = Arc::new(Flaky { failures: 1, runs: AtomicU32::new(0) });
         let scheduler = scheduler(store.jobs.clone(), clock(), "replica-a", flaky.clone());
 
-        let failed = scheduler.run_once("flaky", Trigger::Schedule).await.expect("ran").expect("not skipped");
+        let failed = scheduler
+            .run_once("flaky", Trigger::Schedule, JobScope::AllTenants)
+            .await
+            .expect("ran")
+            .expect("not skipped");
         assert_eq!((failed.outcome, failed.trigger), (RunOutcome::Failure, Trigger::Schedule));
         assert!(failed.error.as_deref().is_some_and(|error| error.contains("planned failure 0")), "{failed:?}");
-        let retried = scheduler.run_once("flaky", Trigger::Schedule).await.expect("ran").expect("not skipped");
+        let retried = scheduler
+            .run_once("flaky", Trigger::Schedule, JobScope::AllTenants)
+            .await
+            .expect("ran")
+            .expect("not skipped");
         assert_eq!(retried.outcome, RunOutcome::Success);
         assert_eq!(retried.details, json!({"run": 1}));
 
-        let history = store.jobs.recent_runs("flaky", 10).await.expect("history");
+        let history = store.jobs.recent_runs("flaky", None, 10).await.expect("history");
         assert_eq!(
             history.iter().map(|run| run.outcome).collect::<Vec<_>>(),
             [RunOutcome::Success, RunOutcome::Failure]
         );
-        let status = scheduler.status().await.expect("status");
+        let status = scheduler.status(None).await.expect("status");
         assert_eq!(status[0].name, "flaky");
         assert_eq!(status[0].schedule.as_deref(), Some("0 * * * * *"));
         assert_eq!(status[0].last_run.as_ref().map(|run| run.id.clone()), Some(retried.id));
         assert!(status[1].last_run.is_none() && status[1].schedule.is_none());
-        assert!(scheduler.run_now("no-such-job").await.is_err());
+        assert!(scheduler.run_now("no-such-job", JobScope::AllTenants).await.is_err());
     }
 }
 
@@ -117,16 +126,23 @@ async fn a_lease_keeps_a_job_to_one_replica_until_it_expires() {
         assert!(
             !store.jobs.acquire_lease("flaky", "replica-c", now, now + Duration::seconds(60)).await.expect("lease")
         );
-        let skipped = replica_b.run_once("flaky", Trigger::Schedule).await.expect("no error");
+        let skipped = replica_b.run_once("flaky", Trigger::Schedule, JobScope::AllTenants).await.expect("no error");
         assert!(skipped.is_none(), "{:?}: ran while another replica held the lease", db.backend);
-        assert!(replica_b.run_now("flaky").await.is_err(), "a manual run waits, then says the job is busy");
+        assert!(
+            replica_b.run_now("flaky", JobScope::AllTenants).await.is_err(),
+            "a manual run waits, then says the job is busy"
+        );
         assert_eq!(flaky.runs.load(Ordering::SeqCst), 0);
 
         clock.advance(Duration::seconds(61));
-        let run = replica_b.run_once("flaky", Trigger::Schedule).await.expect("ran").expect("lease expired");
+        let run = replica_b
+            .run_once("flaky", Trigger::Schedule, JobScope::AllTenants)
+            .await
+            .expect("ran")
+            .expect("lease expired");
         assert_eq!(run.holder, "replica-b");
         // The lease is given back after the run, so the next tick (or another replica) runs at once.
-        assert!(replica_b.run_now("flaky").await.is_ok());
+        assert!(replica_b.run_now("flaky", JobScope::AllTenants).await.is_ok());
         assert_eq!(flaky.runs.load(Ordering::SeqCst), 2);
     }
 }
@@ -137,10 +153,10 @@ async fn a_panicking_job_is_a_recorded_failure_that_frees_its_lease() {
     let store = db.connect().await;
     let scheduler =
         scheduler(store.jobs.clone(), clock(), "replica-a", Arc::new(Flaky { failures: 0, runs: AtomicU32::new(0) }));
-    let run = scheduler.run_now("panics").await.expect("recorded");
+    let run = scheduler.run_now("panics", JobScope::AllTenants).await.expect("recorded");
     assert_eq!(run.outcome, RunOutcome::Failure);
     assert!(run.error.as_deref().is_some_and(|error| error.contains("panicked")), "{run:?}");
-    assert!(scheduler.run_now("panics").await.is_ok(), "the lease was released");
+    assert!(scheduler.run_now("panics", JobScope::AllTenants).await.is_ok(), "the lease was released");
 }
 
 /// Runs until told to finish; counts how many of its runs are going at once.
@@ -157,7 +173,7 @@ impl Job for Slow {
         "slow"
     }
 
-    async fn run(&self) -> anyhow::Result<Value> {
+    async fn run(&self, _scope: &JobScope) -> anyhow::Result<Value> {
         let going = self.going.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_at_once.fetch_max(going, Ordering::SeqCst);
         self.finish.notified().await;
@@ -180,20 +196,23 @@ async fn a_tick_during_a_run_of_the_same_replica_is_skipped() {
         );
         let first = tokio::spawn({
             let scheduler = scheduler.clone();
-            async move { scheduler.run_once("slow", Trigger::Schedule).await }
+            async move { scheduler.run_once("slow", Trigger::Schedule, JobScope::AllTenants).await }
         });
         while slow.going.load(Ordering::SeqCst) == 0 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        let tick = scheduler.run_once("slow", Trigger::Schedule).await.expect("no error");
+        let tick = scheduler.run_once("slow", Trigger::Schedule, JobScope::AllTenants).await.expect("no error");
         assert!(tick.is_none(), "{:?}: a second run started while the first was going", db.backend);
-        assert!(scheduler.run_now("slow").await.is_err(), "a manual run waits, then says the job is busy");
+        assert!(
+            scheduler.run_now("slow", JobScope::AllTenants).await.is_err(),
+            "a manual run waits, then says the job is busy"
+        );
 
         slow.finish.notify_one();
         assert!(first.await.expect("joined").expect("ran").is_some());
         let next = tokio::spawn({
             let scheduler = scheduler.clone();
-            async move { scheduler.run_once("slow", Trigger::Schedule).await }
+            async move { scheduler.run_once("slow", Trigger::Schedule, JobScope::AllTenants).await }
         });
         while slow.going.load(Ordering::SeqCst) == 0 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -224,7 +243,7 @@ async fn busy_ingest_defers_scheduled_runs_but_never_manual_ones() {
         );
         scheduler.start().await.expect("start");
         // A manual run is never deferred.
-        let manual = scheduler.run_now("flaky").await.expect("manual run");
+        let manual = scheduler.run_now("flaky", JobScope::AllTenants).await.expect("manual run");
         assert_eq!(manual.trigger, Trigger::Manual, "{:?}", db.backend);
         // The start-up run happens once ingest is quiet.
         while flaky.runs.load(Ordering::SeqCst) < 2 {
@@ -232,4 +251,80 @@ async fn busy_ingest_defers_scheduled_runs_but_never_manual_ones() {
         }
         assert!(!activity.is_busy(), "{:?}: the start-up run waited for quiet ingest", db.backend);
     }
+}
+
+/// Records the scope of each of its runs.
+#[derive(Default)]
+struct ScopeRecorder {
+    scopes: Mutex<Vec<JobScope>>,
+}
+
+#[async_trait]
+impl Job for ScopeRecorder {
+    fn name(&self) -> &'static str {
+        "scoped"
+    }
+
+    async fn run(&self, scope: &JobScope) -> anyhow::Result<Value> {
+        self.scopes.lock().expect("lock").push(scope.clone());
+        let tenant = scope.tenant().map_or("all", TenantId::as_str);
+        Ok(json!({"tenants": {tenant: {"ran": true}}}))
+    }
+}
+
+#[tokio::test]
+async fn a_tenants_run_is_recorded_as_its_own_and_shown_only_to_that_tenant() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let job = Arc::new(ScopeRecorder::default());
+        let jobs = vec![Scheduled { job: job.clone(), cron: Some("0 * * * * *".to_owned()), run_at_start: false }];
+        let scheduler = Scheduler::new(jobs, store.jobs.clone(), clock(), "replica-a".to_owned());
+        let (acme, globex) = (TenantId::parse("acme").expect("tenant"), TenantId::parse("globex").expect("tenant"));
+
+        let everyone = scheduler.run_once("scoped", Trigger::Schedule, JobScope::AllTenants).await.expect("ran");
+        let everyone = everyone.expect("not skipped");
+        let acme_run = scheduler.run_now("scoped", JobScope::Tenant(acme.clone())).await.expect("ran");
+        let globex_run = scheduler.run_now("scoped", JobScope::Tenant(globex.clone())).await.expect("ran");
+        assert_eq!(
+            *job.scopes.lock().expect("lock"),
+            [JobScope::AllTenants, JobScope::Tenant(acme.clone()), JobScope::Tenant(globex.clone())]
+        );
+        assert_eq!((everyone.tenant.as_ref(), acme_run.tenant.as_ref()), (None, Some(&acme)), "{:?}", db.backend);
+
+        let ids = |runs: Vec<veritrail_core::jobs::JobRun>| runs.into_iter().map(|run| run.id).collect::<Vec<_>>();
+        let for_acme = store.jobs.recent_runs("scoped", Some(&acme), 10).await.expect("runs");
+        assert_eq!(ids(for_acme), [acme_run.id.clone(), everyone.id.clone()], "{:?}", db.backend);
+        let all = store.jobs.recent_runs("scoped", None, 10).await.expect("runs");
+        assert_eq!(ids(all), [globex_run.id.clone(), acme_run.id.clone(), everyone.id.clone()]);
+        let status = scheduler.status(Some(&acme)).await.expect("status");
+        assert_eq!(status[0].last_run.as_ref().map(|run| &run.id), Some(&acme_run.id));
+        let status = scheduler.status(Some(&TenantId::parse("initech").expect("tenant"))).await.expect("status");
+        assert_eq!(status[0].last_run.as_ref().map(|run| &run.id), Some(&everyone.id));
+    }
+}
+
+#[tokio::test]
+async fn a_tenants_run_and_a_run_over_every_tenant_never_overlap() {
+    let db = TestDatabase::sqlite();
+    let store = db.connect().await;
+    let slow = Arc::new(Slow::default());
+    let jobs = vec![Scheduled { job: slow.clone(), cron: Some("* * * * * *".to_owned()), run_at_start: false }];
+    let scheduler = Arc::new(
+        Scheduler::new(jobs, store.jobs.clone(), clock(), "replica-a".to_owned())
+            .with_manual_wait(std::time::Duration::from_millis(300)),
+    );
+    let tenant_run = tokio::spawn({
+        let scheduler = scheduler.clone();
+        async move { scheduler.run_now("slow", JobScope::Tenant(TenantId::parse("acme").expect("tenant"))).await }
+    });
+    while slow.going.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let tick = scheduler.run_once("slow", Trigger::Schedule, JobScope::AllTenants).await.expect("no error");
+    assert!(tick.is_none(), "a run over every tenant started during a tenant's run");
+    let other = scheduler.run_now("slow", JobScope::Tenant(TenantId::parse("globex").expect("tenant"))).await;
+    assert!(other.is_err(), "another tenant's run waits, then says the job is busy");
+    slow.finish.notify_one();
+    assert!(tenant_run.await.expect("joined").is_ok());
+    assert_eq!(slow.most_at_once.load(Ordering::SeqCst), 1);
 }

@@ -11,6 +11,7 @@
 use chrono::Utc;
 use serde::Serialize;
 use veritrail_core::alerting::ClaimedDelivery;
+use veritrail_core::event::TenantId;
 use veritrail_core::store::StoreError;
 
 use crate::backoff::RetryDecision;
@@ -39,14 +40,15 @@ pub(crate) enum Attempt {
 }
 
 impl Alerting {
-    /// Claims and sends due deliveries until none are due; returns what happened.
-    pub async fn deliver_due(&self) -> Result<OutboxReport, StoreError> {
+    /// Claims and sends the due deliveries of `tenant` (every tenant's when `None`) until none
+    /// are due; returns what happened.
+    pub async fn deliver_due(&self, tenant: Option<&TenantId>) -> Result<OutboxReport, StoreError> {
         let mut report = OutboxReport::default();
         loop {
             let now = Utc::now();
             let claimed = self
                 .store
-                .claim_due_deliveries(now, &self.holder, now + self.settings.lease, self.settings.claim_batch)
+                .claim_due_deliveries(tenant, now, &self.holder, now + self.settings.lease, self.settings.claim_batch)
                 .await?;
             if claimed.is_empty() {
                 return Ok(report);

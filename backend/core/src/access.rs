@@ -9,9 +9,11 @@
 //! | `export` (CSV, JSONL, evidence bundles) | `read` | admin, analyst, auditor |
 //! | `verify`, `proofs` (verification, checkpoints, proofs, the log key) | `read` | admin, auditor |
 //! | `triage` (anomaly feedback) | `triage` | admin, analyst |
-//! | `admin` (channels, rules, jobs, users, keys) | `admin` | admin |
+//! | `admin` (channels, rules, jobs of its tenant, users, keys) | `admin` | admin |
+//! | `operator` (jobs over every tenant) | `operator` | — |
 //!
-//! `admin` scope and the `admin` role allow everything.
+//! `admin` scope and the `admin` role allow everything within the tenant; `operator` reaches
+//! across tenants, so no role has it and only the command line creates keys with it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +33,7 @@ pub enum Permission {
     Proofs,
     Triage,
     Admin,
+    Operator,
 }
 
 impl Permission {
@@ -44,6 +47,7 @@ impl Permission {
             Self::Proofs => "proofs",
             Self::Triage => "triage",
             Self::Admin => "admin",
+            Self::Operator => "operator",
         }
     }
 }
@@ -60,6 +64,7 @@ impl Scopes {
         match permission {
             Permission::Ingest => self.allows(Scopes::INGEST),
             Permission::Admin => self.admin,
+            Permission::Operator => self.operator,
             Permission::Triage => self.allows(Scopes::TRIAGE),
             Permission::Read | Permission::Search | Permission::Export | Permission::Verify | Permission::Proofs => {
                 self.allows(Scopes::READ)
@@ -98,7 +103,7 @@ impl Role {
     pub fn permits(self, permission: Permission) -> bool {
         use Permission as P;
         match self {
-            Self::Admin => permission != P::Ingest,
+            Self::Admin => !matches!(permission, P::Ingest | P::Operator),
             Self::Analyst => matches!(permission, P::Read | P::Search | P::Triage | P::Export),
             Self::Auditor => matches!(permission, P::Read | P::Verify | P::Proofs | P::Export),
             Self::Viewer => permission == P::Read,
@@ -129,18 +134,24 @@ mod tests {
     #[test]
     fn roles_map_onto_the_documented_permissions() {
         use Permission as P;
-        let all = [P::Ingest, P::Read, P::Search, P::Export, P::Verify, P::Proofs, P::Triage, P::Admin];
+        let all = [P::Ingest, P::Read, P::Search, P::Export, P::Verify, P::Proofs, P::Triage, P::Admin, P::Operator];
         let allowed = |role: Role| all.into_iter().filter(|p| role.permits(*p)).collect::<Vec<_>>();
         assert_eq!(allowed(Role::Viewer), [P::Read]);
         assert_eq!(allowed(Role::Analyst), [P::Read, P::Search, P::Export, P::Triage]);
         assert_eq!(allowed(Role::Auditor), [P::Read, P::Export, P::Verify, P::Proofs]);
-        assert_eq!(allowed(Role::Admin), &all[1..]);
+        assert_eq!(allowed(Role::Admin), &all[1..8]);
         assert!(!Scopes::READ.permits(P::Admin) && !Scopes::READ.permits(P::Ingest));
         // Reading never implies changing: feedback needs its own scope.
         assert!(!Scopes::READ.permits(P::Triage) && Scopes::TRIAGE.permits(P::Triage));
         assert!(!Scopes::TRIAGE.permits(P::Read) && Scopes::ADMIN.permits(P::Triage));
         assert!(Scopes::READ.permits(P::Search) && Scopes::INGEST.permits(P::Ingest));
-        assert!(all.into_iter().all(|p| Scopes::ADMIN.permits(p)));
+        assert!(all.into_iter().filter(|p| *p != P::Operator).all(|p| Scopes::ADMIN.permits(p)));
+        // Reaching across tenants is never implied by administering one.
+        assert!(!Scopes::ADMIN.permits(P::Operator) && Scopes::OPERATOR.permits(P::Operator));
+        assert!(!Scopes::OPERATOR.permits(P::Admin) && !Scopes::OPERATOR.permits(P::Read));
+        assert!(!Scopes::OPERATOR.grantable_by_tenant() && Scopes::ADMIN.grantable_by_tenant());
+        assert_eq!("operator".parse::<Scopes>(), Ok(Scopes::OPERATOR));
+        assert_eq!(Scopes::OPERATOR.to_string(), "operator");
         for role in Role::ALL {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }

@@ -445,10 +445,12 @@ pub trait AlertStore: Send + Sync {
     async fn list_alerts(&self, tenant: &TenantId, query: &AlertQuery) -> Result<Vec<StoredAlert>, StoreError>;
 
     /// Atomically leases up to `limit` due deliveries (pending, `next_attempt_at <= now`, not
-    /// leased or lease expired, channel enabled) of any tenant to `holder` until `lease_until`,
-    /// counting an attempt on each; earliest due first. Concurrent callers get disjoint sets.
+    /// leased or lease expired, channel enabled) of `tenant` (any tenant when `None`) to `holder`
+    /// until `lease_until`, counting an attempt on each; earliest due first. Concurrent callers
+    /// get disjoint sets.
     async fn claim_due_deliveries(
         &self,
+        tenant: Option<&TenantId>,
         now: DateTime<Utc>,
         holder: &str,
         lease_until: DateTime<Utc>,

@@ -9,39 +9,56 @@ use serde::Serialize;
 use crate::event::TenantId;
 use crate::hash::{Hash, sha256};
 
-/// What a key may do. `admin` implies the others. `triage` (anomaly feedback, which can
-/// silence a subject's alerts) is its own scope: reading never implies changing.
+/// What a key may do. `admin` implies the others within its tenant. `triage` (anomaly feedback,
+/// which can silence a subject's alerts) is its own scope: reading never implies changing.
+/// `operator` (jobs over every tenant) is the server operator's: it is never implied by `admin`,
+/// and only the command line grants it (see [`Scopes::grantable_by_tenant`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Scopes {
     pub ingest: bool,
     pub read: bool,
     pub triage: bool,
     pub admin: bool,
+    pub operator: bool,
 }
 
 impl Scopes {
-    pub const INGEST: Scopes = Scopes { ingest: true, read: false, triage: false, admin: false };
-    pub const READ: Scopes = Scopes { ingest: false, read: true, triage: false, admin: false };
-    pub const TRIAGE: Scopes = Scopes { ingest: false, read: false, triage: true, admin: false };
-    pub const ADMIN: Scopes = Scopes { ingest: true, read: true, triage: true, admin: true };
+    pub const INGEST: Scopes = Scopes { ingest: true, ..Scopes::NONE };
+    pub const READ: Scopes = Scopes { read: true, ..Scopes::NONE };
+    pub const TRIAGE: Scopes = Scopes { triage: true, ..Scopes::NONE };
+    pub const ADMIN: Scopes = Scopes { ingest: true, read: true, triage: true, admin: true, operator: false };
+    pub const OPERATOR: Scopes = Scopes { operator: true, ..Scopes::NONE };
+    const NONE: Scopes = Scopes { ingest: false, read: false, triage: false, admin: false, operator: false };
 
     /// Tells whether a key with these scopes may do what `needed` asks.
     pub fn allows(&self, needed: Scopes) -> bool {
-        self.admin
-            || ((!needed.ingest || self.ingest)
-                && (!needed.read || self.read)
-                && (!needed.triage || self.triage)
-                && !needed.admin)
+        (!needed.operator || self.operator)
+            && (self.admin
+                || ((!needed.ingest || self.ingest)
+                    && (!needed.read || self.read)
+                    && (!needed.triage || self.triage)
+                    && !needed.admin))
+    }
+
+    /// Whether a tenant's admin may hand out these scopes (through the API): everything but
+    /// `operator`, which reaches beyond the tenant.
+    pub fn grantable_by_tenant(&self) -> bool {
+        !self.operator
     }
 }
 
 impl fmt::Display for Scopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> =
-            [(self.ingest, "ingest"), (self.read, "read"), (self.triage, "triage"), (self.admin, "admin")]
-                .into_iter()
-                .filter_map(|(on, name)| on.then_some(name))
-                .collect();
+        let names: Vec<&str> = [
+            (self.ingest, "ingest"),
+            (self.read, "read"),
+            (self.triage, "triage"),
+            (self.admin, "admin"),
+            (self.operator, "operator"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
         f.write_str(&names.join(","))
     }
 }
@@ -56,11 +73,14 @@ impl FromStr for Scopes {
                 "read" => scopes.read = true,
                 "triage" => scopes.triage = true,
                 "admin" => scopes.admin = true,
-                other => return Err(format!("unknown scope {other:?}: use ingest, read, triage or admin")),
+                "operator" => scopes.operator = true,
+                other => {
+                    return Err(format!("unknown scope {other:?}: use ingest, read, triage, admin or operator"));
+                }
             }
         }
         if scopes == Scopes::default() {
-            return Err("at least one scope is needed: ingest, read, triage or admin".to_owned());
+            return Err("at least one scope is needed: ingest, read, triage, admin or operator".to_owned());
         }
         Ok(scopes)
     }

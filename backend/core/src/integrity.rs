@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::checkpoint::NoteVerifier;
 use crate::event::TenantId;
 use crate::hash::Hash;
+use crate::jobs::JobScope;
 use crate::merkle::verify_consistency;
 use crate::store::{CheckpointStore, EventLog, ProofError, SeqRange, StoreError};
 use crate::validate::{Limits, validate_event};
@@ -107,7 +108,35 @@ pub struct IntegrityStatus {
     pub events_checked: u64,
     /// Every tenant checked.
     pub tenants: Vec<TenantId>,
+    /// The events checked per tenant (for the run record, where each tenant sees its own).
+    #[serde(skip)]
+    pub checked_by_tenant: HashMap<TenantId, u64>,
     pub failures: Vec<IntegrityFailure>,
+}
+
+impl IntegrityStatus {
+    /// This status with `tenant`'s findings replaced by those of `run`, a run over that tenant.
+    fn merge_tenant(&self, tenant: &TenantId, run: &IntegrityStatus) -> IntegrityStatus {
+        let mut failures: Vec<_> = self.failures.iter().filter(|failure| &failure.tenant != tenant).cloned().collect();
+        failures.extend(run.failures.iter().cloned());
+        let mut tenants = self.tenants.clone();
+        if !tenants.contains(tenant) {
+            tenants.push(tenant.clone());
+            tenants.sort();
+        }
+        IntegrityStatus {
+            status: if failures.is_empty() { "ok" } else { "failed" },
+            last_run: run.last_run,
+            events_checked: self.events_checked,
+            tenants,
+            checked_by_tenant: {
+                let mut checked = self.checked_by_tenant.clone();
+                checked.extend(run.checked_by_tenant.clone());
+                checked
+            },
+            failures,
+        }
+    }
 }
 
 /// Runs the checks and remembers where each tenant's check ended.
@@ -118,11 +147,12 @@ pub struct IntegrityMonitor {
 }
 
 impl IntegrityMonitor {
-    /// Forgets every cursor, so the next run checks everything again: incremental runs only look
-    /// at what is new, and an old event changed since it was checked is found by a full run.
-    pub fn forget(&self) {
+    /// Forgets the cursors of the tenants of `scope`, so their next check covers everything again:
+    /// incremental runs only look at what is new, and an old event changed since it was checked is
+    /// found by a full run.
+    pub fn forget(&self, scope: &JobScope) {
         if let Ok(mut cursors) = self.cursors.lock() {
-            cursors.clear();
+            cursors.retain(|tenant, _| !scope.covers(tenant));
         }
     }
 
@@ -142,49 +172,56 @@ impl IntegrityMonitor {
         full: bool,
         now: DateTime<Utc>,
     ) -> Result<IntegrityStatus, StoreError> {
-        self.run_job_alerting(events, checkpoints, identity, full, None, now).await
+        self.run_job_alerting(events, checkpoints, identity, &JobScope::AllTenants, full, None, now).await
     }
 
-    /// [`Self::run_job`], also handing every failure to `alerts` (the alert channels).
+    /// [`Self::run_job`] over the tenants of `scope`, also handing every failure to `alerts` (the
+    /// alert channels).
+    #[allow(clippy::too_many_arguments)] // the job's inputs; a struct would only rename them
     pub async fn run_job_alerting(
         &self,
         events: &dyn EventLog,
         checkpoints: &dyn CheckpointStore,
         identity: &crate::transparency::LogIdentity,
+        scope: &JobScope,
         full: bool,
         alerts: Option<&dyn IntegrityAlertSink>,
         now: DateTime<Utc>,
     ) -> Result<IntegrityStatus, StoreError> {
         if full {
-            self.forget();
+            self.forget(scope);
         }
         let verifier = NoteVerifier::new(identity.signer.name(), &identity.signer.public_key())
             .map_err(|err| StoreError::Corrupt(format!("the log key cannot verify: {err}")))?;
         let in_chain = RecordInChain { events };
         let sink = BothSinks { first: &in_chain, second: alerts };
-        let status = self.run(events, checkpoints, Some(&verifier), &sink, now).await?;
+        let status = self.run(events, checkpoints, Some(&verifier), &sink, scope, now).await?;
         for failure in &status.failures {
             tracing::error!(job = "integrity-check", tenant = %failure.tenant, first_bad_seq = ?failure.first_bad_seq, kind = %failure.kind, reason = %failure.reason, "INTEGRITY FAILURE");
         }
         Ok(status)
     }
 
-    /// Checks every tenant; failures go to `sink` and into the status.
+    /// Checks the tenants of `scope`; failures go to `sink`. Returns this run's status; the status
+    /// `/readyz` shows keeps every tenant's latest findings (a tenant's run replaces only its own).
     pub async fn run(
         &self,
         events: &dyn EventLog,
         checkpoints: &dyn CheckpointStore,
         verifier: Option<&NoteVerifier>,
         sink: &dyn IntegrityAlertSink,
+        scope: &JobScope,
         now: DateTime<Utc>,
     ) -> Result<IntegrityStatus, StoreError> {
         let mut failures = Vec::new();
         let mut events_checked = 0;
-        let tenants = events.tenants().await?;
+        let mut checked_by_tenant = HashMap::new();
+        let tenants = scope.tenants(events).await?;
         for tenant in &tenants {
             let cursor = self.cursors.lock().ok().and_then(|cursors| cursors.get(tenant).cloned()).unwrap_or_default();
             let (next, checked, failure) = check_tenant(events, checkpoints, verifier, tenant, cursor).await?;
             events_checked += checked;
+            checked_by_tenant.insert(tenant.clone(), checked);
             if let Ok(mut cursors) = self.cursors.lock() {
                 cursors.insert(tenant.clone(), next);
             }
@@ -198,10 +235,14 @@ impl IntegrityMonitor {
             last_run: Some(now),
             events_checked,
             tenants,
+            checked_by_tenant,
             failures,
         };
         if let Ok(mut current) = self.status.lock() {
-            *current = status.clone();
+            *current = match scope {
+                JobScope::AllTenants => status.clone(),
+                JobScope::Tenant(tenant) => current.merge_tenant(tenant, &status),
+            };
         }
         Ok(status)
     }

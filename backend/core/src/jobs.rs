@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::store::StoreError;
+use crate::event::TenantId;
+use crate::store::{EventLog, StoreError};
 
 crate::wire_enum! {
     /// How a run was started.
@@ -27,12 +28,42 @@ crate::wire_enum! {
     }
 }
 
+/// Which tenants a run covers. A tenant's admin runs a job for its own tenant only; a run over
+/// every tenant (the schedule, the command line, an `operator` key) is the operator's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobScope {
+    AllTenants,
+    Tenant(TenantId),
+}
+
+impl JobScope {
+    /// The one tenant of a tenant's run; `None` for a run over every tenant.
+    pub fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            Self::AllTenants => None,
+            Self::Tenant(tenant) => Some(tenant),
+        }
+    }
+
+    /// Whether the run covers `tenant`.
+    pub fn covers(&self, tenant: &TenantId) -> bool {
+        self.tenant().is_none_or(|only| only == tenant)
+    }
+
+    /// The tenants with a log that the run covers.
+    pub async fn tenants(&self, events: &dyn EventLog) -> Result<Vec<TenantId>, StoreError> {
+        Ok(events.tenants().await?.into_iter().filter(|tenant| self.covers(tenant)).collect())
+    }
+}
+
 /// One run of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRun {
     pub id: String,
     pub job: String,
     pub trigger: Trigger,
+    /// The tenant a tenant's run covered; `None` for a run over every tenant.
+    pub tenant: Option<TenantId>,
     /// The replica that ran it.
     pub holder: String,
     #[serde(with = "crate::event::timestamp")]
@@ -85,16 +116,19 @@ pub trait JobStore: Send + Sync {
     /// Records a finished run.
     async fn record_run(&self, run: &JobRun) -> Result<(), StoreError>;
 
-    /// Returns the job's latest runs, newest first.
-    async fn recent_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError>;
+    /// Returns the job's latest runs that covered `tenant` (runs over every tenant and that
+    /// tenant's own), or every run when `tenant` is `None`; newest first.
+    async fn recent_runs(&self, job: &str, tenant: Option<&TenantId>, limit: u32) -> Result<Vec<JobRun>, StoreError>;
 }
 
 /// Runs jobs on demand and reports on them (implemented by the scheduler).
 #[async_trait]
 pub trait JobRunner: Send + Sync {
-    /// Runs the job now, waiting for a run elsewhere to finish first, and returns its record.
-    async fn run_now(&self, name: &str) -> Result<JobRun, JobError>;
+    /// Runs the job now over `scope`, waiting for a run elsewhere to finish first (one run of a
+    /// job at a time, whatever its scope), and returns its record.
+    async fn run_now(&self, name: &str, scope: JobScope) -> Result<JobRun, JobError>;
 
-    /// Returns every job with its schedule, next and last run.
-    async fn status(&self) -> Result<Vec<JobStatus>, StoreError>;
+    /// Returns every job with its schedule, next run, and last run that covered `tenant` (any
+    /// run when `None`).
+    async fn status(&self, tenant: Option<&TenantId>) -> Result<Vec<JobStatus>, StoreError>;
 }

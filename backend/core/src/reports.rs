@@ -230,6 +230,17 @@ pub struct RunEnd {
 
 /// Reports, schedules and runs. Every read and write is scoped to a tenant, except the worker's
 /// claims, which look across tenants and return the tenant with what they claimed.
+/// Which reports a worker may claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportClaim<'a> {
+    /// Any tenant's.
+    Any,
+    /// One tenant's (a run of the `reports` job for that tenant).
+    OfTenant(&'a TenantId),
+    /// This one report.
+    One(&'a TenantId, &'a str),
+}
+
 #[async_trait]
 pub trait ReportStore: Send + Sync {
     async fn create_report(
@@ -252,12 +263,12 @@ pub trait ReportStore: Send + Sync {
     /// The file of a `done` report.
     async fn report_file(&self, tenant: &TenantId, id: &str) -> Result<Option<ReportFile>, StoreError>;
 
-    /// Claims the oldest report that is pending, or running with a lease that ran out, for
-    /// `holder` until `lease_until`, counting the attempt; only `only` when given. A report
-    /// that has had [`MAX_ATTEMPTS`] claims is marked failed instead.
+    /// Claims the oldest report of `which` that is pending, or running with a lease that ran out,
+    /// for `holder` until `lease_until`, counting the attempt. A report that has had
+    /// [`MAX_ATTEMPTS`] claims is marked failed instead.
     async fn claim_report(
         &self,
-        only: Option<(&TenantId, &str)>,
+        which: ReportClaim<'_>,
         holder: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::checkpoint::{Checkpoint, LogSigner};
 use crate::event::{TenantId, normalize_time};
+use crate::jobs::JobScope;
 use crate::merkle::verify_consistency;
 use crate::store::{CheckpointStore, EventLog, StoreError, StoredCheckpoint};
 
@@ -44,16 +45,17 @@ pub enum PublishError {
     Proof(#[from] crate::store::ProofError),
 }
 
-/// Signs and stores a checkpoint for every tenant whose tree grew since its last checkpoint,
+/// Signs and stores a checkpoint for every tenant of `scope` whose tree grew since its last checkpoint,
 /// after checking that the new tree extends the last published one.
 pub async fn publish_checkpoints(
     events: &dyn EventLog,
     checkpoints: &dyn CheckpointStore,
     identity: &LogIdentity,
+    scope: &JobScope,
     now: DateTime<Utc>,
 ) -> Result<Vec<PublishOutcome>, PublishError> {
     let mut outcomes = Vec::new();
-    for tenant in events.tenants().await? {
+    for tenant in scope.tenants(events).await? {
         let published = publish_checkpoint(events, checkpoints, identity, &tenant, now).await?;
         outcomes.push(PublishOutcome { tenant, published });
     }

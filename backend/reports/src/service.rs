@@ -15,9 +15,10 @@ use veritrail_alerts::deliver::FileMail;
 use veritrail_core::alerting::ChannelKind;
 use veritrail_core::anomalies::AnomalyStore;
 use veritrail_core::event::{TenantId, format_time};
+use veritrail_core::jobs::JobScope;
 use veritrail_core::reports::{
-    NewReport, NewSchedule, ReportFile, ReportFormat, ReportOutcome, ReportSpec, ReportStatus, ReportStore, RunEnd,
-    RunStatus, ScheduleRun, StoredReport, StoredSchedule,
+    NewReport, NewSchedule, ReportClaim, ReportFile, ReportFormat, ReportOutcome, ReportSpec, ReportStatus,
+    ReportStore, RunEnd, RunStatus, ScheduleRun, StoredReport, StoredSchedule,
 };
 use veritrail_core::store::{CheckpointStore, EventLog, StoreError};
 use veritrail_core::transparency::{LogIdentity, bundle_of_events};
@@ -102,26 +103,27 @@ impl Reports {
         self.wake.notified().await;
     }
 
-    /// Generates pending reports (and those whose worker died) until none is left; how many
-    /// were generated.
-    pub async fn work(&self) -> Result<u32, StoreError> {
+    /// Generates the pending reports of `scope` (and those whose worker died) until none is
+    /// left; how many were generated.
+    pub async fn work(&self, scope: &JobScope) -> Result<u32, StoreError> {
+        let which = scope.tenant().map_or(ReportClaim::Any, ReportClaim::OfTenant);
         let mut made = 0;
-        while let Some(report) = self.claim(None).await? {
+        while let Some(report) = self.claim(which).await? {
             self.generate_claimed(&report).await?;
             made += 1;
         }
         Ok(made)
     }
 
-    async fn claim(&self, only: Option<(&TenantId, &str)>) -> Result<Option<StoredReport>, StoreError> {
+    async fn claim(&self, which: ReportClaim<'_>) -> Result<Option<StoredReport>, StoreError> {
         let now = Utc::now();
-        self.parts.store.claim_report(only, &self.holder, now, now + self.lease).await
+        self.parts.store.claim_report(which, &self.holder, now, now + self.lease).await
     }
 
     /// Generates one report now in this process (the CLI, a schedule's run): claims it, or
     /// waits for the worker that claimed it first; answers with the finished report.
     pub async fn generate(&self, tenant: &TenantId, id: &str) -> Result<StoredReport, StoreError> {
-        if let Some(report) = self.claim(Some((tenant, id))).await? {
+        if let Some(report) = self.claim(ReportClaim::One(tenant, id)).await? {
             self.generate_claimed(&report).await?;
         }
         let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHER_WORKER;
@@ -280,11 +282,12 @@ impl Reports {
         Ok(self.parts.store.update_schedule(tenant, id, &Self::new_schedule(request, now)?, now).await?)
     }
 
-    /// The `reports` job: runs every due schedule once (exactly once across replicas), then
-    /// generates reports left pending.
-    pub async fn run_due(&self, now: DateTime<Utc>) -> Result<Value, StoreError> {
+    /// The `reports` job over `scope`: runs every due schedule once (exactly once across
+    /// replicas), then generates reports left pending.
+    pub async fn run_due(&self, scope: &JobScope, now: DateTime<Utc>) -> Result<Value, StoreError> {
         let mut runs = Vec::new();
-        for schedule in self.parts.store.due_schedules(now).await? {
+        let due = self.parts.store.due_schedules(now).await?;
+        for schedule in due.into_iter().filter(|schedule| scope.covers(&schedule.tenant)) {
             let next = parse_cron(&schedule.cron).and_then(|cron| next_run(&cron, now));
             let next = match next {
                 Ok(next) => next,
@@ -299,7 +302,7 @@ impl Reports {
                 None => tracing::info!(schedule = %schedule.id, "another replica took this run"),
             }
         }
-        let generated = self.work().await?;
+        let generated = self.work(scope).await?;
         Ok(json!({"runs": runs, "generated": generated}))
     }
 

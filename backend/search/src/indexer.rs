@@ -20,6 +20,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use veritrail_core::activity::{IngestActivity, Pacer};
 use veritrail_core::event::{StoredEvent, TenantId};
+use veritrail_core::jobs::JobScope;
 use veritrail_core::render::{RENDERING_VERSION, render};
 use veritrail_core::search::{INDEX_DIMENSIONS, IndexProgress, SearchDocument, SearchIndex, TextHash};
 use veritrail_core::store::{EventLog, StoreError};
@@ -158,10 +159,10 @@ impl Indexer {
         self
     }
 
-    /// Indexes every tenant; returns each tenant's report.
-    pub async fn run(&self) -> Result<Vec<(TenantId, TenantIndexReport)>, IndexError> {
+    /// Indexes the tenants of `scope`; returns each tenant's report.
+    pub async fn run(&self, scope: &JobScope) -> Result<Vec<(TenantId, TenantIndexReport)>, IndexError> {
         let mut reports = Vec::new();
-        for tenant in self.events.tenants().await? {
+        for tenant in scope.tenants(self.events.as_ref()).await? {
             if self.stop.is_stopped() {
                 break;
             }

@@ -171,7 +171,7 @@ pub fn build_reports(
 /// requests, a lease that ran out). Claims are leased, so replicas never make one report twice.
 async fn generate_reports_on_request(reports: Arc<Reports>) {
     loop {
-        if let Err(error) = reports.work().await {
+        if let Err(error) = reports.work(&veritrail_core::jobs::JobScope::AllTenants).await {
             tracing::error!(%error, "report generation failed; the reports job will retry");
         }
         reports.requested().await;
@@ -184,7 +184,7 @@ async fn generate_reports_on_request(reports: Arc<Reports>) {
 async fn deliver_on_wake(alerting: Arc<Alerting>) {
     loop {
         alerting.deliveries_created().await;
-        if let Err(error) = alerting.deliver_due().await {
+        if let Err(error) = alerting.deliver_due(None).await {
             tracing::error!(%error, "alert delivery failed; the scheduled run will retry");
         }
     }

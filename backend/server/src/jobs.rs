@@ -30,6 +30,7 @@ use serde_json::{Map, Value, json};
 use veritrail_alerts::Alerting;
 use veritrail_core::activity::IngestActivity;
 use veritrail_core::integrity::IntegrityMonitor;
+use veritrail_core::jobs::JobScope;
 use veritrail_core::transparency::{LogIdentity, publish_checkpoints};
 use veritrail_reports::Reports;
 use veritrail_scheduler::{Job, Scheduled, Scheduler, SystemClock};
@@ -51,11 +52,12 @@ impl Job for CheckpointJob {
         "checkpoint"
     }
 
-    async fn run(&self) -> anyhow::Result<Value> {
+    async fn run(&self, scope: &JobScope) -> anyhow::Result<Value> {
         let outcomes = publish_checkpoints(
             self.store.events.as_ref(),
             self.store.checkpoints.as_ref(),
             &self.log,
+            scope,
             chrono::Utc::now(),
         )
         .await?;
@@ -102,7 +104,7 @@ impl Job for IntegrityJob {
         "integrity-check"
     }
 
-    async fn run(&self) -> anyhow::Result<Value> {
+    async fn run(&self, scope: &JobScope) -> anyhow::Result<Value> {
         // The first run after start-up is full anyway: there are no cursors yet.
         let run = self.runs.fetch_add(1, Ordering::Relaxed);
         let full = run > 0 && run.is_multiple_of(self.full_every_runs);
@@ -112,6 +114,7 @@ impl Job for IntegrityJob {
                 self.store.events.as_ref(),
                 self.store.checkpoints.as_ref(),
                 &self.log,
+                scope,
                 full,
                 Some(self.alerting.as_ref()),
                 chrono::Utc::now(),
@@ -121,7 +124,9 @@ impl Job for IntegrityJob {
         for tenant in &status.tenants {
             let failures: Vec<_> = status.failures.iter().filter(|failure| &failure.tenant == tenant).collect();
             let state = if failures.is_empty() { "ok" } else { "failed" };
-            tenants.insert(tenant.to_string(), json!({"status": state, "failures": failures}));
+            let checked = status.checked_by_tenant.get(tenant).copied().unwrap_or(0);
+            tenants
+                .insert(tenant.to_string(), json!({"status": state, "events_checked": checked, "failures": failures}));
         }
         Ok(json!({
             "status": status.status,
@@ -144,11 +149,11 @@ impl Job for EmbedBackfillJob {
         "embed-backfill"
     }
 
-    async fn run(&self) -> anyhow::Result<Value> {
+    async fn run(&self, scope: &JobScope) -> anyhow::Result<Value> {
         self.models.load_if_appeared().await;
         let mut tenants = Map::new();
         let (mut documents, mut embedded) = (0u64, 0u64);
-        for (tenant, report) in self.indexer.run().await? {
+        for (tenant, report) in self.indexer.run(scope).await? {
             documents += report.documents_added;
             embedded += report.texts_embedded;
             if report.texts_embedded > 0 {
@@ -178,12 +183,12 @@ impl Job for AnomalyDetectionJob {
         "anomaly-detection"
     }
 
-    async fn run(&self) -> anyhow::Result<Value> {
+    async fn run(&self, scope: &JobScope) -> anyhow::Result<Value> {
         let mut tenants = Map::new();
         let mut found = 0;
         let mut alerts = 0;
         let now = chrono::Utc::now();
-        for tenant in self.store.events.tenants().await? {
+        for tenant in scope.tenants(self.store.events.as_ref()).await? {
             let detected = crate::anomaly_job::detect_tenant(&self.store, &tenant, &self.config, now).await;
             // Raised whether or not detection worked: this also raises the anomalies an earlier
             // run stored but could not alert on (they stay marked not alerted until it works).
@@ -218,8 +223,13 @@ impl Job for AlertDeliveryJob {
         "alert-delivery"
     }
 
-    async fn run(&self) -> anyhow::Result<Value> {
-        Ok(serde_json::to_value(self.alerting.deliver_due().await?)?)
+    async fn run(&self, scope: &JobScope) -> anyhow::Result<Value> {
+        let report = serde_json::to_value(self.alerting.deliver_due(scope.tenant()).await?)?;
+        // A run over every tenant sends from one outbox: its counts are nobody's in particular.
+        Ok(match scope.tenant() {
+            Some(tenant) => json!({"tenants": {tenant.as_str(): report}}),
+            None => report,
+        })
     }
 }
 
@@ -236,10 +246,10 @@ impl Job for EventAlertsJob {
         "event-alerts"
     }
 
-    async fn run(&self) -> anyhow::Result<Value> {
+    async fn run(&self, scope: &JobScope) -> anyhow::Result<Value> {
         let mut tenants = Map::new();
         let (mut evaluated, mut alerts) = (0, 0);
-        for tenant in self.store.events.tenants().await? {
+        for tenant in scope.tenants(self.store.events.as_ref()).await? {
             let pass = self.alerting.alert_new_events(self.store.events.as_ref(), &tenant, chrono::Utc::now()).await?;
             evaluated += pass.evaluated;
             alerts += pass.raised.alerts;
@@ -261,8 +271,8 @@ impl Job for ReportsJob {
         "reports"
     }
 
-    async fn run(&self) -> anyhow::Result<Value> {
-        let details = self.reports.run_due(chrono::Utc::now()).await?;
+    async fn run(&self, scope: &JobScope) -> anyhow::Result<Value> {
+        let details = self.reports.run_due(scope, chrono::Utc::now()).await?;
         let mut tenants = Map::new();
         for run in details["runs"].as_array().into_iter().flatten() {
             let tenant = run["tenant"].as_str().unwrap_or_default().to_owned();

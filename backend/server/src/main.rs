@@ -338,6 +338,9 @@ enum JobsAction {
         /// integrity-check only: re-verify everything, not only what is new.
         #[arg(long)]
         full: bool,
+        /// Run for this tenant only (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// List the jobs with their schedule and last run (JSON).
     List,
@@ -592,17 +595,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &Default::default(),
             );
             match action {
-                JobsAction::Run { name, full } => {
+                JobsAction::Run { name, full, tenant } => {
                     // A fresh monitor has no cursors: an integrity check from the CLI is always full.
                     anyhow::ensure!(!full || name == "integrity-check", "--full applies to integrity-check only");
-                    let run = scheduler.run_now(&name).await?;
+                    let scope = match tenant {
+                        Some(tenant) => veritrail_core::jobs::JobScope::Tenant(parse_tenant(&tenant)?),
+                        None => veritrail_core::jobs::JobScope::AllTenants,
+                    };
+                    let run = scheduler.run_now(&name, scope).await?;
                     println!("{}", serde_json::to_string_pretty(&run)?);
                     if run.outcome != veritrail_core::jobs::RunOutcome::Success {
                         return Ok(ExitCode::from(1));
                     }
                 }
                 JobsAction::List => {
-                    println!("{}", serde_json::to_string_pretty(&scheduler.status().await?)?);
+                    println!("{}", serde_json::to_string_pretty(&scheduler.status(None).await?)?);
                 }
             }
         }

@@ -296,10 +296,10 @@ async fn concurrent_claimers_take_disjoint_sets() {
             let now = at(100 + round * 1_000);
             let lease = lease + Duration::seconds(round * 1_000);
             let (a, b, c, d) = tokio::join!(
-                stores[0].alerting.claim_due_deliveries(now, "server-a", lease, 20),
-                stores[1].alerting.claim_due_deliveries(now, "server-b", lease, 20),
-                stores[2].alerting.claim_due_deliveries(now, "server-c", lease, 20),
-                stores[0].alerting.claim_due_deliveries(now, "server-d", lease, 20),
+                stores[0].alerting.claim_due_deliveries(None, now, "server-a", lease, 20),
+                stores[1].alerting.claim_due_deliveries(None, now, "server-b", lease, 20),
+                stores[2].alerting.claim_due_deliveries(None, now, "server-c", lease, 20),
+                stores[0].alerting.claim_due_deliveries(None, now, "server-d", lease, 20),
             );
             let claims = [a.expect("claim a"), b.expect("claim b"), c.expect("claim c"), d.expect("claim d")];
             let mut seen = HashSet::new();
@@ -310,7 +310,8 @@ async fn concurrent_claimers_take_disjoint_sets() {
                 }
             }
             assert_eq!(seen.len(), 60, "{:?} round {round}: every due delivery was claimed once", db.backend);
-            let again = stores[1].alerting.claim_due_deliveries(now, "server-e", lease, 100).await.expect("claim");
+            let again =
+                stores[1].alerting.claim_due_deliveries(None, now, "server-e", lease, 100).await.expect("claim");
             assert!(again.is_empty(), "{:?}: leased deliveries are not claimed again", db.backend);
             // Each claim counted an attempt and carries what the worker needs.
             for claim in claims.iter().flatten() {
@@ -335,16 +336,16 @@ async fn expired_leases_are_claimed_again_and_delivered_ones_never() {
         let id = created.deliveries[0].id.clone();
 
         assert!(
-            store.alerting.claim_due_deliveries(at(-1), "a", at(30), 10).await.expect("claim").is_empty(),
+            store.alerting.claim_due_deliveries(None, at(-1), "a", at(30), 10).await.expect("claim").is_empty(),
             "not due yet"
         );
-        let first = store.alerting.claim_due_deliveries(at(0), "a", at(30), 10).await.expect("claim");
+        let first = store.alerting.claim_due_deliveries(None, at(0), "a", at(30), 10).await.expect("claim");
         assert_eq!(claimed_ids(&first), vec![id.clone()]);
         assert_eq!(first[0].alert, created.alert);
-        assert!(store.alerting.claim_due_deliveries(at(29), "b", at(59), 10).await.expect("claim").is_empty());
+        assert!(store.alerting.claim_due_deliveries(None, at(29), "b", at(59), 10).await.expect("claim").is_empty());
 
         // Server a died mid-delivery: once its lease runs out, b takes over.
-        let second = store.alerting.claim_due_deliveries(at(30), "b", at(60), 10).await.expect("claim");
+        let second = store.alerting.claim_due_deliveries(None, at(30), "b", at(60), 10).await.expect("claim");
         assert_eq!(claimed_ids(&second), vec![id.clone()], "{:?}", db.backend);
         assert_eq!(second[0].delivery.attempts, 2);
         assert!(!store.alerting.mark_delivered(&id, "a", at(31)).await.expect("mark"), "a lost its lease");
@@ -356,7 +357,7 @@ async fn expired_leases_are_claimed_again_and_delivered_ones_never() {
             assert!(
                 store
                     .alerting
-                    .claim_due_deliveries(later, "c", later + Duration::seconds(30), 10)
+                    .claim_due_deliveries(None, later, "c", later + Duration::seconds(30), 10)
                     .await
                     .expect("c")
                     .is_empty()
@@ -383,7 +384,7 @@ async fn failed_deliveries_wait_for_their_retry_or_are_dead_lettered() {
         let created = store.alerting.create_alert(&acme, &alert(None, "k", &[&slack]), at(0)).await.expect("alert");
         let id = created.deliveries[0].id.clone();
 
-        store.alerting.claim_due_deliveries(at(0), "a", at(30), 10).await.expect("claim");
+        store.alerting.claim_due_deliveries(None, at(0), "a", at(30), 10).await.expect("claim");
         assert!(
             !store.alerting.mark_failed(&id, "b", "not mine", Some(at(5)), at(4)).await.expect("mark"),
             "wrong holder"
@@ -397,11 +398,11 @@ async fn failed_deliveries_wait_for_their_retry_or_are_dead_lettered() {
         assert_eq!(pending.lease_holder, None, "a failure releases the lease");
 
         assert!(
-            store.alerting.claim_due_deliveries(at(59), "a", at(90), 10).await.expect("claim").is_empty(),
+            store.alerting.claim_due_deliveries(None, at(59), "a", at(90), 10).await.expect("claim").is_empty(),
             "{:?}",
             db.backend
         );
-        let retried = store.alerting.claim_due_deliveries(at(60), "a", at(90), 10).await.expect("claim");
+        let retried = store.alerting.claim_due_deliveries(None, at(60), "a", at(90), 10).await.expect("claim");
         assert_eq!(claimed_ids(&retried), vec![id.clone()]);
         assert_eq!(retried[0].delivery.last_error.as_deref(), Some("HTTP 503"));
 
@@ -410,7 +411,7 @@ async fn failed_deliveries_wait_for_their_retry_or_are_dead_lettered() {
             assert!(
                 store
                     .alerting
-                    .claim_due_deliveries(later, "a", later + Duration::seconds(30), 10)
+                    .claim_due_deliveries(None, later, "a", later + Duration::seconds(30), 10)
                     .await
                     .expect("c")
                     .is_empty()
@@ -442,7 +443,7 @@ async fn failed_deliveries_wait_for_their_retry_or_are_dead_lettered() {
         assert!(!store.alerting.requeue_delivery(&other, &id, at(70)).await.expect("requeue"));
         assert!(store.alerting.requeue_delivery(&acme, &id, at(70)).await.expect("requeue"));
         assert!(!store.alerting.requeue_delivery(&acme, &id, at(70)).await.expect("requeue"), "only dead ones");
-        let again = store.alerting.claim_due_deliveries(at(70), "a", at(100), 10).await.expect("claim");
+        let again = store.alerting.claim_due_deliveries(None, at(70), "a", at(100), 10).await.expect("claim");
         assert_eq!((claimed_ids(&again), again[0].delivery.attempts), (vec![id], 1));
     }
 }
@@ -457,18 +458,18 @@ async fn disabled_channels_hold_deliveries_and_deleted_ones_dead_letter_them() {
             store.alerting.create_alert(&acme, &alert(None, "k", &[&slack, &mail]), at(0)).await.expect("alert");
 
         store.alerting.set_channel_disabled(&acme, &slack, true).await.expect("disable");
-        let claimed = store.alerting.claim_due_deliveries(at(1), "a", at(30), 10).await.expect("claim");
+        let claimed = store.alerting.claim_due_deliveries(None, at(1), "a", at(30), 10).await.expect("claim");
         assert_eq!(claimed.len(), 1, "{:?}", db.backend);
         assert_eq!(claimed[0].channel.channel.name, "mail");
         store.alerting.mark_delivered(&claimed[0].delivery.id, "a", at(1)).await.expect("mark");
         store.alerting.set_channel_disabled(&acme, &slack, false).await.expect("enable");
-        let held = store.alerting.claim_due_deliveries(at(2), "a", at(30), 10).await.expect("claim");
+        let held = store.alerting.claim_due_deliveries(None, at(2), "a", at(30), 10).await.expect("claim");
         assert_eq!(held.len(), 1, "{:?}: the held delivery goes out once enabled", db.backend);
         assert_eq!(held[0].channel.channel.name, "slack");
         store.alerting.mark_failed(&held[0].delivery.id, "a", "timeout", Some(at(10)), at(4)).await.expect("mark");
 
         assert!(store.alerting.delete_channel(&acme, &slack, at(5)).await.expect("delete"));
-        assert!(store.alerting.claim_due_deliveries(at(100), "a", at(130), 10).await.expect("claim").is_empty());
+        assert!(store.alerting.claim_due_deliveries(None, at(100), "a", at(130), 10).await.expect("claim").is_empty());
         let dead_query = DeliveryQuery { status: Some(DeliveryStatus::Dead), limit: 10, ..Default::default() };
         let dead = store.alerting.list_deliveries(&acme, &dead_query).await.expect("list");
         assert_eq!(dead.len(), 1, "{:?}", db.backend);
@@ -538,7 +539,7 @@ async fn one_delivery_is_claimed_by_id_for_its_tenant_unless_leased() {
             store.alerting.claim_delivery(&acme, id, at(30), "w2", at(90)).await.expect("claim").is_none(),
             "leased"
         );
-        assert!(store.alerting.claim_due_deliveries(at(30), "w2", at(90), 10).await.expect("due").is_empty());
+        assert!(store.alerting.claim_due_deliveries(None, at(30), "w2", at(90), 10).await.expect("due").is_empty());
         assert!(store.alerting.mark_delivered(id, "w1", at(31)).await.expect("mark"));
         assert!(
             store.alerting.claim_delivery(&acme, id, at(100), "w2", at(160)).await.expect("claim").is_none(),

@@ -186,12 +186,13 @@ export interface JobRun {
   id: string;
   job: string;
   trigger: string;
-  holder: string;
+  /** `tenant`: a run for the caller's tenant only; `all`: a run over every tenant. */
+  scope: 'tenant' | 'all';
   started_at: string;
   finished_at: string;
   outcome: string;
   error: string | null;
-  details: Record<string, unknown>;
+  details: { tenant?: unknown };
 }
 
 export interface JobStatus {

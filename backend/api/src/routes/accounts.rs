@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use veritrail_core::access::{Permission, Role};
 use veritrail_core::auth::{ApiKey, Scopes, generate_key_secret, new_api_key};
+use veritrail_core::event::TenantId;
 use veritrail_core::users::{User, UserError, check_password, check_username, hash_password};
 
 use crate::AppState;
@@ -123,9 +124,16 @@ struct NewKeyBody {
     scopes: Vec<String>,
 }
 
+/// The tenant's keys its admin manages: operator keys are the command line's, whoever's tenant
+/// they were created in.
+async fn tenant_keys(state: &AppState, tenant: &TenantId) -> Result<Vec<ApiKey>, ApiError> {
+    let keys = state.keys.list_keys(Some(tenant)).await?;
+    Ok(keys.into_iter().filter(|key| key.scopes.grantable_by_tenant()).collect())
+}
+
 async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Admin)?;
-    let keys = state.keys.list_keys(Some(caller.tenant())).await?;
+    let keys = tenant_keys(&state, caller.tenant()).await?;
     Ok(Json(json!({"keys": keys.iter().map(key_view).collect::<Vec<_>>()})))
 }
 
@@ -141,6 +149,9 @@ async fn create_key(
         return Err(invalid("name", "1 to 100 characters, no control characters"));
     }
     let scopes: Scopes = body.scopes.join(",").parse().map_err(|error| invalid("scopes", error))?;
+    if !scopes.grantable_by_tenant() {
+        return Err(invalid("scopes", "the operator scope reaches every tenant: only the command line grants it"));
+    }
     let secret = generate_key_secret().map_err(ApiError::internal)?;
     let (key, key_hash) = new_api_key(caller.tenant().clone(), name, scopes, &secret);
     state.keys.create_key(&key, &key_hash).await?;
@@ -155,7 +166,7 @@ async fn revoke_key(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Permission::Admin)?;
     // Keys are revoked by id across tenants in the store: look the id up in this tenant first.
-    let owned = state.keys.list_keys(Some(caller.tenant())).await?.into_iter().any(|key| key.id == id);
+    let owned = tenant_keys(&state, caller.tenant()).await?.into_iter().any(|key| key.id == id);
     if !owned || !state.keys.revoke_key(&id).await? {
         return Err(ApiError::new(ErrorCode::NotFound, format!("no active key {id:?}")));
     }

@@ -207,12 +207,12 @@ async fn slow_updates(
         }
     }
     if subscribe.wants(Topic::Jobs) && caller.may(Permission::Admin) {
-        let statuses = state.jobs.status().await.map_err(|error| error.to_string())?;
+        let statuses = state.jobs.status(Some(tenant)).await.map_err(|error| error.to_string())?;
         let runs: Value = statuses.iter().map(|status| json!(status.last_run.as_ref().map(|run| &run.id))).collect();
         if last_job_runs.as_ref() != Some(&runs) {
             if !first {
                 for status in statuses.into_iter().filter_map(|status| status.last_run) {
-                    updates.push(json!({"type": "job", "run": status_for_tenant(status, caller)}));
+                    updates.push(json!({"type": "job", "run": super::jobs::run_for_tenant(&status, tenant)}));
                 }
             }
             *last_job_runs = Some(runs);
@@ -220,20 +220,18 @@ async fn slow_updates(
     }
     if subscribe.wants(Topic::Integrity) {
         let status = state.integrity.status();
-        let shown = json!({"status": status.status, "last_run": status.last_run,
-                           "failures": status.failures.iter().filter(|failure| &failure.tenant == tenant).collect::<Vec<_>>()});
+        // Another tenant's broken chain is not this tenant's business, nor is its existence.
+        let failures: Vec<_> = status.failures.iter().filter(|failure| &failure.tenant == tenant).collect();
+        let state = match status.status {
+            "not_run" => "not_run",
+            _ if failures.is_empty() => "ok",
+            _ => "failed",
+        };
+        let shown = json!({"status": state, "last_run": status.last_run, "failures": failures});
         if last_integrity.as_ref() != Some(&shown) {
             updates.push(json!({"type": "integrity", "status": shown}));
             *last_integrity = Some(shown);
         }
     }
     Ok(updates)
-}
-
-/// A run record as a tenant's admin may see it: the caller's part of the details only.
-fn status_for_tenant(run: veritrail_core::jobs::JobRun, caller: &Caller) -> Value {
-    let mut shown = serde_json::to_value(&run).unwrap_or(Value::Null);
-    let tenant_part = run.details.get("tenants").and_then(|tenants| tenants.get(caller.tenant().as_str())).cloned();
-    shown["details"] = json!({"tenant": tenant_part});
-    shown
 }

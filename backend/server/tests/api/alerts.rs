@@ -530,7 +530,7 @@ async fn a_delivery_left_claimed_by_a_dead_server_is_sent_once_by_the_next_one()
         let now = Utc::now();
         let claimed = store
             .alerting
-            .claim_due_deliveries(now, "dead-server", now + chrono::Duration::seconds(2), 10)
+            .claim_due_deliveries(None, now, "dead-server", now + chrono::Duration::seconds(2), 10)
             .await
             .expect("claim");
         assert_eq!(claimed.len(), 1);
@@ -550,11 +550,11 @@ async fn a_delivery_left_claimed_by_a_dead_server_is_sent_once_by_the_next_one()
             response.json::<Value>().await.expect("run record")
         };
         let early = run().await;
-        assert_eq!(early["details"]["claimed"], json!(0), "the lease is still running: {early}");
+        assert_eq!(early["details"]["tenant"]["claimed"], json!(0), "the lease is still running: {early}");
         assert!(receiver.captured().is_empty());
         tokio::time::sleep(Duration::from_millis(2100)).await;
         let late = run().await;
-        assert_eq!(late["details"]["delivered"], json!(1), "{late}");
+        assert_eq!(late["details"]["tenant"]["delivered"], json!(1), "{late}");
         run().await;
         let accepted = receiver.wait_accepted(1, 5).await;
         assert_eq!(receiver.captured().len(), 1, "sent exactly once");

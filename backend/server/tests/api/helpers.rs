@@ -98,6 +98,16 @@ pub async fn run_job(app: &TestApp, name: &str) -> Value {
     run
 }
 
+/// Runs a job over every tenant with an `operator` key and returns its whole run record.
+pub async fn operator_run_job(app: &TestApp, name: &str) -> Value {
+    let operator = app.create_key("operations", "operator").await;
+    let response = app.post_json(&format!("/api/v1/admin/jobs/{name}/run"), &operator, &json!({})).await;
+    assert_eq!(response.status(), StatusCode::OK, "run {name}");
+    let run: Value = response.json().await.expect("run record");
+    assert_eq!(run["outcome"], json!("success"), "{run}");
+    run
+}
+
 /// A minimal valid event.
 pub fn event(action: &str) -> Value {
     json!({"actor": {"id": "alice", "type": "user"}, "action": action, "outcome": "success"})

@@ -29,15 +29,16 @@ async fn incremental_runs_check_only_what_is_new() {
         fill(&app, "a", 10).await;
         run_job(&app, "/api/v1/admin/jobs/checkpoint/run").await;
         let first = check(&app).await;
-        let summary =
-            |run: &Value| (run["details"]["tenant"]["status"].clone(), run["details"]["events_checked"].clone());
+        let summary = |run: &Value| {
+            (run["details"]["tenant"]["status"].clone(), run["details"]["tenant"]["events_checked"].clone())
+        };
         assert_eq!(summary(&first), (json!("ok"), json!(10)), "{first}");
         fill(&app, "b", 4).await;
         run_job(&app, "/api/v1/admin/jobs/checkpoint/run").await;
         let second = check(&app).await;
         assert_eq!(summary(&second), (json!("ok"), json!(4)), "{second}");
         let full = run_job(&app, "/api/v1/admin/jobs/integrity-check/run?full=true").await;
-        assert_eq!(full["details"]["events_checked"], json!(14));
+        assert_eq!(full["details"]["tenant"]["events_checked"], json!(14));
         let jobs = app.get_json("/api/v1/admin/jobs").await;
         let listed = jobs["jobs"].as_array().expect("jobs");
         let integrity = listed.iter().find(|job| job["name"] == "integrity-check").expect("integrity-check listed");

@@ -8,6 +8,7 @@ mod cloudtrail;
 mod events;
 mod helpers;
 mod integrity;
+mod jobs;
 mod receivers;
 mod reports;
 mod search;

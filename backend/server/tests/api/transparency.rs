@@ -142,7 +142,12 @@ async fn a_rewritten_history_is_never_signed() {
             veritrail_store::Backend::Postgres => "decode(repeat('00', 32), 'hex')",
         };
         app.db.tamper(&[&format!("UPDATE merkle_nodes SET hash = {forged} WHERE level = 3 AND idx = 0")]).await;
+        // Its admin learns that the run failed; the operator learns why.
         let run = publish(&app).await;
+        assert_eq!(run["outcome"], json!("failure"), "{run}");
+        let operator = app.create_key("operations", "operator").await;
+        let response = app.post_json("/api/v1/admin/jobs/checkpoint/run", &operator, &json!({})).await;
+        let run: Value = response.json().await.expect("run record");
         assert_eq!(run["outcome"], json!("failure"), "{run}");
         assert!(run["error"].as_str().is_some_and(|error| error.contains("not consistent")), "{run}");
         let latest = app.get_json("/api/v1/checkpoints/latest").await;

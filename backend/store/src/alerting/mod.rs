@@ -87,6 +87,7 @@ pub(crate) trait AlertDialect: Run {
     /// counting the attempt, the earliest due first; their ids.
     async fn lease_due(
         conn: &mut Self::Connection,
+        tenant: Option<&str>,
         now: DateTime<Utc>,
         holder: &str,
         lease_until: DateTime<Utc>,
@@ -567,13 +568,14 @@ where
 
     async fn claim_due_deliveries(
         &self,
+        tenant: Option<&TenantId>,
         now: DateTime<Utc>,
         holder: &str,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let mut tx = D::begin_write(&self.write_pool).await?;
-        let claimed = D::lease_due(&mut tx, now, holder, lease_until, limit).await?;
+        let claimed = D::lease_due(&mut tx, tenant.map(TenantId::as_str), now, holder, lease_until, limit).await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }

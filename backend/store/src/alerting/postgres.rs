@@ -125,6 +125,7 @@ impl AlertDialect for Postgres {
 
     async fn lease_due(
         conn: &mut PgConnection,
+        tenant: Option<&str>,
         now: DateTime<Utc>,
         holder: &str,
         lease_until: DateTime<Utc>,
@@ -133,7 +134,8 @@ impl AlertDialect for Postgres {
         sqlx::query_scalar(
             "WITH due AS (SELECT d.id FROM alert_deliveries d JOIN alert_channels c ON c.id = d.channel_id \
              WHERE d.status = 'pending' AND d.next_attempt_at <= $3 AND (d.lease_until IS NULL OR d.lease_until <= $3) \
-             AND NOT c.disabled AND c.deleted_at IS NULL ORDER BY d.next_attempt_at, d.id LIMIT $4 \
+             AND NOT c.disabled AND c.deleted_at IS NULL AND ($5::text IS NULL OR d.tenant = $5) \
+             ORDER BY d.next_attempt_at, d.id LIMIT $4 \
              FOR UPDATE OF d SKIP LOCKED) \
              UPDATE alert_deliveries SET lease_holder = $1, lease_until = $2, attempts = attempts + 1 \
              FROM due WHERE alert_deliveries.id = due.id RETURNING alert_deliveries.id",
@@ -142,6 +144,7 @@ impl AlertDialect for Postgres {
         .bind(normalize_time(lease_until))
         .bind(normalize_time(now))
         .bind(i64::from(limit))
+        .bind(tenant)
         .fetch_all(conn)
         .await
         .map_err(db_error)

@@ -123,6 +123,7 @@ impl AlertDialect for Sqlite {
 
     async fn lease_due(
         conn: &mut SqliteConnection,
+        tenant: Option<&str>,
         now: DateTime<Utc>,
         holder: &str,
         lease_until: DateTime<Utc>,
@@ -132,13 +133,15 @@ impl AlertDialect for Sqlite {
             "UPDATE alert_deliveries SET lease_holder = ?1, lease_until = ?2, attempts = attempts + 1 \
              WHERE id IN (SELECT d.id FROM alert_deliveries d JOIN alert_channels c ON c.id = d.channel_id \
              WHERE d.status = 'pending' AND d.next_attempt_at <= ?3 AND (d.lease_until IS NULL OR d.lease_until <= ?3) \
-             AND c.disabled = 0 AND c.deleted_at IS NULL ORDER BY d.next_attempt_at, d.id LIMIT ?4) \
+             AND c.disabled = 0 AND c.deleted_at IS NULL AND (?5 IS NULL OR d.tenant = ?5) \
+             ORDER BY d.next_attempt_at, d.id LIMIT ?4) \
              RETURNING id",
         )
         .bind(holder)
         .bind(text_time(&lease_until))
         .bind(text_time(&now))
         .bind(i64::from(limit))
+        .bind(tenant)
         .fetch_all(conn)
         .await
         .map_err(db_error)

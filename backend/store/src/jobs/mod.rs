@@ -3,6 +3,7 @@
 mod postgres;
 mod sqlite;
 
+use veritrail_core::event::TenantId;
 use veritrail_core::jobs::JobRun;
 use veritrail_core::store::StoreError;
 
@@ -12,13 +13,18 @@ pub use sqlite::SqliteJobs;
 use crate::columns::Columns;
 
 /// The columns every run query selects.
-const RUN_COLUMNS: &str = "id, job, trigger, holder, started_at, finished_at, outcome, error, details";
+const RUN_COLUMNS: &str = "id, job, trigger, tenant, holder, started_at, finished_at, outcome, error, details";
 
 fn decode_job_run(row: &impl Columns) -> Result<JobRun, StoreError> {
     Ok(JobRun {
         id: row.text("id")?,
         job: row.text("job")?,
         trigger: row.parsed("trigger")?,
+        tenant: row
+            .opt_text("tenant")?
+            .map(|tenant| TenantId::parse(&tenant))
+            .transpose()
+            .map_err(StoreError::Corrupt)?,
         holder: row.text("holder")?,
         started_at: row.time("started_at")?,
         finished_at: row.time("finished_at")?,

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPool;
+use veritrail_core::event::TenantId;
 use veritrail_core::jobs::{JobRun, JobStore};
 use veritrail_core::store::StoreError;
 
@@ -53,11 +54,12 @@ impl JobStore for PostgresJobs {
     }
 
     async fn record_run(&self, run: &JobRun) -> Result<(), StoreError> {
-        let sql = format!("INSERT INTO job_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let sql = format!("INSERT INTO job_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&run.id)
             .bind(&run.job)
             .bind(run.trigger.as_str())
+            .bind(run.tenant.as_ref().map(TenantId::as_str))
             .bind(&run.holder)
             .bind(run.started_at)
             .bind(run.finished_at)
@@ -70,10 +72,14 @@ impl JobStore for PostgresJobs {
         Ok(())
     }
 
-    async fn recent_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM job_runs WHERE job = $1 ORDER BY id DESC LIMIT $2");
+    async fn recent_runs(&self, job: &str, tenant: Option<&TenantId>, limit: u32) -> Result<Vec<JobRun>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM job_runs WHERE job = $1 AND ($2::text IS NULL OR tenant IS NULL OR tenant = $2) \
+             ORDER BY id DESC LIMIT $3"
+        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(job)
+            .bind(tenant.map(TenantId::as_str))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await

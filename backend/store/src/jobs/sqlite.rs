@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use veritrail_core::event::format_time;
+use veritrail_core::event::{TenantId, format_time};
 use veritrail_core::jobs::{JobRun, JobStore};
 use veritrail_core::store::StoreError;
 
@@ -54,11 +54,12 @@ impl JobStore for SqliteJobs {
     }
 
     async fn record_run(&self, run: &JobRun) -> Result<(), StoreError> {
-        let sql = format!("INSERT INTO job_runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        let sql = format!("INSERT INTO job_runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&run.id)
             .bind(&run.job)
             .bind(run.trigger.as_str())
+            .bind(run.tenant.as_ref().map(TenantId::as_str))
             .bind(&run.holder)
             .bind(format_time(&run.started_at))
             .bind(format_time(&run.finished_at))
@@ -71,10 +72,16 @@ impl JobStore for SqliteJobs {
         Ok(())
     }
 
-    async fn recent_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT ?");
+    async fn recent_runs(&self, job: &str, tenant: Option<&TenantId>, limit: u32) -> Result<Vec<JobRun>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM job_runs WHERE job = ? AND (? IS NULL OR tenant IS NULL OR tenant = ?) \
+             ORDER BY id DESC LIMIT ?"
+        );
+        let tenant = tenant.map(TenantId::as_str);
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(job)
+            .bind(tenant)
+            .bind(tenant)
             .bind(i64::from(limit))
             .fetch_all(&self.pools.read)
             .await

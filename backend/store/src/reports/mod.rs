@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{Database, Pool, QueryBuilder};
 use veritrail_core::event::{TenantId, normalize_time};
 use veritrail_core::reports::{
-    MAX_ATTEMPTS, NewReport, NewSchedule, ReportFile, ReportOutcome, ReportStatus, ReportStore, RunEnd, RunStatus,
-    ScheduleRun, StoredReport, StoredSchedule,
+    MAX_ATTEMPTS, NewReport, NewSchedule, ReportClaim, ReportFile, ReportOutcome, ReportStatus, ReportStore, RunEnd,
+    RunStatus, ScheduleRun, StoredReport, StoredSchedule,
 };
 use veritrail_core::store::StoreError;
 
@@ -153,7 +153,7 @@ where
 
     async fn claim_report(
         &self,
-        only: Option<(&TenantId, &str)>,
+        which: ReportClaim<'_>,
         holder: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -175,8 +175,14 @@ where
         };
         let mut find = QueryBuilder::new("SELECT id, tenant FROM reports WHERE");
         claimable(&mut find);
-        if let Some((tenant, id)) = only {
-            find.push(" AND tenant = ").push_bind(tenant.as_str()).push(" AND id = ").push_bind(id);
+        match which {
+            ReportClaim::Any => {}
+            ReportClaim::OfTenant(tenant) => {
+                find.push(" AND tenant = ").push_bind(tenant.as_str());
+            }
+            ReportClaim::One(tenant, id) => {
+                find.push(" AND tenant = ").push_bind(tenant.as_str()).push(" AND id = ").push_bind(id);
+            }
         }
         find.push(" ORDER BY created_at, id LIMIT 1");
         let Some(found) = D::fetch_optional(&mut tx, find).await? else {
