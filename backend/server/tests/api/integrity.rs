@@ -1,7 +1,7 @@
 //! The continuous verification job (`integrity-check`) on both backends: incremental runs, and
 //! every tamper scenario found, reported on /readyz and recorded as a critical event.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use veritrail_store::testing::TestDatabase;
 
@@ -43,7 +43,7 @@ async fn incremental_runs_check_only_what_is_new() {
         let integrity = listed.iter().find(|job| job["name"] == "integrity-check").expect("integrity-check listed");
         assert_eq!(integrity["last_run"]["id"], full["id"], "{jobs}");
         assert!(listed.iter().any(|job| job["name"] == "checkpoint"), "{jobs}");
-        let ready: Value = app.send(Method::GET, "/readyz", None, None, Vec::new()).await.json().await.expect("json");
+        let ready: Value = app.get("/readyz", ADMIN_KEY).await.json().await.expect("json");
         assert_eq!(ready["checks"]["integrity"]["status"], json!("ok"), "{ready}");
     }
 }
@@ -81,8 +81,7 @@ async fn every_tamper_scenario_is_caught_and_alerted() {
             assert_eq!(tenant["status"], json!("failed"), "{backend:?} {name}: {report}");
             assert_eq!(tenant["failures"][0]["first_bad_seq"], json!(bad_seq), "{backend:?} {name}: {report}");
 
-            let ready: Value =
-                app.send(Method::GET, "/readyz", None, None, Vec::new()).await.json().await.expect("json");
+            let ready: Value = app.get("/readyz", ADMIN_KEY).await.json().await.expect("json");
             assert_eq!(ready["checks"]["integrity"]["status"], json!("failed"), "{backend:?} {name}: {ready}");
             let alerts = app.get_json("/api/v1/events?action=veritrail.integrity.failure").await;
             let alerts = alerts["events"].as_array().expect("events").clone();
