@@ -46,7 +46,16 @@ impl Application {
     /// Connects and migrates the database, creates the first admin key if there is none (from
     /// `bootstrap_secret` when given) and the first admin user if there is none
     /// (`auth.bootstrap_password`), and binds the listen address.
+    /// A bootstrap key or password that is too weak is refused before anything is opened.
     pub async fn build(config: &Config, bootstrap_secret: Option<String>) -> anyhow::Result<Self> {
+        let bootstrap_secret =
+            bootstrap_secret.map(|secret| secret.trim().to_owned()).filter(|secret| !secret.is_empty());
+        if let Some(secret) = &bootstrap_secret {
+            crate::strength::check_bootstrap_key(secret).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(password) = config.auth.bootstrap_password.exposed() {
+            crate::strength::check_bootstrap_password(&password).map_err(anyhow::Error::msg)?;
+        }
         let store = open_store(config).await?;
         keys::bootstrap(&store, bootstrap_secret).await?;
         crate::users::bootstrap(&store, config.auth.bootstrap_password.exposed()).await?;
