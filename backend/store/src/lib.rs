@@ -21,10 +21,13 @@ mod events;
 mod jobs;
 mod keys;
 pub mod migrate;
+mod redact;
 pub mod reports;
 mod rows;
 pub mod search;
 mod users;
+
+pub use redact::redact_url;
 
 use std::fmt;
 use std::sync::Arc;
@@ -141,32 +144,6 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
                 reports: Arc::new(reports::PostgresReports::new(pool)),
             })
         }
-    }
-}
-
-/// Hides the password of a database URL, for logs and error messages.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.rsplit_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:[redacted]@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_passwords_only() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:[redacted]@h:5432/db");
-        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact_url("sqlite://data/v.db"), "sqlite://data/v.db");
     }
 }
 
