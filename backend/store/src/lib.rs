@@ -51,11 +51,19 @@ pub struct StoreSettings {
     pub max_group_events: usize,
     /// Most append requests waiting for a commit before new ones are refused.
     pub queue_capacity: usize,
+    /// Most of those one tenant may have, so one tenant cannot fill the queue for the others.
+    pub max_queued_per_tenant: usize,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self { max_connections: 16, sqlite_synchronous_full: true, max_group_events: 10_000, queue_capacity: 20_000 }
+        Self {
+            max_connections: 16,
+            sqlite_synchronous_full: true,
+            max_group_events: 10_000,
+            queue_capacity: 20_000,
+            max_queued_per_tenant: 5_000,
+        }
     }
 }
 
