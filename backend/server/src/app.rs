@@ -234,12 +234,12 @@ async fn alert_events_on_wake(alerting: Arc<Alerting>, events: Arc<dyn EventLog>
 /// most this much later, and a pass costs one write per this interval instead of one per commit.
 const EVENT_COALESCE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Opens the configured database (creating the data directory for SQLite).
+/// Opens the configured database (creating the data directory, 0700, for SQLite; the database
+/// files are created 0600 by the store).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = config.database_url();
     if config.database.url.is_empty() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("create data directory {}", config.data_dir.display()))?;
+        crate::log_key::create_private_dir(&config.data_dir).context("create the data directory")?;
     }
     let store = veritrail_store::connect(&url, &config.store_settings())
         .await

@@ -148,3 +148,24 @@ async fn weak_or_published_bootstrap_secrets_stop_start_up() {
     let key = "vt_9182da9f69432b05a750918387f445b11cb996560362ab53";
     veritrail_server::app::Application::build(&config, Some(key.to_owned())).await.expect("strong secrets start");
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fresh_start_keeps_the_data_directory_and_database_files_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("temporary directory");
+    let data_dir = parent.path().join("data");
+    let config = crate::helpers::test_config("", &data_dir);
+    let app = veritrail_server::app::Application::build(&config, Some(ADMIN_KEY.to_owned())).await.expect("start");
+    let mode = |name: &str| {
+        let path = data_dir.join(name);
+        let metadata = std::fs::metadata(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        metadata.permissions().mode() & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "the data directory");
+    // The WAL and shared-memory files exist while the database is open.
+    for file in ["veritrail.db", "veritrail.db-wal", "veritrail.db-shm", "log-key.ed25519", "alert-secrets.key"] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    drop(app);
+}
