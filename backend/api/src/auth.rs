@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use chrono::Utc;
@@ -143,15 +143,25 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        <Caller as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?.ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthorized, "sign in, or send an Authorization: Bearer <api key> header")
+        })
+    }
+}
+
+/// `Option<Caller>`, for the few routes anyone may call but that tell an authenticated caller
+/// more: `None` when the request carries no credentials at all; credentials that are presented
+/// but wrong are refused as for [`Caller`].
+impl OptionalFromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            return key_caller(value, state).await;
+            return key_caller(value, state).await.map(Some);
         }
         match session_token(&parts.headers) {
-            Some(token) => session_caller(&token, parts, state).await,
-            None => Err(ApiError::new(
-                ErrorCode::Unauthorized,
-                "sign in, or send an Authorization: Bearer <api key> header",
-            )),
+            Some(token) => session_caller(&token, parts, state).await.map(Some),
+            None => Ok(None),
         }
     }
 }

@@ -145,6 +145,10 @@ impl From<StoreError> for ApiError {
             StoreError::Overloaded => {
                 Self::new(ErrorCode::Overloaded, "too many requests are waiting to be written; retry after a second")
             }
+            StoreError::TenantOverloaded { limit } => Self::new(
+                ErrorCode::Overloaded,
+                format!("this tenant already has {limit} requests waiting to be written; retry after a second"),
+            ),
             StoreError::InvalidInput(message) => Self::new(ErrorCode::InvalidField, message),
             StoreError::Database { .. } | StoreError::Closed => Self {
                 internal: Some(err.to_string()),

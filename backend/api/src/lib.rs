@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod dashboard;
+pub mod drain;
 pub mod error;
 pub mod extract;
 mod routes;
@@ -115,6 +116,7 @@ pub fn router(state: AppState, dashboard_dir: Option<&std::path::Path>) -> Route
         .merge(routes::reports::router());
     dashboard::security_headers(dashboard::with_dashboard(api, dashboard_dir))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(drain::drain_unread_body))
         .layer(middleware::from_fn(error::log_server_errors))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);

@@ -20,7 +20,7 @@ use crate::hash::Hash;
 use crate::jobs::JobScope;
 use crate::merkle::verify_consistency;
 use crate::store::{CheckpointStore, EventLog, ProofError, SeqRange, StoreError};
-use crate::validate::{Limits, validate_event};
+use crate::validate::{Limits, SYSTEM_ACTION_PREFIX, SYSTEM_ID_PREFIX, validate_event};
 
 /// Where the last successful check of a tenant ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,9 +62,9 @@ impl IntegrityAlertSink for RecordInChain<'_> {
     async fn integrity_failure(&self, failure: &IntegrityFailure) {
         let seq = failure.first_bad_seq.map_or_else(|| "none".to_owned(), |seq| seq.to_string());
         let raw = json!({
-            "id": format!("integrity-{}-{}-{seq}", failure.check, failure.kind),
+            "id": format!("{SYSTEM_ID_PREFIX}{}-{}-{seq}", failure.check, failure.kind),
             "actor": {"id": "veritrail", "type": "system", "name": "integrity-check"},
-            "action": "veritrail.integrity.failure",
+            "action": format!("{SYSTEM_ACTION_PREFIX}integrity.failure"),
             "outcome": "failure",
             "severity": "critical",
             "details": {"check": failure.check, "kind": failure.kind, "first_bad_seq": failure.first_bad_seq, "reason": failure.reason},

@@ -40,6 +40,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the ingest queue is full")]
     Overloaded,
+    /// This tenant has as many append requests waiting as one tenant may; other tenants' are
+    /// still admitted.
+    #[error("this tenant already has {limit} append requests waiting to be written")]
+    TenantOverloaded { limit: usize },
     #[error("the ingest sequencer has stopped")]
     Closed,
 }

@@ -53,7 +53,46 @@ const EVENT_FIELDS: &[&str] =
 const ACTOR_FIELDS: &[&str] = &["id", "type", "name", "ip", "user_agent"];
 const RESOURCE_FIELDS: &[&str] = &["type", "id", "name"];
 
-/// Validates one submitted event. `new_id` supplies the id when the client gave none.
+/// The start of the ids of the server's own records (integrity failures recorded in the chain).
+pub const SYSTEM_ID_PREFIX: &str = "integrity-";
+/// The start of the actions of the server's own records (`veritrail.integrity.failure`).
+pub const SYSTEM_ACTION_PREFIX: &str = "veritrail.";
+
+/// Validates an event from a client (the API, `veritrail ingest` and `import`): as
+/// [`validate_event`], and refused when it claims the server's namespace, so nobody can forge a
+/// record that reads as the server's own (or take an id the server will need for one). The
+/// server's own records are validated with [`validate_event`] alone. Compared without case, as a
+/// reader would.
+pub fn validate_client_event(
+    raw: &Value,
+    limits: &Limits,
+    new_id: impl FnOnce() -> String,
+) -> Result<NewEvent, ValidationError> {
+    let event = validate_event(raw, limits, new_id)?;
+    if event.id_from_client && starts_with_ignoring_case(&event.id, SYSTEM_ID_PREFIX) {
+        return Err(ValidationError::invalid(
+            "id",
+            format!("id {:?} is reserved: ids starting with {SYSTEM_ID_PREFIX:?} are the server's own", event.id),
+        ));
+    }
+    if starts_with_ignoring_case(&event.action, SYSTEM_ACTION_PREFIX) {
+        return Err(ValidationError::invalid(
+            "action",
+            format!(
+                "action {:?} is reserved: actions starting with {SYSTEM_ACTION_PREFIX:?} are the server's own",
+                event.action
+            ),
+        ));
+    }
+    Ok(event)
+}
+
+fn starts_with_ignoring_case(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len()).is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}
+
+/// Validates one submitted event. `new_id` supplies the id when the client gave none. Clients'
+/// events go through [`validate_client_event`].
 pub fn validate_event(
     raw: &Value,
     limits: &Limits,
@@ -418,6 +457,34 @@ fn parse_tags(raw: Option<&Value>, limits: &Limits) -> Result<Vec<String>, Valid
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn clients_cannot_use_the_system_namespace() {
+        let limits = Limits::default();
+        let client = |raw: Value| validate_client_event(&raw, &limits, || "generated".to_owned());
+        let base = json!({"actor": {"id": "a", "type": "user"}, "action": "repo.delete", "outcome": "success"});
+        let with = |key: &str, value: &str| {
+            let mut raw = base.clone();
+            raw[key] = json!(value);
+            raw
+        };
+        for (key, value) in [
+            ("id", "integrity-chain-changed-4"),
+            ("id", "INTEGRITY-x"),
+            ("action", "veritrail.integrity.failure"),
+            ("action", "Veritrail.anything"),
+        ] {
+            let err = client(with(key, value)).expect_err(value);
+            assert_eq!((err.code, err.field.as_str()), ("invalid_field", key), "{value}");
+            assert!(err.message.contains("reserved"), "{}", err.message);
+            // The server's own records are validated without the check.
+            assert!(validate(with(key, value)).is_ok(), "{value}");
+        }
+        for (key, value) in [("id", "my-integrity-1"), ("action", "veritrail_app.login"), ("action", "app.veritrail.x")]
+        {
+            assert!(client(with(key, value)).is_ok(), "{value}");
+        }
+    }
 
     fn validate(raw: Value) -> Result<NewEvent, ValidationError> {
         validate_event(&raw, &Limits::default(), || "generated".to_owned())

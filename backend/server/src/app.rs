@@ -46,7 +46,16 @@ impl Application {
     /// Connects and migrates the database, creates the first admin key if there is none (from
     /// `bootstrap_secret` when given) and the first admin user if there is none
     /// (`auth.bootstrap_password`), and binds the listen address.
+    /// A bootstrap key or password that is too weak is refused before anything is opened.
     pub async fn build(config: &Config, bootstrap_secret: Option<String>) -> anyhow::Result<Self> {
+        let bootstrap_secret =
+            bootstrap_secret.map(|secret| secret.trim().to_owned()).filter(|secret| !secret.is_empty());
+        if let Some(secret) = &bootstrap_secret {
+            crate::strength::check_bootstrap_key(secret).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(password) = config.auth.bootstrap_password.exposed() {
+            crate::strength::check_bootstrap_password(&password).map_err(anyhow::Error::msg)?;
+        }
         let store = open_store(config).await?;
         keys::bootstrap(&store, bootstrap_secret).await?;
         crate::users::bootstrap(&store, config.auth.bootstrap_password.exposed()).await?;
@@ -225,12 +234,12 @@ async fn alert_events_on_wake(alerting: Arc<Alerting>, events: Arc<dyn EventLog>
 /// most this much later, and a pass costs one write per this interval instead of one per commit.
 const EVENT_COALESCE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Opens the configured database (creating the data directory for SQLite).
+/// Opens the configured database (creating the data directory, 0700, for SQLite; the database
+/// files are created 0600 by the store).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = config.database_url();
     if config.database.url.is_empty() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("create data directory {}", config.data_dir.display()))?;
+        crate::log_key::create_private_dir(&config.data_dir).context("create the data directory")?;
     }
     let store = veritrail_store::connect(&url, &config.store_settings())
         .await

@@ -114,12 +114,19 @@ pub struct IngestConfig {
     pub max_group_events: usize,
     /// Most append requests waiting for a commit; beyond it requests get 429.
     pub queue_capacity: usize,
+    /// Most of those one tenant may have; beyond it that tenant's requests get 429 while the
+    /// others' are still admitted.
+    pub max_queued_per_tenant: usize,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
         let store = StoreSettings::default();
-        Self { max_group_events: store.max_group_events, queue_capacity: store.queue_capacity }
+        Self {
+            max_group_events: store.max_group_events,
+            queue_capacity: store.queue_capacity,
+            max_queued_per_tenant: store.max_queued_per_tenant,
+        }
     }
 }
 
@@ -543,6 +550,7 @@ impl Config {
             sqlite_synchronous_full: self.database.sqlite_synchronous == SqliteSynchronous::Full,
             max_group_events: self.ingest.max_group_events,
             queue_capacity: self.ingest.queue_capacity,
+            max_queued_per_tenant: self.ingest.max_queued_per_tenant,
         }
     }
 

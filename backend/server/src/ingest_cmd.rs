@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use veritrail_core::event::{NewEvent, TenantId};
-use veritrail_core::validate::{Limits, validate_event};
+use veritrail_core::validate::{Limits, validate_client_event};
 use veritrail_store::Store;
 
 /// Counts of one ingest run.
@@ -116,7 +116,7 @@ impl<'a> EventLines<'a> {
             Ok(raw) => raw,
             Err(err) => bail!("{path}:{line_no}: not valid JSON: {err}; nothing was stored"),
         };
-        match validate_event(&raw, self.limits, || uuid::Uuid::now_v7().to_string()) {
+        match validate_client_event(&raw, self.limits, || uuid::Uuid::now_v7().to_string()) {
             Ok(event) => Ok(event),
             Err(err) => bail!("{path}:{line_no}: {}; nothing was stored", err.message),
         }
@@ -161,7 +161,7 @@ pub async fn import_cloudtrail(
             .iter()
             .enumerate()
             .map(|(idx, item)| {
-                validate_event(item, limits, || uuid::Uuid::now_v7().to_string()).map_err(|err| {
+                validate_client_event(item, limits, || uuid::Uuid::now_v7().to_string()).map_err(|err| {
                     anyhow::anyhow!(
                         "{}: Records[{idx}].{}: {}; nothing was stored",
                         path.display(),

@@ -17,6 +17,7 @@ pub mod report_cmd;
 pub mod search_cmd;
 pub mod search_setup;
 pub mod secret;
+pub mod strength;
 pub mod telemetry;
 pub mod users;
 pub mod verify_cmd;

@@ -39,7 +39,7 @@ pub(crate) fn load_or_create_seed(path: &Path) -> anyhow::Result<[u8; 32]> {
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed).map_err(|err| anyhow::anyhow!("no randomness available: {err}"))?;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+                create_private_dir(dir)?;
             }
             if publish_private(path, &STANDARD.encode(seed))? {
                 tracing::info!(path = %path.display(), "generated a new key");
@@ -51,6 +51,19 @@ pub(crate) fn load_or_create_seed(path: &Path) -> anyhow::Result<[u8; 32]> {
         }
         Err(err) => bail!("read key {}: {err}", path.display()),
     }
+}
+
+/// Creates `dir` and any missing parents only their owner can enter (0700): the data directory
+/// holds the SQLite database and the keys. An existing directory is left as it is.
+pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).with_context(|| format!("create directory {}", dir.display()))
 }
 
 /// Writes `text` to a new file only its owner can read, appearing at `path` complete or not at

@@ -1,7 +1,9 @@
 //! Secrets of the configuration as types: whatever prints or serialises a configuration (logs,
 //! `veritrail config show`) shows `[redacted]` for them, so no list of fields to hide has to be
 //! kept in step with the structs. The value is read only through `expose`, and its memory is
-//! zeroed when dropped (`secrecy`).
+//! zeroed when dropped: it is held in a `secrecy::SecretString`. That type alone cannot be the
+//! field: it does not serialise (so `veritrail config show` could not print the configuration)
+//! and has no notion of "not set"; this wrapper adds both.
 
 use std::fmt;
 
@@ -65,8 +67,8 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// A database URL, which may carry a password: shown with the password redacted, so the host
-/// and database stay visible.
+/// A database URL, which may carry a password (`user:password@`, `?password=`): shown with its
+/// secrets redacted (`veritrail_store::redact_url`), so the host and database stay visible.
 #[derive(Clone, Default)]
 pub struct DatabaseUrl(Secret);
 
@@ -128,5 +130,8 @@ mod tests {
         assert_eq!(url.expose(), "postgres://app:pw@db.internal:5432/veritrail");
         let shown = format!("{url:?} {}", serde_json::to_string(&url).expect("json"));
         assert!(!shown.contains("pw@") && shown.contains("db.internal"), "{shown}");
+        let url = DatabaseUrl::from("postgres://app@db.internal/veritrail?sslmode=require&password=hunter2");
+        let shown = format!("{url:?} {}", serde_json::to_string(&url).expect("json"));
+        assert!(!shown.contains("hunter2") && shown.contains("sslmode=require"), "{shown}");
     }
 }

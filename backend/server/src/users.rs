@@ -38,12 +38,12 @@ fn generate_password() -> anyhow::Result<String> {
 
 /// On a database without users, creates `admin` of tenant `default` with `configured` as its
 /// password (`VERITRAIL_BOOTSTRAP_PASSWORD`), or a generated one printed once. Safe when several
-/// servers start together: exactly one user is created.
+/// servers start together: exactly one user is created. [`Application::build`] has checked the
+/// password's strength (`crate::strength`).
+///
+/// [`Application::build`]: crate::app::Application::build
 pub async fn bootstrap(store: &Store, configured: Option<String>) -> anyhow::Result<()> {
     let configured = configured.filter(|password| !password.is_empty());
-    if let Some(password) = &configured {
-        check_password(password).map_err(|error| anyhow::anyhow!("VERITRAIL_BOOTSTRAP_PASSWORD: {error}"))?;
-    }
     let password = match &configured {
         Some(password) => password.clone(),
         None => generate_password()?,

@@ -19,7 +19,7 @@ use veritrail_store::testing::TestDatabase;
 use receivers::{NO_ANSWER, Receiver};
 
 const BIN: &str = env!("CARGO_BIN_EXE_veritrail");
-const ADMIN_KEY: &str = "vt_alert_restart_admin_key_0123456789abcdef";
+const ADMIN_KEY: &str = "vt_9cc668a1c7d1932d4a9620a3716ddcc7ee44207467e04d7f";
 const LISTENING: &str = "veritrail listening on ";
 
 /// Starts `veritrail serve` on `database_url` with `work_dir/data`, alerts to loopback allowed,

@@ -20,7 +20,7 @@ use veritrail_store::Backend;
 use veritrail_store::testing::TestDatabase;
 
 const BIN: &str = env!("CARGO_BIN_EXE_veritrail");
-const ADMIN_KEY: &str = "vt_process_test_admin_key_0123456789abcdef";
+const ADMIN_KEY: &str = "vt_8937fb9127f46c491f04d0854eb1dd1e47bf96739eb932bd";
 const LISTENING: &str = "veritrail listening on ";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const CLI_TIMEOUT: Duration = Duration::from_secs(60);

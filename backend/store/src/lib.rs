@@ -21,10 +21,13 @@ mod events;
 mod jobs;
 mod keys;
 pub mod migrate;
+mod redact;
 pub mod reports;
 mod rows;
 pub mod search;
 mod users;
+
+pub use redact::redact_url;
 
 use std::fmt;
 use std::sync::Arc;
@@ -48,11 +51,19 @@ pub struct StoreSettings {
     pub max_group_events: usize,
     /// Most append requests waiting for a commit before new ones are refused.
     pub queue_capacity: usize,
+    /// Most of those one tenant may have, so one tenant cannot fill the queue for the others.
+    pub max_queued_per_tenant: usize,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self { max_connections: 16, sqlite_synchronous_full: true, max_group_events: 10_000, queue_capacity: 20_000 }
+        Self {
+            max_connections: 16,
+            sqlite_synchronous_full: true,
+            max_group_events: 10_000,
+            queue_capacity: 20_000,
+            max_queued_per_tenant: 5_000,
+        }
     }
 }
 
@@ -141,32 +152,6 @@ pub async fn connect(url: &str, settings: &StoreSettings) -> Result<Store, Store
                 reports: Arc::new(reports::PostgresReports::new(pool)),
             })
         }
-    }
-}
-
-/// Hides the password of a database URL, for logs and error messages.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.rsplit_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:[redacted]@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_passwords_only() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:[redacted]@h:5432/db");
-        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact_url("sqlite://data/v.db"), "sqlite://data/v.db");
     }
 }
 

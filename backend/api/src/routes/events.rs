@@ -15,7 +15,7 @@ use serde_json::Value;
 use veritrail_core::access::Permission;
 use veritrail_core::event::{NewEvent, Outcome, Receipt, Severity, StoredEvent};
 use veritrail_core::store::{Appended, EventQuery};
-use veritrail_core::validate::validate_event;
+use veritrail_core::validate::validate_client_event;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -61,7 +61,7 @@ async fn create_event(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::Ingest)?;
-    let event = validate_event(&body, &state.limits.event, new_id).map_err(|err| validation_error(err, ""))?;
+    let event = validate_client_event(&body, &state.limits.event, new_id).map_err(|err| validation_error(err, ""))?;
     let mut appended = state.events.append(caller.tenant(), vec![event]).await?;
     state.activity.appended();
     state.alerting.events_appended(caller.tenant());
@@ -140,7 +140,7 @@ async fn append_all(state: &AppState, caller: &Caller, items: &[Value], what: &s
         .iter()
         .enumerate()
         .map(|(idx, item)| {
-            validate_event(item, &state.limits.event, new_id)
+            validate_client_event(item, &state.limits.event, new_id)
                 .map_err(|err| validation_error(err, &format!("{what}[{idx}].")))
         })
         .collect::<Result<_, _>>()?;

@@ -1,12 +1,15 @@
-//! `/healthz` (the process answers) and `/readyz` (the database answers and is migrated).
+//! `/healthz` (the process answers) and `/readyz` (the database answers and is migrated; the
+//! checks behind the answer only for admins).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use veritrail_core::access::Permission;
 
 use crate::AppState;
+use crate::auth::Caller;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
@@ -16,7 +19,30 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// Anyone (a load balancer, an orchestrator's probe) learns whether the server is ready; only an
+/// admin (key or dashboard session) learns why: the database error, the integrity check's
+/// result, which search is on. Those details tell an outsider what is broken or tampered with.
+async fn readyz(State(state): State<AppState>, caller: Option<Caller>) -> (StatusCode, Json<Value>) {
+    let detailed = caller.is_some_and(|caller| caller.may(Permission::Admin));
+    match state.readiness.check_ready().await {
+        Ok(()) if detailed => (StatusCode::OK, Json(json!({"status": "ready", "checks": ready_checks(&state)}))),
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Err(err) => {
+            tracing::warn!(error = %err, "not ready");
+            let mut body = json!({
+                "status": "not_ready",
+                "error": {"code": "unavailable", "message": "the database is not reachable or not migrated"},
+            });
+            if detailed {
+                body["checks"] = json!({"database": err.to_string()});
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        }
+    }
+}
+
+/// What an admin sees of a ready server.
+fn ready_checks(state: &AppState) -> Value {
     // An integrity failure is reported here but does not make the server unready: refusing new
     // audit events would only lose more evidence. It is alerted and logged at ERROR instead.
     let integrity = state.integrity.status();
@@ -33,21 +59,5 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             "reason": "no embedding model is loaded (run `veritrail models fetch`); keyword search only",
         }),
     };
-    match state.readiness.check_ready().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({"status": "ready", "checks": {"database": "ok", "integrity": integrity, "search": search}})),
-        ),
-        Err(err) => {
-            tracing::warn!(error = %err, "not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({
-                    "status": "not_ready",
-                    "checks": {"database": err.to_string()},
-                    "error": {"code": "unavailable", "message": "the database is not reachable or not migrated"},
-                })),
-            )
-        }
-    }
+    json!({"database": "ok", "integrity": integrity, "search": search})
 }

@@ -292,3 +292,34 @@ async fn users_and_keys_are_managed_within_the_callers_tenant_only() {
         assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
     }
 }
+
+#[tokio::test]
+async fn readiness_details_are_for_admins_only() {
+    for app in spawn_apps().await {
+        let anonymous = app.send(Method::GET, "/readyz", None, None, Vec::new()).await;
+        assert_eq!(anonymous.status(), StatusCode::OK);
+        assert_eq!(anonymous.json::<Value>().await.expect("json"), json!({"status": "ready"}));
+        let reader = app.create_key("default", "ingest,read,triage").await;
+        let keyed: Value = app.get("/readyz", &reader).await.json().await.expect("json");
+        assert_eq!(keyed, json!({"status": "ready"}), "a key without the admin scope sees no details");
+
+        let admin: Value = app.get("/readyz", ADMIN_KEY).await.json().await.expect("json");
+        assert_eq!(admin["status"], json!("ready"));
+        assert_eq!(admin["checks"]["database"], json!("ok"), "{admin}");
+        assert_eq!(admin["checks"]["integrity"]["status"], json!("not_run"), "{admin}");
+        assert!(admin["checks"]["search"]["semantic"].is_string(), "{admin}");
+
+        // The dashboard's session: an admin sees the details, any other role does not.
+        let browser = sign_in(&app, "default", "admin", ADMIN_PASSWORD).await;
+        let signed_in: Value = browser.get(&app, "/readyz").await.json().await.expect("json");
+        assert_eq!(signed_in["checks"], admin["checks"]);
+        let body = json!({"username": "vera", "role": "analyst", "password": "vera-password-456"});
+        assert_eq!(browser.post(&app, "/api/v1/users", body).await.status(), StatusCode::CREATED);
+        let analyst = sign_in(&app, "default", "vera", "vera-password-456").await;
+        let analyst: Value = analyst.get(&app, "/readyz").await.json().await.expect("json");
+        assert_eq!(analyst, json!({"status": "ready"}));
+
+        // Credentials that are presented but wrong are refused, as everywhere.
+        assert_error(app.get("/readyz", "vt_not_a_key").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+}

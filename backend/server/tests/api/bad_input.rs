@@ -144,3 +144,43 @@ async fn limits_follow_the_configuration() {
     big["details"] = json!({"blob": "y".repeat(5000)});
     assert_error(app.post_event(&big).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 }
+
+/// How many times the limit the oversized body is: enough that the part the server does not read
+/// is still on its way when it answers (at twice the limit the rest has already arrived, and
+/// hyper reads that much before closing), and within what the server drains after its answer.
+const OVERSIZE: usize = 6;
+
+/// Sends a request with a body several times the limit in one go over a plain TCP connection, as a client
+/// that does not wait for `100 Continue` does, and reads the answer.
+async fn send_oversized(app: &TestApp, limit: usize) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    let body = vec![b' '; OVERSIZE * limit];
+    let head = format!(
+        "POST /api/v1/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&body).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_its_413_and_not_a_reset_connection() {
+    let app = crate::helpers::spawn_app().await;
+    let limit = veritrail_api::ApiLimits::default().max_body_bytes;
+    for attempt in 0..3 {
+        let answer = send_oversized(&app, limit)
+            .await
+            .unwrap_or_else(|error| panic!("attempt {attempt}: the connection failed instead of answering: {error}"));
+        assert!(answer.starts_with("HTTP/1.1 413"), "attempt {attempt}: {answer}");
+        let body = answer.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
+        let body: Value = serde_json::from_str(body).unwrap_or_else(|error| panic!("{error}: {answer}"));
+        assert_eq!(body["error"]["code"], json!("payload_too_large"), "{answer}");
+    }
+    assert_eq!(app.db.count_events().await, 0);
+}

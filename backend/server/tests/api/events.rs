@@ -356,3 +356,112 @@ async fn exports_stream_every_matching_event_oldest_first_as_csv_and_jsonl() {
             .await;
     }
 }
+
+/// A transaction of the test's own holding the database's write lock (SQLite) or the chain
+/// heads (PostgreSQL): while it is held no append can commit, so whatever ingest admits waits.
+enum WriteLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl WriteLock {
+    async fn hold(db: &veritrail_store::testing::TestDatabase) -> Self {
+        use sqlx::Connection;
+        match db.backend {
+            veritrail_store::Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+                sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut conn).await.expect("take the write lock");
+                Self::Sqlite(conn)
+            }
+            veritrail_store::Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+                sqlx::raw_sql("BEGIN; LOCK TABLE chain_heads IN EXCLUSIVE MODE")
+                    .execute(&mut conn)
+                    .await
+                    .expect("lock");
+                Self::Postgres(conn)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            Self::Sqlite(mut conn) => sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.map(drop),
+            Self::Postgres(mut conn) => sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.map(drop),
+        }
+        .expect("release the lock");
+    }
+}
+
+/// Sends `count` appends with `key` at once; their answers (status, `Retry-After`, body) arrive
+/// on the returned channel as they come.
+fn flood(
+    app: &crate::helpers::TestApp,
+    key: &str,
+    count: usize,
+) -> tokio::sync::mpsc::UnboundedReceiver<(StatusCode, Option<String>, Value)> {
+    let (sender, answers) = tokio::sync::mpsc::unbounded_channel();
+    for idx in 0..count {
+        let request = app
+            .client
+            .post(format!("{}/api/v1/events", app.base))
+            .bearer_auth(key)
+            .json(&event(&format!("flood.{idx}")));
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            let response = request.send().await.expect("request");
+            let retry_after =
+                response.headers().get("retry-after").and_then(|value| value.to_str().ok()).map(str::to_owned);
+            let status = response.status();
+            let _ = sender.send((status, retry_after, response.json().await.expect("json")));
+        });
+    }
+    answers
+}
+
+/// The next answer; the bound only keeps a broken build from hanging the test run.
+async fn next_answer(
+    answers: &mut tokio::sync::mpsc::UnboundedReceiver<(StatusCode, Option<String>, Value)>,
+) -> (StatusCode, Option<String>, Value) {
+    tokio::time::timeout(std::time::Duration::from_secs(60), answers.recv())
+        .await
+        .expect("an answer (a request that should have been refused at once was queued)")
+        .expect("answer")
+}
+
+#[tokio::test]
+async fn one_tenant_flooding_ingest_leaves_room_for_the_others() {
+    for db in veritrail_store::testing::TestDatabase::all().await {
+        let app = crate::helpers::spawn_app_with(db, |config| {
+            config.ingest.queue_capacity = 5;
+            config.ingest.max_queued_per_tenant = 2;
+        })
+        .await;
+        let other_tenant = app.create_key("tenant-b", "ingest").await;
+        let lock = WriteLock::hold(&app.db).await;
+        // Tenant A floods: with nothing able to commit, all but the two it may have waiting are
+        // refused at once, with the time to retry after.
+        let mut from_a = flood(&app, ADMIN_KEY, 10);
+        for _ in 0..8 {
+            let (status, retry_after, body) = next_answer(&mut from_a).await;
+            assert_eq!((status, retry_after.as_deref()), (StatusCode::TOO_MANY_REQUESTS, Some("1")), "{body}");
+            assert_eq!(body["error"]["code"], json!("overloaded"), "{body}");
+            assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("this tenant")), "{body}");
+        }
+        // Tenant B, meanwhile, still gets its own two places in the queue: only its third and
+        // later requests are refused.
+        let mut from_b = flood(&app, &other_tenant, 5);
+        for _ in 0..3 {
+            let (status, _, body) = next_answer(&mut from_b).await;
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        }
+        lock.release().await;
+        for answers in [&mut from_a, &mut from_b] {
+            for _ in 0..2 {
+                let (status, _, body) = next_answer(answers).await;
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+            }
+        }
+        assert_eq!(app.db.count_events().await, 4);
+    }
+}

@@ -6,7 +6,8 @@ use veritrail_server::app::Application;
 use veritrail_server::config::Config;
 use veritrail_store::testing::TestDatabase;
 
-pub const ADMIN_KEY: &str = "vt_test_admin_key_0123456789abcdef";
+/// The bootstrap admin key: the form the server generates (`vt_` and 48 hex digits).
+pub const ADMIN_KEY: &str = "vt_609bbd2719846fec9a4b89ce7f45c4edd931b82a9ba19e06";
 /// The password of the first dashboard user, `admin` of tenant `default`.
 pub const ADMIN_PASSWORD: &str = "test-admin-password-0123";
 
@@ -42,7 +43,18 @@ pub async fn spawn_app_with(db: TestDatabase, tweak: impl FnOnce(&mut Config)) -
 /// base URL and its data directory, which must be kept while it runs.
 pub async fn start_app(url: &str, tweak: impl FnOnce(&mut Config)) -> (String, tempfile::TempDir) {
     let data_dir = tempfile::tempdir().expect("data dir");
-    let mut config = Config { data_dir: data_dir.path().to_owned(), ..Config::default() };
+    let mut config = test_config(url, data_dir.path());
+    tweak(&mut config);
+    let app = Application::build(&config, Some(ADMIN_KEY.to_owned())).await.expect("build app");
+    let base = format!("http://{}", app.local_addr().expect("addr"));
+    tokio::spawn(app.run_until(std::future::pending()));
+    (base, data_dir)
+}
+
+/// The configuration tests start the app with: the database at `url` (empty: SQLite in
+/// `data_dir`), port 0, no scheduled jobs, the test admin's password.
+pub fn test_config(url: &str, data_dir: &std::path::Path) -> Config {
+    let mut config = Config { data_dir: data_dir.to_owned(), ..Config::default() };
     config.database.url = url.into();
     config.server.addr = "127.0.0.1:0".to_owned();
     // Tests run the jobs themselves (POST /api/v1/admin/jobs/{name}/run), so results never depend
@@ -55,11 +67,7 @@ pub async fn start_app(url: &str, tweak: impl FnOnce(&mut Config)) -> (String, t
     config.alerts.event_schedule = String::new();
     config.reports.schedule = String::new();
     config.auth.bootstrap_password = ADMIN_PASSWORD.into();
-    tweak(&mut config);
-    let app = Application::build(&config, Some(ADMIN_KEY.to_owned())).await.expect("build app");
-    let base = format!("http://{}", app.local_addr().expect("addr"));
-    tokio::spawn(app.run_until(std::future::pending()));
-    (base, data_dir)
+    config
 }
 
 pub async fn spawn_app_on(db: TestDatabase) -> TestApp {

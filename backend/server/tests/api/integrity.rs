@@ -1,7 +1,7 @@
 //! The continuous verification job (`integrity-check`) on both backends: incremental runs, and
 //! every tamper scenario found, reported on /readyz and recorded as a critical event.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use veritrail_store::testing::TestDatabase;
 
@@ -44,7 +44,7 @@ async fn incremental_runs_check_only_what_is_new() {
         let integrity = listed.iter().find(|job| job["name"] == "integrity-check").expect("integrity-check listed");
         assert_eq!(integrity["last_run"]["id"], full["id"], "{jobs}");
         assert!(listed.iter().any(|job| job["name"] == "checkpoint"), "{jobs}");
-        let ready: Value = app.send(Method::GET, "/readyz", None, None, Vec::new()).await.json().await.expect("json");
+        let ready: Value = app.get("/readyz", ADMIN_KEY).await.json().await.expect("json");
         assert_eq!(ready["checks"]["integrity"]["status"], json!("ok"), "{ready}");
     }
 }
@@ -82,8 +82,7 @@ async fn every_tamper_scenario_is_caught_and_alerted() {
             assert_eq!(tenant["status"], json!("failed"), "{backend:?} {name}: {report}");
             assert_eq!(tenant["failures"][0]["first_bad_seq"], json!(bad_seq), "{backend:?} {name}: {report}");
 
-            let ready: Value =
-                app.send(Method::GET, "/readyz", None, None, Vec::new()).await.json().await.expect("json");
+            let ready: Value = app.get("/readyz", ADMIN_KEY).await.json().await.expect("json");
             assert_eq!(ready["checks"]["integrity"]["status"], json!("failed"), "{backend:?} {name}: {ready}");
             let alerts = app.get_json("/api/v1/events?action=veritrail.integrity.failure").await;
             let alerts = alerts["events"].as_array().expect("events").clone();
@@ -140,5 +139,39 @@ async fn a_rewritten_tree_behind_published_checkpoints_is_caught() {
         let report = check(&app).await;
         assert_eq!(report["details"]["tenant"]["status"], json!("failed"), "{report}");
         assert_eq!(report["details"]["tenant"]["failures"][0]["kind"], json!("tree_rewritten"), "{report}");
+    }
+}
+
+#[tokio::test]
+async fn clients_cannot_write_in_the_servers_namespace_and_the_server_still_can() {
+    for db in TestDatabase::all().await {
+        let app = spawn_app_on(db).await;
+        let mut forged = event("x.y");
+        forged["id"] = json!("integrity-chain-changed-3");
+        let answer = app.post_event(&forged).await;
+        let message = crate::helpers::assert_error(answer, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+        assert!(message.starts_with("id ") && message.contains("reserved"), "{message}");
+        let batch = vec![event("app.login"), event("veritrail.integrity.failure")];
+        let answer = app.post_batch(batch).await;
+        let message = crate::helpers::assert_error(answer, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+        assert!(message.starts_with("events[1].action: ") && message.contains("reserved"), "{message}");
+        let cloudtrail = json!({"Records": [{
+            "eventVersion": "1.08", "eventTime": "2024-01-01T00:00:00Z", "eventSource": "s3.amazonaws.com",
+            "eventName": "GetObject", "eventID": "Integrity-forged", "awsRegion": "us-east-1",
+            "userIdentity": {"type": "IAMUser", "userName": "mallory", "arn": "arn:aws:iam::1:user/mallory"},
+        }]});
+        let answer = app.post_json("/api/v1/ingest/cloudtrail", ADMIN_KEY, &cloudtrail).await;
+        let message = crate::helpers::assert_error(answer, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+        assert!(message.starts_with("Records[0].id: "), "{message}");
+        assert_eq!(app.db.count_events().await, 0, "a refused request stores nothing");
+
+        // The server's own record of an integrity failure is still written.
+        fill(&app, "t", 5).await;
+        app.db.tamper(&["UPDATE events SET outcome = 'failure' WHERE seq = 2"]).await;
+        run_job(&app, "/api/v1/admin/jobs/integrity-check/run?full=true").await;
+        let recorded = app.get_json("/api/v1/events?action=veritrail.integrity.failure").await;
+        let recorded = recorded["events"].as_array().expect("events").clone();
+        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        assert!(recorded[0]["id"].as_str().is_some_and(|id| id.starts_with("integrity-")), "{recorded:?}");
     }
 }

@@ -104,3 +104,68 @@ async fn the_dashboard_is_served_beside_the_api_with_strict_security_headers() {
     let events = app.client.get(format!("{}/api/v1/events", app.base)).send().await.expect("get");
     crate::helpers::assert_error(events, reqwest::StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
+
+#[tokio::test]
+async fn weak_or_published_bootstrap_secrets_stop_start_up() {
+    const STRONG_PASSWORD: &str = "plinth-Quokka-74-marzipan";
+    let cases = [
+        // The example of docker-compose.yml, published with the repository.
+        (
+            Some("change-me-to-a-long-random-secret"),
+            STRONG_PASSWORD,
+            "VERITRAIL_BOOTSTRAP_KEY is the example value of docker-compose.yml",
+        ),
+        (Some("vt_test_admin_key_0123456789abcdef"), STRONG_PASSWORD, "VERITRAIL_BOOTSTRAP_KEY is too easy to guess"),
+        (Some("vt_00000000000000000000000000000000"), STRONG_PASSWORD, "VERITRAIL_BOOTSTRAP_KEY is too easy to guess"),
+        (Some("short-key"), STRONG_PASSWORD, "VERITRAIL_BOOTSTRAP_KEY is too easy to guess"),
+        (None, "veritrail-admin-2024", "VERITRAIL_BOOTSTRAP_PASSWORD) is too easy to guess"),
+        (None, "password1234", "VERITRAIL_BOOTSTRAP_PASSWORD) is too easy to guess"),
+        (None, "change-me-to-a-long-random-secret", "example value of docker-compose.yml"),
+        (None, "short", "at least 12 characters"),
+    ];
+    for (key, password, expected) in cases {
+        let data_dir = tempfile::tempdir().expect("data dir");
+        let mut config = crate::helpers::test_config("", data_dir.path());
+        config.auth.bootstrap_password = password.into();
+        let error = match veritrail_server::app::Application::build(&config, key.map(str::to_owned)).await {
+            Ok(_) => panic!("{key:?} / {password:?}: start-up must be refused"),
+            Err(error) => format!("{error:#}"),
+        };
+        assert!(error.contains(expected), "{key:?} / {password:?}: {error}");
+        assert!(
+            !error.contains(password) && key.is_none_or(|key| !error.contains(key)),
+            "the secret is not repeated: {error}"
+        );
+        assert!(
+            std::fs::read_dir(data_dir.path()).expect("data dir").next().is_none(),
+            "refused before anything is written"
+        );
+    }
+    // Strong values start (the generated form of a key, a passphrase).
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let mut config = crate::helpers::test_config("", data_dir.path());
+    config.auth.bootstrap_password = STRONG_PASSWORD.into();
+    let key = "vt_9182da9f69432b05a750918387f445b11cb996560362ab53";
+    veritrail_server::app::Application::build(&config, Some(key.to_owned())).await.expect("strong secrets start");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fresh_start_keeps_the_data_directory_and_database_files_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("temporary directory");
+    let data_dir = parent.path().join("data");
+    let config = crate::helpers::test_config("", &data_dir);
+    let app = veritrail_server::app::Application::build(&config, Some(ADMIN_KEY.to_owned())).await.expect("start");
+    let mode = |name: &str| {
+        let path = data_dir.join(name);
+        let metadata = std::fs::metadata(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        metadata.permissions().mode() & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "the data directory");
+    // The WAL and shared-memory files exist while the database is open.
+    for file in ["veritrail.db", "veritrail.db-wal", "veritrail.db-shm", "log-key.ed25519", "alert-secrets.key"] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    drop(app);
+}

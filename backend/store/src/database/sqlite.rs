@@ -5,6 +5,7 @@
 //! that serialises writers across processes (a `veritrail ingest` next to a running server) and
 //! makes reading state and writing after it one atomic step.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -40,6 +41,9 @@ impl SqlitePools {
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
+        if !url.contains(":memory:") && !url.contains("mode=memory") {
+            create_private(options.get_filename())?;
+        }
         let write =
             SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(db_error)?;
         migrate_sqlite(&write).await?;
@@ -54,6 +58,49 @@ impl SqlitePools {
         Ok(Self { read, write })
     }
 }
+
+/// Creates the database file, when missing, readable and writable by its owner only (SQLite
+/// would create it 0644, as the umask allows). SQLite gives the WAL and shared-memory files it
+/// creates beside a database the database file's permissions, so they are private too. An empty
+/// file is an empty SQLite database. An existing file is left as the operator set it, with a
+/// warning when others may read it.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            warn_if_shared(path);
+            Ok(())
+        }
+        Err(err) => Err(StoreError::database(
+            None,
+            std::io::Error::new(err.kind(), format!("create the database file {}: {err}", path.display())),
+        )),
+    }
+}
+
+#[cfg(unix)]
+fn warn_if_shared(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(metadata) = std::fs::metadata(path)
+        && metadata.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:o}", metadata.permissions().mode() & 0o777),
+            "the database file can be read by other users than its owner; `chmod 600` it (and its -wal and -shm files)"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_shared(_path: &Path) {}
 
 /// Applies pending migrations in one immediate transaction.
 pub async fn migrate_sqlite(pool: &SqlitePool) -> Result<usize, StoreError> {

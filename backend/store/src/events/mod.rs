@@ -24,6 +24,8 @@ pub use postgres::PostgresEvents;
 pub use sqlite::SqliteEvents;
 
 use self::plan::ExistingEvent;
+use self::sequencer::QueueLimits;
+use crate::StoreSettings;
 use crate::columns::Columns;
 use crate::rows::{hash_column, seq_from_db, seq_to_db};
 
@@ -37,6 +39,15 @@ const EXISTING_COLUMNS: &str = "id, seq, hash, prev_hash, received_at, request_h
 
 /// Rows per lookup of ids, seqs or nodes in one statement.
 const LOOKUP_CHUNK: usize = 500;
+
+/// How much may wait for a group commit, from the settings.
+fn queue_limits(settings: &StoreSettings) -> QueueLimits {
+    QueueLimits {
+        capacity: settings.queue_capacity,
+        per_tenant: settings.max_queued_per_tenant,
+        max_group_events: settings.max_group_events,
+    }
+}
 
 /// Builds the domain event from a row, reporting corrupt values instead of guessing.
 ///

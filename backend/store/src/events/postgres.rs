@@ -13,6 +13,7 @@ use veritrail_core::store::{
 };
 
 use super::plan::{AppendRequest, AppendResult, GroupPlan, client_ids_of, plan_group, tenants_of};
+use super::queue_limits;
 use super::sequencer::{GroupWriter, Sequencer};
 use super::{
     EVENT_COLUMNS, EXISTING_COLUMNS, MAX_TOP, assemble_stats, decode_bucket, decode_event, decode_existing,
@@ -33,7 +34,7 @@ pub struct PostgresEvents {
 impl PostgresEvents {
     pub fn new(pool: &PgPool, settings: &StoreSettings) -> Self {
         let writer = Arc::new(PostgresWriter { pool: pool.clone() });
-        let sequencer = Sequencer::spawn(writer, settings.queue_capacity, settings.max_group_events);
+        let sequencer = Sequencer::spawn(writer, queue_limits(settings));
         Self { pool: pool.clone(), sequencer }
     }
 }

@@ -12,6 +12,7 @@ use veritrail_core::store::{
 };
 
 use super::plan::{AppendRequest, AppendResult, client_ids_of, plan_group, tenants_of};
+use super::queue_limits;
 use super::sequencer::{GroupWriter, Sequencer};
 use super::{
     EVENT_COLUMNS, EXISTING_COLUMNS, LOOKUP_CHUNK, MAX_TOP, assemble_stats, decode_bucket, decode_event,
@@ -36,7 +37,7 @@ pub struct SqliteEvents {
 impl SqliteEvents {
     pub fn new(pools: &SqlitePools, settings: &StoreSettings) -> Self {
         let writer = Arc::new(SqliteWriter { pool: pools.write.clone() });
-        let sequencer = Sequencer::spawn(writer, settings.queue_capacity, settings.max_group_events);
+        let sequencer = Sequencer::spawn(writer, queue_limits(settings));
         Self { pools: pools.clone(), sequencer }
     }
 }
