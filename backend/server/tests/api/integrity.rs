@@ -175,3 +175,26 @@ async fn clients_cannot_write_in_the_servers_namespace_and_the_server_still_can(
         assert!(recorded[0]["id"].as_str().is_some_and(|id| id.starts_with("integrity-")), "{recorded:?}");
     }
 }
+
+#[tokio::test]
+async fn another_tenants_broken_chain_is_not_shown_to_a_tenant() {
+    let app = spawn_app_on(TestDatabase::sqlite()).await;
+    let acme = app.create_key("acme", "admin").await;
+    fill(&app, "d", 3).await;
+    let batch = json!({"events": (0..5).map(|idx| event(&format!("a.{idx}"))).collect::<Vec<_>>()});
+    assert_eq!(app.post_json("/api/v1/events/batch", &acme, &batch).await.status(), StatusCode::CREATED);
+    app.db.tamper(&["UPDATE events SET outcome = 'failure' WHERE tenant = 'acme' AND seq = 2"]).await;
+    let operator = app.create_key("operations", "operator").await;
+    let response = app.post_json("/api/v1/admin/jobs/integrity-check/run?full=true", &operator, &json!({})).await;
+    let run: Value = response.json().await.expect("run");
+    assert_eq!(run["details"]["tenants"]["acme"]["status"], json!("failed"), "{run}");
+
+    let ready = |key: String| {
+        let app = &app;
+        async move { app.get("/readyz", &key).await.json::<Value>().await.expect("json")["checks"]["integrity"].clone() }
+    };
+    assert_eq!(ready(ADMIN_KEY.to_owned()).await["status"], json!("ok"), "another tenant's failure leaked");
+    assert_eq!(ready(ADMIN_KEY.to_owned()).await["failures"], json!(0));
+    assert_eq!(ready(acme).await["status"], json!("failed"));
+    assert_eq!(ready(operator).await["failures"], json!(1));
+}
