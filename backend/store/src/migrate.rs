@@ -72,6 +72,11 @@ pub const SQLITE: &[Migration] = &[
         name: "0012_reports.sql",
         sql: include_str!("../../../migrations/sqlite/0012_reports.sql"),
     },
+    Migration {
+        version: 13,
+        name: "0013_search_fulltext_per_tenant.sql",
+        sql: include_str!("../../../migrations/sqlite/0013_search_fulltext_per_tenant.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -131,6 +136,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 12,
         name: "0012_reports.sql",
         sql: include_str!("../../../migrations/postgres/0012_reports.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "0013_search_fulltext_per_tenant.sql",
+        sql: include_str!("../../../migrations/postgres/0013_search_fulltext_per_tenant.sql"),
     },
 ];
 

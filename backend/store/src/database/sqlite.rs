@@ -55,7 +55,8 @@ impl SqlitePools {
     }
 }
 
-/// Applies pending migrations in one immediate transaction.
+/// Applies pending migrations in one immediate transaction, with the tables SQL cannot create
+/// (a full-text table per tenant, named after the tenant's row).
 pub async fn migrate_sqlite(pool: &SqlitePool) -> Result<usize, StoreError> {
     sqlx::query(migrate::CREATE_HISTORY).execute(pool).await.map_err(db_error)?;
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
@@ -79,6 +80,7 @@ pub async fn migrate_sqlite(pool: &SqlitePool) -> Result<usize, StoreError> {
             .await
             .map_err(db_error)?;
     }
+    crate::search::create_missing_fulltext_tables(&mut tx).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(pending.len())
 }
