@@ -77,6 +77,11 @@ pub const SQLITE: &[Migration] = &[
         name: "0013_job_run_tenant.sql",
         sql: include_str!("../../../migrations/sqlite/0013_job_run_tenant.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_search_fulltext_per_tenant.sql",
+        sql: include_str!("../../../migrations/sqlite/0014_search_fulltext_per_tenant.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -141,6 +146,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 13,
         name: "0013_job_run_tenant.sql",
         sql: include_str!("../../../migrations/postgres/0013_job_run_tenant.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "0014_search_fulltext_per_tenant.sql",
+        sql: include_str!("../../../migrations/postgres/0014_search_fulltext_per_tenant.sql"),
     },
 ];
 

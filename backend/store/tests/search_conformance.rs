@@ -288,6 +288,95 @@ async fn tenants_never_see_each_other() {
     }
 }
 
+/// A tenant's texts for [`another_tenants_texts_never_change_a_tenants_scores`]: words common and
+/// rare among them, texts of different lengths, two actors (so a filter reads few documents).
+fn scored_tenant_documents() -> Vec<SearchDocument> {
+    let texts = [
+        "alice failed login from the office",
+        "alice login succeeded",
+        "bob failed login from home after a long weekend away from the office network",
+        "bob exported the quarterly report",
+        "alice read the report",
+        "carol attached a policy to user bob",
+        "user alice signed in",
+        "alice failed login",
+        "bob deleted the report",
+        "login failed login failed for user carol",
+    ];
+    texts
+        .iter()
+        .enumerate()
+        .map(|(seq, text)| {
+            let mut document = document(seq as u64, text);
+            if seq % 3 == 0 {
+                document.actor_id = "bob".into();
+            }
+            document
+        })
+        .collect()
+}
+
+/// Everything a tenant can observe of its full-text searches: each search's hits with their
+/// scores, in order, and the scores of given documents.
+async fn observed_fulltext(search: &dyn SearchIndex, tenant: &TenantId) -> Vec<Vec<SearchHit>> {
+    let any = SearchFilter::default();
+    let by_bob = SearchFilter { actors: vec!["bob".into()], ..SearchFilter::default() };
+    let questions: [&[&str]; 7] = [
+        &["login"],
+        &["failed", "login"],
+        &["report", "office"],
+        &["policy", "user"],
+        &["zebra"],
+        &["zebra", "login"],
+        &["quarterly", "zebra", "read", "login"],
+    ];
+    let mut observed = Vec::new();
+    for words in questions {
+        for filter in [&any, &by_bob] {
+            observed.push(search.fulltext(tenant, &terms(words), filter, 50).await.expect("fulltext"));
+        }
+        let every_seq: Vec<u64> = (0..12).collect();
+        let mut scored = search.fulltext_scores(tenant, &terms(words), &every_seq).await.expect("fulltext scores");
+        scored.sort_by_key(|hit| hit.seq);
+        observed.push(scored);
+    }
+    observed
+}
+
+#[tokio::test]
+async fn another_tenants_texts_never_change_a_tenants_scores() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let search = store.search.as_ref();
+        let (acme, globex, initech) = (tenant("acme"), tenant("globex"), tenant("initech"));
+        search.put_documents(&acme, &scored_tenant_documents()).await.expect("acme");
+        let alone = observed_fulltext(search, &acme).await;
+        assert!(alone[0].len() >= 5, "{:?}: the searches find something: {alone:?}", db.backend);
+
+        // globex stores many texts: some with the searched words (more common there than in
+        // acme), long ones without them (other lengths), and a word acme never uses. Ranking
+        // statistics shared between tenants would move acme's scores and let acme tell whether
+        // "zebra" occurs in globex's events.
+        let mut texts: Vec<String> = (0..300).map(|n| format!("login failed for user {n}")).collect();
+        texts
+            .extend((0..300).map(|n| format!("service {n} rotated the signing keys of cluster {n} in region eu west")));
+        texts.extend((0..50).map(|n| format!("zebra crossing {n} reported by the office")));
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        search.put_documents(&globex, &documents(&refs)).await.expect("globex");
+        assert_eq!(observed_fulltext(search, &acme).await, alone, "{:?}: acme after globex wrote", db.backend);
+
+        // The same texts stored after globex's give the same scores; a rebuild of globex
+        // changes nothing either.
+        search.put_documents(&initech, &scored_tenant_documents()).await.expect("initech");
+        assert_eq!(observed_fulltext(search, &initech).await, alone, "{:?}: initech", db.backend);
+        search.reset_documents(&globex, 3).await.expect("reset globex");
+        search.put_documents(&globex, &documents(&refs[..40])).await.expect("globex again");
+        assert_eq!(observed_fulltext(search, &acme).await, alone, "{:?}: acme after globex's rebuild", db.backend);
+        let zebra = search.fulltext(&globex, &terms(&["zebra"]), &SearchFilter::default(), 10).await;
+        assert!(zebra.expect("fulltext").is_empty(), "{:?}: globex's rebuilt index", db.backend);
+    }
+}
+
 /// Five documents that differ in every filtered field; all texts mention "event".
 fn filter_fixture() -> Vec<SearchDocument> {
     let mut docs = documents(&[

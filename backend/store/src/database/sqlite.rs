@@ -102,7 +102,8 @@ fn warn_if_shared(path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_shared(_path: &Path) {}
 
-/// Applies pending migrations in one immediate transaction.
+/// Applies pending migrations in one immediate transaction, with the tables SQL cannot create
+/// (a full-text table per tenant, named after the tenant's row).
 pub async fn migrate_sqlite(pool: &SqlitePool) -> Result<usize, StoreError> {
     sqlx::query(migrate::CREATE_HISTORY).execute(pool).await.map_err(db_error)?;
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
@@ -126,6 +127,7 @@ pub async fn migrate_sqlite(pool: &SqlitePool) -> Result<usize, StoreError> {
             .await
             .map_err(db_error)?;
     }
+    crate::search::create_missing_fulltext_tables(&mut tx).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(pending.len())
 }

@@ -50,6 +50,7 @@ use self::filter::FilterPlan;
 
 pub use postgres::PostgresSearch;
 pub use sqlite::SqliteSearch;
+pub(crate) use sqlite::create_missing_fulltext_tables;
 
 /// Length of every stored and queried vector (all-MiniLM-L6-v2); PostgreSQL's column is
 /// `vector(384)`.

@@ -5,12 +5,14 @@
 //! so each tenant and model's vectors are cached in memory and compared by brute force: the cache
 //! is filled on first use and, on each search, reads only the rows added since (by `id`).
 //!
-//! What lives where: `fulltext` ranks texts with FTS5's bm25, `vectors` compares them with the
+//! What lives where: `fulltext` ranks texts with FTS5's bm25 over each tenant's own FTS5 table
+//! (`fulltext_tables`: so that BM25's statistics are the tenant's), `vectors` compares them with the
 //! in-memory vector sets (`vector_cache`), `matching` finds the documents that pass a filter (and
 //! the newest ones of ranked texts), `writes` stores documents and vectors and resets or prunes
 //! them, and `progress` reads and moves the per-tenant watermarks.
 
 mod fulltext;
+mod fulltext_tables;
 mod matching;
 mod progress;
 mod vector_cache;
@@ -27,6 +29,7 @@ use veritrail_core::search::{
 };
 use veritrail_core::store::StoreError;
 
+pub(crate) use self::fulltext_tables::create_missing_fulltext_tables;
 use self::vector_cache::VectorCache;
 use super::ScopeCache;
 

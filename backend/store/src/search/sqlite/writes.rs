@@ -8,6 +8,7 @@ use veritrail_core::search::{PendingText, SearchDocument, TextHash};
 use veritrail_core::store::StoreError;
 
 use super::SqliteSearch;
+use super::fulltext_tables::FulltextTable;
 use crate::rows::{db_error, seq_to_db};
 use crate::search::filter::ip_key;
 use crate::search::vectors::to_blob;
@@ -33,9 +34,10 @@ pub(super) async fn put_documents(
     }
     let mut tx = index.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
     let (fresh, until) = documents_to_insert(tx.indexed_until(tenant).await?, documents)?;
-    if fresh.is_empty() {
+    let Some(first) = fresh.first() else {
         return Ok(());
-    }
+    };
+    let fts = FulltextTable::create_if_missing(&mut tx, tenant).await?;
     for chunk in fresh.chunks(DOCUMENT_CHUNK) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO search_documents (tenant, seq, occurred_at, actor_key, actor_name_key, action_key, \
@@ -71,6 +73,7 @@ pub(super) async fn put_documents(
         insert.push(" ON CONFLICT (tenant, text_hash) DO NOTHING");
         insert.build().execute(&mut *tx).await.map_err(db_error)?;
     }
+    fts.add_texts(&mut tx, tenant, first.seq).await?;
     for chunk in vocabulary_uses(fresh).chunks(VOCABULARY_CHUNK) {
         let mut upsert = QueryBuilder::<Sqlite>::new("INSERT INTO search_vocabulary (tenant, kind, value, uses) ");
         upsert.push_values(chunk, |mut values, counted| {
@@ -165,7 +168,9 @@ pub(super) async fn put_vectors(
 
 pub(super) async fn reset_documents(index: &SqliteSearch, tenant: &TenantId, rendering: u32) -> Result<(), StoreError> {
     let mut tx = index.write_pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
-    // Deleting texts deletes their full-text rows (trigger search_texts_fts_delete).
+    if let Some(fts) = FulltextTable::of_tenant(&mut tx, tenant).await? {
+        fts.clear(&mut tx).await?;
+    }
     for delete in [
         "DELETE FROM search_documents WHERE tenant = ?",
         "DELETE FROM search_texts WHERE tenant = ?",
