@@ -42,6 +42,9 @@ pub struct ApiLimits {
     pub default_list_limit: u32,
     /// Largest page size; larger requests are capped to it.
     pub max_list_limit: u32,
+    /// Most events in one evidence bundle (`POST /api/v1/export/bundle`); a larger selection is
+    /// refused before anything is sent.
+    pub max_bundle_events: u64,
     /// Limits on each event.
     #[serde(flatten)]
     pub event: Limits,
@@ -54,8 +57,19 @@ impl Default for ApiLimits {
             max_batch_events: 1_000,
             default_list_limit: 100,
             max_list_limit: 1_000,
+            max_bundle_events: 100_000,
             event: Limits::default(),
         }
+    }
+}
+
+impl ApiLimits {
+    /// Refuses limits the API cannot work with.
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_bundle_events == 0 {
+            return Err("limits.max_bundle_events must be at least 1".to_owned());
+        }
+        Ok(())
     }
 }
 
@@ -103,6 +117,7 @@ pub fn router(state: AppState, dashboard_dir: Option<&std::path::Path>) -> Route
         .merge(routes::events::router())
         .merge(routes::verify::router())
         .merge(routes::transparency::router())
+        .merge(routes::transparency::expensive_router())
         .merge(routes::jobs::router())
         .merge(routes::search::router())
         .merge(routes::anomalies::router())
