@@ -46,6 +46,8 @@ veritrail_core::wire_enum! {
         RateLimited => "rate_limited",
         Internal => "internal",
         Unavailable => "unavailable",
+        /// An expensive request did not produce its answer within the configured time.
+        TimedOut => "timed_out",
     }
 }
 
@@ -69,6 +71,7 @@ impl ErrorCode {
             Self::Overloaded | Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TimedOut => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 }
