@@ -143,6 +143,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Already authenticated by the expensive routes' gate (`expensive::admit`).
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         <Caller as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?.ok_or_else(|| {
             ApiError::new(ErrorCode::Unauthorized, "sign in, or send an Authorization: Bearer <api key> header")
         })

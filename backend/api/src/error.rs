@@ -29,12 +29,16 @@ veritrail_core::wire_enum! {
         DeliveryNotDead => "delivery_not_dead",
         /// The report is not done (pending, running or failed): nothing to download yet.
         ReportNotReady => "report_not_ready",
+        /// The `checkpoint` job has not yet published a signed checkpoint to prove against.
+        NoCheckpoint => "no_checkpoint",
         PayloadTooLarge => "payload_too_large",
         DetailsTooLarge => "details_too_large",
         BatchTooLarge => "batch_too_large",
         UnsupportedMediaType => "unsupported_media_type",
         InvalidField => "invalid_field",
         DuplicateId => "duplicate_id",
+        /// The selection holds more events than one answer may (an evidence bundle): narrow it.
+        SelectionTooLarge => "selection_too_large",
         /// A user (or other named item) of that name exists already.
         AlreadyExists => "already_exists",
         Overloaded => "overloaded",
@@ -42,6 +46,8 @@ veritrail_core::wire_enum! {
         RateLimited => "rate_limited",
         Internal => "internal",
         Unavailable => "unavailable",
+        /// An expensive request did not produce its answer within the configured time.
+        TimedOut => "timed_out",
     }
 }
 
@@ -54,15 +60,18 @@ impl ErrorCode {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::IdempotencyConflict | Self::DeliveryNotDead | Self::AlreadyExists | Self::ReportNotReady => {
-                StatusCode::CONFLICT
-            }
+            Self::IdempotencyConflict
+            | Self::DeliveryNotDead
+            | Self::AlreadyExists
+            | Self::ReportNotReady
+            | Self::NoCheckpoint => StatusCode::CONFLICT,
             Self::PayloadTooLarge | Self::DetailsTooLarge | Self::BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::InvalidField | Self::DuplicateId => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidField | Self::DuplicateId | Self::SelectionTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Overloaded | Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TimedOut => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod drain;
 pub mod error;
+pub mod expensive;
 pub mod extract;
 mod routes;
 pub mod stream;
@@ -42,9 +43,15 @@ pub struct ApiLimits {
     pub default_list_limit: u32,
     /// Largest page size; larger requests are capped to it.
     pub max_list_limit: u32,
+    /// Most events in one evidence bundle (`POST /api/v1/export/bundle`); a larger selection is
+    /// refused before anything is sent.
+    pub max_bundle_events: u64,
     /// Limits on each event.
     #[serde(flatten)]
     pub event: Limits,
+    /// The expensive routes: how many run at once, and for how long (a table: after the plain
+    /// values, as TOML wants).
+    pub expensive: expensive::ExpensiveLimits,
 }
 
 impl Default for ApiLimits {
@@ -54,8 +61,20 @@ impl Default for ApiLimits {
             max_batch_events: 1_000,
             default_list_limit: 100,
             max_list_limit: 1_000,
+            max_bundle_events: 100_000,
+            expensive: expensive::ExpensiveLimits::default(),
             event: Limits::default(),
         }
+    }
+}
+
+impl ApiLimits {
+    /// Refuses limits the API cannot work with.
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_bundle_events == 0 {
+            return Err("limits.max_bundle_events must be at least 1".to_owned());
+        }
+        self.expensive.check()
     }
 }
 
@@ -99,9 +118,19 @@ pub struct AppState {
 /// build.
 pub fn router(state: AppState, dashboard_dir: Option<&std::path::Path>) -> Router {
     let body_limit = state.limits.max_body_bytes;
+    let gate = expensive::Gate::new(state.limits.expensive.clone());
+    // Merged first: where a path has cheap and expensive methods (`/api/v1/reports`), the cheap
+    // routes merged after them keep the path's 405 answer outside the gate.
+    let expensive_routes = Router::new()
+        .merge(routes::verify::expensive_router())
+        .merge(routes::search::expensive_router())
+        .merge(routes::export::expensive_router())
+        .merge(routes::transparency::expensive_router())
+        .merge(routes::reports::expensive_router())
+        .route_layer(middleware::from_fn_with_state(expensive::Gated { app: state.clone(), gate }, expensive::admit));
     let api = Router::new()
+        .merge(expensive_routes)
         .merge(routes::events::router())
-        .merge(routes::verify::router())
         .merge(routes::transparency::router())
         .merge(routes::jobs::router())
         .merge(routes::search::router())
@@ -112,7 +141,6 @@ pub fn router(state: AppState, dashboard_dir: Option<&std::path::Path>) -> Route
         .merge(routes::accounts::router())
         .merge(routes::stream::router())
         .merge(routes::stats::router())
-        .merge(routes::export::router())
         .merge(routes::reports::router());
     dashboard::security_headers(dashboard::with_dashboard(api, dashboard_dir))
         .layer(DefaultBodyLimit::max(body_limit))

@@ -105,10 +105,74 @@ By hand:
    tree of the checkpoint's size (node = SHA-256(0x01 || left || right)).
 ";
 
+/// The files of a bundle, in the order they are written.
+pub const FILES: [&str; 6] =
+    ["README.txt", "manifest.json", "checkpoint.note", "log-key.vkey", "events.jsonl", "proofs.jsonl"];
+
+/// The tar framing of a bundle, shared by [`Bundle::to_tar`] and the streamed writer
+/// (`transparency::BundlePlan`) so both give the same bytes: each file is a 512-byte GNU header
+/// (mode 0644, mtime 0), its content, zeros up to the next 512-byte boundary; the archive ends
+/// with two zero blocks. A header needs the file's size, so a streamed file is measured first.
+pub mod framing {
+    use super::BundleError;
+
+    /// The size of a tar block.
+    pub const BLOCK: u64 = 512;
+    /// The end of the archive: two zero blocks.
+    pub const END: [u8; 1024] = [0; 1024];
+
+    /// The header of a file of `size` bytes.
+    pub fn header(name: &str, size: u64) -> Result<[u8; 512], BundleError> {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(name).map_err(|err| BundleError::Unreadable(err.to_string()))?;
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        Ok(*header.as_bytes())
+    }
+
+    /// The zeros after a file of `size` bytes.
+    pub fn padding(size: u64) -> &'static [u8] {
+        const ZEROS: [u8; 512] = [0; 512];
+        &ZEROS[..((BLOCK - size % BLOCK) % BLOCK) as usize]
+    }
+
+    /// The bytes a file of `size` bytes takes in the archive, header and padding included.
+    pub fn entry_len(size: u64) -> u64 {
+        BLOCK + size.div_ceil(BLOCK) * BLOCK
+    }
+}
+
+/// The README of every bundle.
+pub fn readme() -> &'static str {
+    README
+}
+
+/// `manifest.json`'s bytes.
+pub fn manifest_bytes(manifest: &Manifest) -> Result<Vec<u8>, BundleError> {
+    serde_json::to_vec_pretty(manifest).map_err(|err| BundleError::Unreadable(err.to_string()))
+}
+
+/// Appends the line of `proofs.jsonl` of one event (newline included).
+pub fn push_proof_line(out: &mut Vec<u8>, proof: &EventProof) -> Result<(), BundleError> {
+    serde_json::to_writer(&mut *out, proof).map_err(|err| BundleError::Unreadable(err.to_string()))?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// The length of the `proofs.jsonl` line of an event at `seq` whose proof has `hashes` hashes
+/// (every hash is 64 hex digits, so the length does not depend on their values).
+pub fn proof_line_len(seq: u64, hashes: usize) -> Result<u64, BundleError> {
+    let mut line = Vec::new();
+    let proof = EventProof { seq, prev_hash: Hash::GENESIS, hash: Hash::GENESIS, hashes: vec![Hash::GENESIS; hashes] };
+    push_proof_line(&mut line, &proof)?;
+    Ok(line.len() as u64)
+}
+
 impl Bundle {
     /// Serialises the bundle as a tar archive.
     pub fn to_tar(&self) -> Result<Vec<u8>, BundleError> {
-        let unreadable = |err: std::io::Error| BundleError::Unreadable(err.to_string());
         let mut events = Vec::new();
         for line in &self.events {
             events.extend_from_slice(line);
@@ -116,29 +180,25 @@ impl Bundle {
         }
         let mut proofs = Vec::new();
         for proof in &self.proofs {
-            proofs.extend(serde_json::to_vec(proof).map_err(|err| BundleError::Unreadable(err.to_string()))?);
-            proofs.push(b'\n');
+            push_proof_line(&mut proofs, proof)?;
         }
-        let manifest =
-            serde_json::to_vec_pretty(&self.manifest).map_err(|err| BundleError::Unreadable(err.to_string()))?;
-        let files: [(&str, &[u8]); 6] = [
-            ("README.txt", README.as_bytes()),
-            ("manifest.json", &manifest),
-            ("checkpoint.note", self.checkpoint_note.as_bytes()),
-            ("log-key.vkey", self.verifier_key.as_bytes()),
-            ("events.jsonl", &events),
-            ("proofs.jsonl", &proofs),
+        let manifest = manifest_bytes(&self.manifest)?;
+        let contents: [&[u8]; 6] = [
+            README.as_bytes(),
+            &manifest,
+            self.checkpoint_note.as_bytes(),
+            self.verifier_key.as_bytes(),
+            &events,
+            &proofs,
         ];
-        let mut builder = tar::Builder::new(Vec::new());
-        for (name, bytes) in files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(0o644);
-            header.set_mtime(0);
-            header.set_cksum();
-            builder.append_data(&mut header, name, bytes).map_err(unreadable)?;
+        let mut archive = Vec::new();
+        for (name, bytes) in FILES.into_iter().zip(contents) {
+            archive.extend_from_slice(&framing::header(name, bytes.len() as u64)?);
+            archive.extend_from_slice(bytes);
+            archive.extend_from_slice(framing::padding(bytes.len() as u64));
         }
-        builder.into_inner().map_err(unreadable)
+        archive.extend_from_slice(&framing::END);
+        Ok(archive)
     }
 
     /// Reads a bundle from tar bytes.
@@ -245,4 +305,80 @@ impl Bundle {
 
 fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes.split(|byte| *byte == b'\n').filter(|line| !line.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The archive `tar::Builder` writes for the same files: the format bundles have always had.
+    fn built_by_the_tar_crate(bundle: &Bundle) -> Vec<u8> {
+        let mut events = Vec::new();
+        for line in &bundle.events {
+            events.extend_from_slice(line);
+            events.push(b'\n');
+        }
+        let mut proofs = Vec::new();
+        for proof in &bundle.proofs {
+            proofs.extend(serde_json::to_vec(proof).expect("json"));
+            proofs.push(b'\n');
+        }
+        let manifest = serde_json::to_vec_pretty(&bundle.manifest).expect("json");
+        let contents: [&[u8]; 6] = [
+            README.as_bytes(),
+            &manifest,
+            bundle.checkpoint_note.as_bytes(),
+            bundle.verifier_key.as_bytes(),
+            &events,
+            &proofs,
+        ];
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, bytes) in FILES.into_iter().zip(contents) {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            header.set_cksum();
+            builder.append_data(&mut header, name, bytes).expect("append");
+        }
+        builder.into_inner().expect("finish")
+    }
+
+    #[test]
+    fn the_framing_writes_what_the_tar_crate_writes() {
+        for count in [0usize, 1, 3, 40] {
+            let bundle = Bundle {
+                manifest: Manifest {
+                    format_version: FORMAT_VERSION,
+                    tenant: "acme".into(),
+                    origin: "log.example/acme".into(),
+                    tree_size: count as u64,
+                    event_count: count as u64,
+                    since: None,
+                    until: Some("2026-01-01T00:00:00.000000Z".into()),
+                    created_at: "2026-01-02T00:00:00.000000Z".into(),
+                },
+                events: (0..count)
+                    .map(|seq| format!("{{\"seq\":{seq},\"x\":\"{}\"}}", "y".repeat(seq)).into_bytes())
+                    .collect(),
+                proofs: (0..count as u64)
+                    .map(|seq| EventProof {
+                        seq,
+                        prev_hash: Hash([seq as u8; 32]),
+                        hash: Hash([0xab; 32]),
+                        hashes: vec![Hash([0xcd; 32]); seq as usize % 5],
+                    })
+                    .collect(),
+                checkpoint_note: "log.example/acme\n3\nroot\n\n\u{2014} log.example sig\n".into(),
+                verifier_key: "log.example+0000+key".into(),
+            };
+            let tar = bundle.to_tar().expect("tar");
+            assert_eq!(tar, built_by_the_tar_crate(&bundle), "{count} events");
+            for proof in &bundle.proofs {
+                let mut line = Vec::new();
+                push_proof_line(&mut line, proof).expect("line");
+                assert_eq!(line.len() as u64, proof_line_len(proof.seq, proof.hashes.len()).expect("len"));
+            }
+        }
+    }
 }

@@ -96,47 +96,229 @@ pub async fn publish_checkpoint(
 #[derive(Debug, thiserror::Error)]
 pub enum BundleBuildError {
     #[error(transparent)]
-    Publish(#[from] PublishError),
-    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Proof(#[from] crate::store::ProofError),
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
-    #[error("the tenant has no events to put in a bundle")]
-    Empty,
+    /// The selection holds more events than one bundle may.
+    #[error("the selection holds more than {max} events")]
+    TooManyEvents { max: u64 },
 }
 
-/// Assembles an evidence bundle of the tenant's events with `since <= occurred_at < until`,
-/// proved against a checkpoint published now (so every selected event is covered).
-pub async fn assemble_bundle(
+/// Events read per database round trip while measuring and streaming a bundle.
+const BUNDLE_PAGE: u32 = 1_000;
+/// Events whose inclusion proofs are read together: one round trip, not one per event.
+const PROOF_CHUNK: usize = 256;
+
+/// An evidence bundle measured and ready to stream: the tenant's events with
+/// `since <= occurred_at < until` covered by a published checkpoint, proved against it.
+///
+/// A tar header holds its file's size, so [`plan_bundle`] reads the selection once to count
+/// and measure it (nothing is kept), and [`BundlePlan::stream`] reads it again, page by page,
+/// to write it: memory stays one page whatever the size of the bundle. Events below a published
+/// tree size never change, so both reads see the same events; should they differ anyway, the
+/// stream fails instead of ending a tar whose sizes lie.
+#[derive(Debug, Clone)]
+pub struct BundlePlan {
+    tenant: TenantId,
+    manifest: crate::bundle::Manifest,
+    /// The files written whole before the events: README, manifest, checkpoint, key.
+    head: [Vec<u8>; 4],
+    query: crate::store::EventQuery,
+    events_len: u64,
+    proofs_len: u64,
+}
+
+/// Counts and measures the bundle of the tenant's events with `since <= occurred_at < until`
+/// below `checkpoint`'s tree size; refuses a selection of more than `max_events` events before
+/// reading further. Signs nothing: the bundle is proved against `checkpoint`, published already.
+#[allow(clippy::too_many_arguments)]
+pub async fn plan_bundle(
     events: &dyn EventLog,
-    checkpoints: &dyn CheckpointStore,
     identity: &LogIdentity,
     tenant: &TenantId,
+    checkpoint: &StoredCheckpoint,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<crate::bundle::Bundle, BundleBuildError> {
+    max_events: u64,
+) -> Result<BundlePlan, BundleBuildError> {
+    use crate::bundle::{Manifest, manifest_bytes, proof_line_len, readme};
+    use crate::chain::canonical_event_bytes;
+    use crate::event::format_time;
+    use crate::merkle::inclusion_ranges;
     use crate::store::EventQuery;
 
-    publish_checkpoint(events, checkpoints, identity, tenant, now).await?;
-    let checkpoint = checkpoints.latest_checkpoint(tenant).await?.ok_or(BundleBuildError::Empty)?;
-    let mut selected = Vec::new();
-    let mut query =
-        EventQuery { since, until, before_seq: Some(checkpoint.tree_size), limit: 1_000, ..Default::default() };
+    let tree_size = checkpoint.tree_size;
+    let query = EventQuery {
+        since,
+        until,
+        before_seq: Some(tree_size),
+        ascending: true,
+        limit: BUNDLE_PAGE,
+        ..Default::default()
+    };
+    let (mut count, mut events_len, mut proofs_len) = (0u64, 0u64, 0u64);
+    let mut after_seq = None;
     loop {
-        let page = events.list(tenant, &query).await?;
-        let Some(last) = page.last() else { break };
-        query.before_seq = Some(last.seq);
-        let full = page.len() == query.limit as usize;
-        selected.extend(page);
-        if !full {
-            break;
+        let page = events.list(tenant, &crate::store::EventQuery { after_seq, ..query.clone() }).await?;
+        count += page.len() as u64;
+        if count > max_events {
+            return Err(BundleBuildError::TooManyEvents { max: max_events });
+        }
+        for event in &page {
+            events_len += canonical_event_bytes(event).len() as u64 + 1;
+            proofs_len += proof_line_len(event.seq, inclusion_ranges(event.seq, tree_size).len())?;
+        }
+        match page.last() {
+            Some(last) if page.len() == BUNDLE_PAGE as usize => after_seq = Some(last.seq),
+            _ => break,
         }
     }
-    selected.reverse();
-    bundle_of_events(events, identity, tenant, &checkpoint, &selected, since, until, now).await
+    let manifest = Manifest {
+        format_version: crate::chain::FORMAT_VERSION,
+        tenant: tenant.to_string(),
+        origin: identity.origin(tenant),
+        tree_size,
+        event_count: count,
+        since: since.as_ref().map(format_time),
+        until: until.as_ref().map(format_time),
+        created_at: format_time(&normalize_time(now)),
+    };
+    let head = [
+        readme().as_bytes().to_vec(),
+        manifest_bytes(&manifest)?,
+        checkpoint.note.as_bytes().to_vec(),
+        identity.signer.verifier_key().into_bytes(),
+    ];
+    Ok(BundlePlan { tenant: tenant.clone(), manifest, head, query, events_len, proofs_len })
+}
+
+/// Where a bundle's stream is.
+enum Step {
+    Head,
+    Events { after_seq: Option<u64>, written: u64 },
+    Proofs { after_seq: Option<u64>, written: u64 },
+    Done,
+}
+
+impl BundlePlan {
+    /// What the bundle says about itself.
+    pub fn manifest(&self) -> &crate::bundle::Manifest {
+        &self.manifest
+    }
+
+    /// The size of the archive, in bytes.
+    pub fn archive_len(&self) -> u64 {
+        use crate::bundle::framing::{END, entry_len};
+        self.head.iter().map(|file| entry_len(file.len() as u64)).sum::<u64>()
+            + entry_len(self.events_len)
+            + entry_len(self.proofs_len)
+            + END.len() as u64
+    }
+
+    /// The archive, in pieces of about one page of events, read from `events` as it is
+    /// consumed. Byte for byte what [`crate::bundle::Bundle::to_tar`] writes for the same bundle.
+    pub fn stream(
+        self,
+        events: std::sync::Arc<dyn EventLog>,
+    ) -> impl futures::Stream<Item = Result<Vec<u8>, BundleBuildError>> + Send + 'static {
+        let plan = std::sync::Arc::new(self);
+        futures::stream::try_unfold(Step::Head, move |step| {
+            let (plan, events) = (plan.clone(), events.clone());
+            async move { plan.step(events.as_ref(), step).await }
+        })
+    }
+
+    /// Writes the next piece of the archive.
+    async fn step(&self, events: &dyn EventLog, step: Step) -> Result<Option<(Vec<u8>, Step)>, BundleBuildError> {
+        use crate::bundle::{FILES, framing, push_proof_line};
+
+        let mut out = Vec::new();
+        let next = match step {
+            Step::Head => {
+                for (name, file) in FILES.iter().zip(&self.head) {
+                    out.extend_from_slice(&framing::header(name, file.len() as u64)?);
+                    out.extend_from_slice(file);
+                    out.extend_from_slice(framing::padding(file.len() as u64));
+                }
+                out.extend_from_slice(&framing::header(FILES[4], self.events_len)?);
+                Step::Events { after_seq: None, written: 0 }
+            }
+            Step::Events { after_seq, written } => {
+                let page = self.page(events, after_seq).await?;
+                for event in &page {
+                    out.extend_from_slice(&crate::chain::canonical_event_bytes(event));
+                    out.push(b'\n');
+                }
+                let written = written + out.len() as u64;
+                match page.last() {
+                    Some(last) if page.len() == BUNDLE_PAGE as usize => {
+                        Step::Events { after_seq: Some(last.seq), written }
+                    }
+                    _ => {
+                        self.check_len(FILES[4], written, self.events_len)?;
+                        out.extend_from_slice(framing::padding(written));
+                        out.extend_from_slice(&framing::header(FILES[5], self.proofs_len)?);
+                        Step::Proofs { after_seq: None, written: 0 }
+                    }
+                }
+            }
+            Step::Proofs { after_seq, written } => {
+                let page = self.page(events, after_seq).await?;
+                let tree_size = self.manifest.tree_size;
+                for chunk in page.chunks(PROOF_CHUNK) {
+                    let ranges: Vec<Vec<(u64, u64)>> =
+                        chunk.iter().map(|event| crate::merkle::inclusion_ranges(event.seq, tree_size)).collect();
+                    let all: Vec<(u64, u64)> = ranges.iter().flatten().copied().collect();
+                    let mut roots = events.range_roots(&self.tenant, &all).await?.into_iter();
+                    for (event, ranges) in chunk.iter().zip(&ranges) {
+                        let proof = crate::bundle::EventProof {
+                            seq: event.seq,
+                            prev_hash: event.prev_hash,
+                            hash: event.hash,
+                            hashes: roots.by_ref().take(ranges.len()).collect(),
+                        };
+                        push_proof_line(&mut out, &proof)?;
+                    }
+                }
+                let written = written + out.len() as u64;
+                match page.last() {
+                    Some(last) if page.len() == BUNDLE_PAGE as usize => {
+                        Step::Proofs { after_seq: Some(last.seq), written }
+                    }
+                    _ => {
+                        self.check_len(FILES[5], written, self.proofs_len)?;
+                        out.extend_from_slice(framing::padding(written));
+                        out.extend_from_slice(&framing::END);
+                        Step::Done
+                    }
+                }
+            }
+            Step::Done => return Ok(None),
+        };
+        Ok(Some((out, next)))
+    }
+
+    /// One page of the selection, oldest first, after `after_seq`.
+    async fn page(
+        &self,
+        events: &dyn EventLog,
+        after_seq: Option<u64>,
+    ) -> Result<Vec<crate::event::StoredEvent>, StoreError> {
+        events.list(&self.tenant, &crate::store::EventQuery { after_seq, ..self.query.clone() }).await
+    }
+
+    fn check_len(&self, file: &str, written: u64, measured: u64) -> Result<(), BundleBuildError> {
+        if written == measured {
+            return Ok(());
+        }
+        Err(crate::bundle::BundleError::Inconsistent(format!(
+            "{file} came to {written} bytes, {measured} when measured: the selection changed while it was written"
+        ))
+        .into())
+    }
 }
 
 /// The evidence bundle of `selected` (the tenant's events, oldest first, all below the

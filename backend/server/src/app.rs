@@ -48,6 +48,7 @@ impl Application {
     /// (`auth.bootstrap_password`), and binds the listen address.
     /// A bootstrap key or password that is too weak is refused before anything is opened.
     pub async fn build(config: &Config, bootstrap_secret: Option<String>) -> anyhow::Result<Self> {
+        config.limits.check().map_err(anyhow::Error::msg)?;
         let bootstrap_secret =
             bootstrap_secret.map(|secret| secret.trim().to_owned()).filter(|secret| !secret.is_empty());
         if let Some(secret) = &bootstrap_secret {

@@ -4,10 +4,10 @@ use std::path::Path;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use veritrail_core::bundle::{Bundle, BundleReport};
+use veritrail_core::bundle::{Bundle, BundleReport, Manifest};
 use veritrail_core::checkpoint::NoteVerifier;
 use veritrail_core::event::TenantId;
-use veritrail_core::transparency::{LogIdentity, assemble_bundle};
+use veritrail_core::transparency::{LogIdentity, plan_bundle, publish_checkpoint};
 use veritrail_store::Store;
 
 fn parse_time(name: &str, raw: Option<String>) -> anyhow::Result<Option<DateTime<Utc>>> {
@@ -19,18 +19,43 @@ fn parse_time(name: &str, raw: Option<String>) -> anyhow::Result<Option<DateTime
     .transpose()
 }
 
-/// Assembles the bundle of a tenant's events in `[since, until)`.
+/// Writes the bundle of a tenant's events in `[since, until)` to `output`, streamed page by page
+/// from the database. The operator's tool publishes a checkpoint first when the tree grew (the
+/// `checkpoint` job's work, with the key this process holds), so the bundle covers every event;
+/// the API never signs on a read. The file appears whole or not at all.
 pub async fn export(
     store: &Store,
     identity: &LogIdentity,
     tenant: &TenantId,
     since: Option<String>,
     until: Option<String>,
-) -> anyhow::Result<Bundle> {
+    output: &Path,
+) -> anyhow::Result<Manifest> {
+    use std::io::Write;
+
+    use futures::StreamExt;
+
     let since = parse_time("since", since)?;
     let until = parse_time("until", until)?;
-    Ok(assemble_bundle(store.events.as_ref(), store.checkpoints.as_ref(), identity, tenant, since, until, Utc::now())
-        .await?)
+    let now = Utc::now();
+    publish_checkpoint(store.events.as_ref(), store.checkpoints.as_ref(), identity, tenant, now).await?;
+    let checkpoint = store
+        .checkpoints
+        .latest_checkpoint(tenant)
+        .await?
+        .with_context(|| format!("tenant {tenant} has no events to put in a bundle"))?;
+    let plan = plan_bundle(store.events.as_ref(), identity, tenant, &checkpoint, since, until, now, u64::MAX).await?;
+    let manifest = plan.manifest().clone();
+    let dir = output.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut file =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("create a file in {}", dir.display()))?;
+    let mut pieces = std::pin::pin!(plan.stream(store.events.clone()));
+    while let Some(piece) = pieces.next().await {
+        file.write_all(&piece?).with_context(|| format!("write {}", output.display()))?;
+    }
+    file.as_file().sync_all().with_context(|| format!("write {}", output.display()))?;
+    file.persist(output).with_context(|| format!("write {}", output.display()))?;
+    Ok(manifest)
 }
 
 /// Verifies a bundle file with a verifier key given inline or in a file.

@@ -605,6 +605,37 @@ mod tests {
     }
 
     #[test]
+    fn expensive_route_limits_load_from_file_and_environment_and_zero_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("veritrail.toml");
+        std::fs::write(&file, "[limits]\nmax_bundle_events = 500\n[limits.expensive]\nmax_per_caller = 3\n")
+            .expect("write");
+        let config = Config::load(
+            Some(&file),
+            env(&[
+                ("VERITRAIL__LIMITS__EXPENSIVE__MAX_CONCURRENT", "5"),
+                ("VERITRAIL__LIMITS__EXPENSIVE__TIMEOUT_MS", "2500"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(config.limits.max_bundle_events, 500);
+        let expensive = &config.limits.expensive;
+        assert_eq!((expensive.max_concurrent, expensive.max_per_caller, expensive.timeout_ms), (5, 3, 2500));
+        assert!(config.limits.check().is_ok());
+        let shown = config.to_redacted_toml().expect("toml");
+        assert!(shown.contains("[limits.expensive]") && shown.contains("max_concurrent = 5"), "{shown}");
+        let defaults = Config::load(None, env(&[])).expect("load");
+        assert_eq!(defaults.limits.max_bundle_events, 100_000);
+        assert_eq!(defaults.limits.expensive, veritrail_api::expensive::ExpensiveLimits::default());
+        let mut none = config.clone();
+        none.limits.expensive.max_per_caller = 0;
+        assert!(none.limits.check().expect_err("zero").contains("max_per_caller"));
+        none = config;
+        none.limits.max_bundle_events = 0;
+        assert!(none.limits.check().expect_err("zero").contains("max_bundle_events"));
+    }
+
+    #[test]
     fn alert_settings_from_the_environment() {
         let config = Config::load(
             None,

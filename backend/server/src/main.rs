@@ -693,13 +693,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(config_file, &data, None)?;
             let store = open_store(&config).await?;
             let identity = veritrail_server::log_key::load_identity(&config)?;
-            let bundle = bundle_cmd::export(&store, &identity, &parse_tenant(&tenant)?, since, until).await?;
-            std::fs::write(&output, bundle.to_tar()?).with_context(|| format!("write {}", output.display()))?;
+            let manifest =
+                bundle_cmd::export(&store, &identity, &parse_tenant(&tenant)?, since, until, &output).await?;
             println!(
                 "wrote {}: {} events of tenant {tenant}, proved against the signed checkpoint of tree size {}",
                 output.display(),
-                bundle.manifest.event_count,
-                bundle.manifest.tree_size
+                manifest.event_count,
+                manifest.tree_size
             );
         }
         Command::VerifyBundle { file, key } => {

@@ -253,7 +253,7 @@ function BundleDownload() {
   return (
     <Card title="Evidence bundle">
       <p className="muted small">
-        A tar file with the selected events (canonical JSONL), a freshly signed checkpoint, an inclusion proof per event, the verifier key
+        A tar file with the selected events (canonical JSONL), the latest signed checkpoint, an inclusion proof per event, the verifier key
         and a README, to check fully offline.
       </p>
       <form className="form-row bundle-form" onSubmit={submit}>

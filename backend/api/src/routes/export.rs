@@ -19,7 +19,8 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 
-pub(crate) fn router() -> Router<AppState> {
+/// Expensive: under [`crate::expensive`]'s slots and time limit (the stream holds its slot).
+pub(crate) fn expensive_router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/export/events.csv", get(|state, caller, query| export(state, caller, query, ExportFormat::Csv)))
         .route(

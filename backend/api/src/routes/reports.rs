@@ -29,14 +29,19 @@ use crate::routes::params::{Params, reject_unknown};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/reports", post(create).get(list))
+        .route("/api/v1/reports", get(list))
         .route("/api/v1/reports/schedules", post(create_schedule).get(list_schedules))
         .route("/api/v1/reports/schedules/{id}", get(get_schedule).put(update_schedule).delete(delete_schedule))
-        .route("/api/v1/reports/schedules/{id}/run", post(run_schedule))
         .route("/api/v1/reports/schedules/{id}/runs", get(list_runs))
         .route("/api/v1/reports/{id}", get(one))
         .route("/api/v1/reports/{id}/download", get(download))
         .route("/api/v1/reports/{id}/evidence", get(evidence))
+}
+
+/// Expensive: a report request, and a scheduled report made and sent now, are under
+/// [`crate::expensive`]'s slots and time limit.
+pub(crate) fn expensive_router() -> Router<AppState> {
+    Router::new().route("/api/v1/reports", post(create)).route("/api/v1/reports/schedules/{id}/run", post(run_schedule))
 }
 
 /// A report as the API shows it: optional numbers only once known.

@@ -23,7 +23,13 @@ const MAX_LIMIT: u64 = 100;
 const MAX_QUERY_CHARS: usize = 1_000;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/search", post(search)).route("/api/v1/search/status", get(status))
+    Router::new().route("/api/v1/search/status", get(status))
+}
+
+/// Expensive (a model and perhaps a paid chat call): under [`crate::expensive`]'s slots and time
+/// limit.
+pub(crate) fn expensive_router() -> Router<AppState> {
+    Router::new().route("/api/v1/search", post(search))
 }
 
 impl From<SearchError> for ApiError {

@@ -26,7 +26,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/v1/checkpoints", get(checkpoint_at))
         .route("/api/v1/proofs/inclusion", get(inclusion_proof))
         .route("/api/v1/proofs/consistency", get(consistency_proof))
-        .route("/api/v1/export/bundle", post(export_bundle))
+}
+
+/// Expensive: under [`crate::expensive`]'s slots and time limit (the stream holds its slot).
+pub(crate) fn expensive_router() -> Router<AppState> {
+    Router::new().route("/api/v1/export/bundle", post(export_bundle))
 }
 
 /// A checkpoint as served.
@@ -188,15 +192,22 @@ async fn consistency_proof(
     })))
 }
 
-/// `POST /api/v1/export/bundle` `{"since"?, "until"?}`: the evidence bundle (a tar file), the same
-/// file `veritrail export-bundle` writes.
+/// `POST /api/v1/export/bundle` `{"since"?, "until"?}`: the evidence bundle (a tar file) of the
+/// caller's events in `[since, until)` covered by the latest published checkpoint, in the format
+/// `veritrail export-bundle` writes. Signs nothing (the `checkpoint` job does); counts the
+/// selection against `limits.max_bundle_events` before any byte is sent, then streams it from the
+/// database page by page.
 async fn export_bundle(
     State(state): State<AppState>,
     caller: Caller,
     crate::extract::JsonBody(body): crate::extract::JsonBody,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::http::header;
+    use axum::body::{Body, Bytes};
+    use axum::http::{HeaderValue, header};
     use axum::response::IntoResponse;
+    use futures::StreamExt;
+    use veritrail_core::transparency::{BundleBuildError, plan_bundle};
+
     caller.require(Permission::Export)?;
     let Value::Object(members) = &body else {
         return Err(ApiError::new(ErrorCode::InvalidField, "the body is {\"since\"?: time, \"until\"?: time}"));
@@ -216,30 +227,58 @@ async fn export_bundle(
         }
     };
     let (since, until) = (time("since")?, time("until")?);
-    let bundle = veritrail_core::transparency::assemble_bundle(
-        state.events.as_ref(),
-        state.checkpoints.as_ref(),
-        &state.log,
-        caller.tenant(),
-        since,
-        until,
-        chrono::Utc::now(),
-    )
-    .await
-    .map_err(|err| match err {
-        veritrail_core::transparency::BundleBuildError::Empty => {
-            ApiError::new(ErrorCode::NotFound, "this tenant has no events yet")
+    if let (Some(since), Some(until)) = (since, until)
+        && since > until
+    {
+        return Err(ApiError::new(ErrorCode::InvalidField, "since must not be after until"));
+    }
+    let tenant = caller.tenant();
+    let Some(checkpoint) = state.checkpoints.latest_checkpoint(tenant).await? else {
+        if state.events.head(tenant).await?.is_none() {
+            return Err(ApiError::new(ErrorCode::NotFound, "this tenant has no events yet"));
         }
-        other => ApiError::internal(other),
-    })?;
-    let bytes = bundle.to_tar().map_err(ApiError::internal)?;
-    let filename = format!("veritrail-{}-{}.tar", caller.tenant(), bundle.manifest.tree_size);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/x-tar".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
-        ],
-        bytes,
-    )
-        .into_response())
+        return Err(ApiError::new(
+            ErrorCode::NoCheckpoint,
+            "no signed checkpoint has been published for this tenant yet: the checkpoint job publishes one when the \
+             log grows (checkpoints.schedule); retry after its next run",
+        ));
+    };
+    let max = state.limits.max_bundle_events;
+    let plan =
+        plan_bundle(state.events.as_ref(), &state.log, tenant, &checkpoint, since, until, chrono::Utc::now(), max)
+            .await
+            .map_err(|err| match err {
+                BundleBuildError::TooManyEvents { max } => ApiError::new(
+                    ErrorCode::SelectionTooLarge,
+                    format!(
+                        "the selection holds more than {max} events, the most one bundle may hold \
+                     (limits.max_bundle_events): narrow since/until and ask for several bundles"
+                    ),
+                ),
+                BundleBuildError::Store(store) => store.into(),
+                other => ApiError::internal(other),
+            })?;
+    tracing::info!(
+        %tenant, by = %caller.label(), events = plan.manifest().event_count, tree_size = checkpoint.tree_size,
+        "evidence bundle exported"
+    );
+    let filename = format!("veritrail-{tenant}-{}.tar", checkpoint.tree_size);
+    let length = plan.archive_len();
+    let body = plan.stream(state.events.clone()).map(|piece| match piece {
+        Ok(piece) => Ok(Bytes::from(piece)),
+        Err(error) => {
+            // The status line has gone out: cutting the body short is the only signal left (and
+            // the archive's announced length tells the client it is incomplete).
+            tracing::error!(%error, "evidence bundle stopped");
+            Err(std::io::Error::other(error.to_string()))
+        }
+    });
+    let mut response = Body::from_stream(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
 }

@@ -12,7 +12,8 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::params::{Params, number, reject_unknown};
 
-pub(crate) fn router() -> Router<AppState> {
+/// Expensive: under [`crate::expensive`]'s slots and time limit.
+pub(crate) fn expensive_router() -> Router<AppState> {
     Router::new().route("/api/v1/verify", get(verify).fallback(|| async { ApiError::method_not_allowed("GET, HEAD") }))
 }
 

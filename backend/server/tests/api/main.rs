@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod cloudtrail;
 mod events;
+mod expensive;
 mod helpers;
 mod integrity;
 mod jobs;

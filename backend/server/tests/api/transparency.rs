@@ -155,35 +155,125 @@ async fn a_rewritten_history_is_never_signed() {
     }
 }
 
-#[tokio::test]
-async fn exported_bundles_verify_offline() {
-    let app = spawn_app().await;
-    let events: Vec<Value> = (0..12)
+/// The sizes of the published checkpoints, oldest first.
+async fn checkpoint_sizes(app: &TestApp, key: &str) -> Vec<u64> {
+    let list: Value = app.get("/api/v1/checkpoints", key).await.json().await.expect("json");
+    list["checkpoints"].as_array().expect("list").iter().map(|c| c["tree_size"].as_u64().expect("size")).collect()
+}
+
+async fn post_bundle(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
+    app.post_json("/api/v1/export/bundle", key, body).await
+}
+
+/// Twelve events a minute apart from 08:00.
+fn timed_events(prefix: &str) -> Vec<Value> {
+    (0..12)
         .map(|idx| {
-            let mut body = event(&format!("export.{idx}"));
+            let mut body = event(&format!("{prefix}.{idx}"));
             body["occurred_at"] = json!(format!("2026-04-01T08:{idx:02}:00Z"));
             body
         })
-        .collect();
-    app.post_batch(events).await;
-    let response = app
-        .post_json(
-            "/api/v1/export/bundle",
-            ADMIN_KEY,
-            &json!({"since": "2026-04-01T08:03:00Z", "until": "2026-04-01T08:09:00Z"}),
-        )
+        .collect()
+}
+
+#[tokio::test]
+async fn exported_bundles_verify_offline_against_the_latest_checkpoint_and_sign_nothing() {
+    for app in spawn_apps().await {
+        app.post_batch(timed_events("export")).await;
+        publish(&app).await;
+        // Events after the latest checkpoint are not in the bundle: nothing proves them yet.
+        app.post_batch(vec![event("after.checkpoint")]).await;
+        assert_eq!(checkpoint_sizes(&app, ADMIN_KEY).await, [12]);
+        let response =
+            post_bundle(&app, ADMIN_KEY, &json!({"since": "2026-04-01T08:03:00Z", "until": "2026-04-01T08:09:00Z"}))
+                .await;
+        assert_eq!(response.status(), StatusCode::OK, "{:?}", app.db.backend);
+        assert_eq!(response.headers()["content-type"], "application/x-tar");
+        let announced: u64 = response.headers()["content-length"].to_str().expect("text").parse().expect("length");
+        let bytes = response.bytes().await.expect("bundle");
+        assert_eq!(bytes.len() as u64, announced);
+        let bundle = veritrail_core::bundle::Bundle::from_tar(&bytes).expect("readable bundle");
+        let report = bundle.verify(&verifier(&app).await).expect("bundle verifies");
+        assert_eq!(report.events_verified, 6);
+        assert_eq!((report.first_seq, report.last_seq, report.tree_size), (Some(3), Some(8), 12));
+        let whole = post_bundle(&app, ADMIN_KEY, &json!({})).await.bytes().await.expect("bundle");
+        let whole = veritrail_core::bundle::Bundle::from_tar(&whole).expect("readable");
+        assert_eq!(whole.verify(&verifier(&app).await).expect("verifies").events_verified, 12);
+        assert_eq!(checkpoint_sizes(&app, ADMIN_KEY).await, [12], "{:?}: a bundle signs nothing", app.db.backend);
+    }
+}
+
+#[tokio::test]
+async fn a_bundle_before_the_first_checkpoint_is_refused_and_signs_nothing() {
+    let app = spawn_app().await;
+    let empty = post_bundle(&app, ADMIN_KEY, &json!({})).await;
+    assert_error(empty, StatusCode::NOT_FOUND, "not_found").await;
+    app.post_batch(timed_events("early")).await;
+    let message =
+        assert_error(post_bundle(&app, ADMIN_KEY, &json!({})).await, StatusCode::CONFLICT, "no_checkpoint").await;
+    assert!(message.contains("checkpoint job"), "{message}");
+    assert_eq!(checkpoint_sizes(&app, ADMIN_KEY).await, Vec::<u64>::new(), "the request signed nothing");
+    publish(&app).await;
+    assert_eq!(post_bundle(&app, ADMIN_KEY, &json!({})).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_bundle_over_the_configured_size_is_refused_before_anything_is_sent() {
+    let db = veritrail_store::testing::TestDatabase::sqlite();
+    let app = crate::helpers::spawn_app_with(db, |config| config.limits.max_bundle_events = 5).await;
+    app.post_batch(timed_events("big")).await;
+    publish(&app).await;
+    let message = assert_error(
+        post_bundle(&app, ADMIN_KEY, &json!({})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "selection_too_large",
+    )
+    .await;
+    assert!(message.contains("more than 5 events") && message.contains("since/until"), "{message}");
+    // A narrower selection within the bound is fine.
+    let narrow =
+        post_bundle(&app, ADMIN_KEY, &json!({"since": "2026-04-01T08:00:00Z", "until": "2026-04-01T08:05:00Z"})).await;
+    assert_eq!(narrow.status(), StatusCode::OK);
+    let bundle = veritrail_core::bundle::Bundle::from_tar(&narrow.bytes().await.expect("bytes")).expect("readable");
+    assert_eq!(bundle.verify(&verifier(&app).await).expect("verifies").events_verified, 5);
+}
+
+#[tokio::test]
+async fn a_bundle_holds_only_the_callers_tenant_and_bad_requests_are_refused() {
+    let app = spawn_app().await;
+    app.post_batch(timed_events("acme")).await;
+    publish(&app).await;
+    // Another tenant's reader sees none of default's events, and cannot name default.
+    let globex = app.create_key("globex", "read").await;
+    assert_error(post_bundle(&app, &globex, &json!({})).await, StatusCode::NOT_FOUND, "not_found").await;
+    let named = post_bundle(&app, &globex, &json!({"tenant": "default"})).await;
+    assert_error(named, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    let globex_event = event("globex.only");
+    assert_eq!(
+        app.post_json("/api/v1/events", &app.create_key("globex", "ingest").await, &globex_event).await.status(),
+        StatusCode::CREATED
+    );
+    publish(&app).await;
+    let theirs = post_bundle(&app, &globex, &json!({})).await;
+    assert_eq!(theirs.status(), StatusCode::OK);
+    let bundle = veritrail_core::bundle::Bundle::from_tar(&theirs.bytes().await.expect("bytes")).expect("readable");
+    assert_eq!((bundle.manifest.tenant.as_str(), bundle.manifest.event_count), ("globex", 1));
+
+    for (body, code) in [
+        (json!({"since": "last week"}), "invalid_field"),
+        (json!({"since": 5}), "invalid_field"),
+        (json!({"since": "2026-04-02T00:00:00Z", "until": "2026-04-01T00:00:00Z"}), "invalid_field"),
+        (json!(["since"]), "invalid_field"),
+    ] {
+        assert_error(post_bundle(&app, ADMIN_KEY, &body).await, StatusCode::UNPROCESSABLE_ENTITY, code).await;
+    }
+    let malformed = app
+        .send(reqwest::Method::POST, "/api/v1/export/bundle", Some(ADMIN_KEY), Some("application/json"), b"{".to_vec())
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "application/x-tar");
-    let bytes = response.bytes().await.expect("bundle");
-    let bundle = veritrail_core::bundle::Bundle::from_tar(&bytes).expect("readable bundle");
-    let key = app.get_json("/api/v1/log/key").await;
-    let verifier = NoteVerifier::from_verifier_key(key["verifier_key"].as_str().expect("vkey")).expect("verifier");
-    let report = bundle.verify(&verifier).expect("bundle verifies");
-    assert_eq!(report.events_verified, 6);
-    assert_eq!((report.first_seq, report.last_seq, report.tree_size), (Some(3), Some(8), 12));
-    let bad = app.post_json("/api/v1/export/bundle", ADMIN_KEY, &json!({"since": "last week"})).await;
-    assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    assert_error(malformed, StatusCode::BAD_REQUEST, "malformed_json").await;
+    let ingest_only = app.create_key("default", "ingest").await;
+    assert_error(post_bundle(&app, &ingest_only, &json!({})).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(post_bundle(&app, "vt_nope", &json!({})).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
 #[tokio::test]
