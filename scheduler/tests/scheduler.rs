@@ -182,18 +182,22 @@ impl Job for Slow {
     }
 }
 
+/// A scheduler with one job, [`Slow`], due every second; manual runs wait 300 ms for it.
+fn slow_every_second(store: &veritrail_store::Store) -> (Arc<Slow>, Arc<Scheduler>) {
+    let slow = Arc::new(Slow::default());
+    let jobs = vec![Scheduled { job: slow.clone(), cron: Some("* * * * * *".to_owned()), run_at_start: false }];
+    let scheduler = Scheduler::new(jobs, store.jobs.clone(), clock(), "replica-a".to_owned())
+        .with_manual_wait(std::time::Duration::from_millis(300));
+    (slow, Arc::new(scheduler))
+}
+
 #[tokio::test]
 async fn a_tick_during_a_run_of_the_same_replica_is_skipped() {
     // The lease is this replica's own, so only the scheduler can tell that the job is still
     // running: the `embed-backfill` job (every 5 s) used to pile up dozens of copies of itself.
     for db in TestDatabase::all().await {
         let store = db.connect().await;
-        let slow = Arc::new(Slow::default());
-        let jobs = vec![Scheduled { job: slow.clone(), cron: Some("* * * * * *".to_owned()), run_at_start: false }];
-        let scheduler = Arc::new(
-            Scheduler::new(jobs, store.jobs.clone(), clock(), "replica-a".to_owned())
-                .with_manual_wait(std::time::Duration::from_millis(300)),
-        );
+        let (slow, scheduler) = slow_every_second(&store);
         let first = tokio::spawn({
             let scheduler = scheduler.clone();
             async move { scheduler.run_once("slow", Trigger::Schedule, JobScope::AllTenants).await }
@@ -307,12 +311,7 @@ async fn a_tenants_run_is_recorded_as_its_own_and_shown_only_to_that_tenant() {
 async fn a_tenants_run_and_a_run_over_every_tenant_never_overlap() {
     let db = TestDatabase::sqlite();
     let store = db.connect().await;
-    let slow = Arc::new(Slow::default());
-    let jobs = vec![Scheduled { job: slow.clone(), cron: Some("* * * * * *".to_owned()), run_at_start: false }];
-    let scheduler = Arc::new(
-        Scheduler::new(jobs, store.jobs.clone(), clock(), "replica-a".to_owned())
-            .with_manual_wait(std::time::Duration::from_millis(300)),
-    );
+    let (slow, scheduler) = slow_every_second(&store);
     let tenant_run = tokio::spawn({
         let scheduler = scheduler.clone();
         async move { scheduler.run_now("slow", JobScope::Tenant(TenantId::parse("acme").expect("tenant"))).await }
